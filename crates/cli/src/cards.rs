@@ -1,0 +1,59 @@
+//! # Loading and writing cards from disk
+//!
+//! The checks themselves live in `digitlab-weights` (shared with the page); this module only
+//! finds the files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::prelude::Device;
+use digitlab_diffusion::NoiseSchedule;
+use digitlab_models::{Classifier, ContextUnet};
+use digitlab_weights::{Card, sha256_hex};
+
+use crate::files;
+
+/// A card read from disk, with the path of its weights file.
+pub struct CardFile {
+    pub card: Card,
+    pub path: PathBuf,
+    pub weights_path: PathBuf,
+}
+
+impl CardFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading the card {}", path.display()))?;
+        let card = Card::from_json(&text).with_context(|| format!("{}", path.display()))?;
+        let weights_path = path.parent().unwrap_or(Path::new(".")).join(&card.weights);
+        Ok(Self { card, path: path.to_path_buf(), weights_path })
+    }
+
+    fn weights(&self) -> Result<Vec<u8>> {
+        files::read(&self.weights_path).with_context(|| format!("the weights named by {}", self.path.display()))
+    }
+
+    pub fn load_ddpm(&self, device: &Device) -> Result<(ContextUnet, NoiseSchedule)> {
+        let bytes = self.weights()?;
+        self.card.load_ddpm(&bytes, device).with_context(|| format!("{}", self.path.display()))
+    }
+
+    pub fn load_classifier(&self, device: &Device) -> Result<Classifier> {
+        let bytes = self.weights()?;
+        self.card.load_classifier(&bytes, device).with_context(|| format!("{}", self.path.display()))
+    }
+
+    /// Rewrites the card (after metrics were added), atomically.
+    pub fn save(&self) -> Result<()> {
+        files::write_atomic(&self.path, self.card.to_json().as_bytes())
+    }
+}
+
+/// Writes `weights` as `<dir>/<stem>.bpk` and its card as `<dir>/<stem>.json`.
+pub fn write_weights(dir: &Path, stem: &str, weights: &[u8], mut card: Card) -> Result<PathBuf> {
+    card.weights = format!("{stem}.bpk");
+    card.sha256 = sha256_hex(weights);
+    files::write_atomic(&dir.join(&card.weights), weights)?;
+    let card_path = dir.join(format!("{stem}.json"));
+    files::write_atomic(&card_path, card.to_json().as_bytes())?;
+    Ok(card_path)
+}

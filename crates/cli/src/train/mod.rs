@@ -1,0 +1,29 @@
+//! # Training
+//!
+//! Custom training loops (as Burn's `custom-training-loop` example) rather than `burn-train`'s
+//! `Learner`: diffusion training samples its own time steps and noise, keeps an EMA copy, and
+//! must resume bit-for-bit, which needs every random draw to come from a generator whose state
+//! is a function of (seed, step). Burn provides the optimizer (Adam), the learning-rate schedule
+//! (linear decay), autodiff and the record formats.
+//!
+//! - [`data`]: batches from an in-memory IDX dataset, in a seeded order per epoch.
+//! - [`ema`]: the exponential moving average of the weights used for sampling.
+//! - [`checkpoint`]: atomic checkpoints and `--resume`.
+//! - [`progress`]: the progress bar and the JSONL metrics log.
+//! - [`ddpm`], [`classifier`]: the two trainers.
+
+pub mod checkpoint;
+pub mod classifier;
+pub mod data;
+pub mod ddpm;
+pub mod ema;
+pub mod progress;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// The generator for everything random at `step` of a run seeded with `seed`: restarting from
+/// a checkpoint at `step` draws exactly what the uninterrupted run drew.
+pub fn step_rng(seed: u64, step: usize) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (step as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}

@@ -1,0 +1,45 @@
+//! # DigitLab diffusion
+//!
+//! Everything about diffusion that holds no weights, split as in diffusers:
+//!
+//! - [`schedule`]: the noise schedule (`beta_t`, `alpha_bar_t`, SNR) and the forward process
+//!   `q(x_t | x_0)` in closed form and step by step.
+//! - [`scheduler`]: the [`Scheduler`] trait (`set_timesteps` / `step` / `add_noise`) that every
+//!   sampler implements; [`ddpm`] and [`ddim`] are the two samplers.
+//! - [`noise`]: seeded Gaussian noise drawn on the host, so the same seed gives the same digits
+//!   on every backend (CPU, WebGPU, native or in the browser).
+//! - [`pipeline`]: the one place where a model meets a scheduler: classifier-free guidance and
+//!   the step-by-step [`DenoiseRun`] that the CLI loops over and the page animates.
+
+pub mod ddim;
+pub mod ddpm;
+pub mod noise;
+pub mod pipeline;
+pub mod schedule;
+pub mod scheduler;
+
+pub use ddim::DdimScheduler;
+pub use ddpm::DdpmScheduler;
+pub use noise::NoiseSource;
+pub use pipeline::{DenoiseRun, SampleRequest, guided_noise};
+pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
+pub use scheduler::{Scheduler, SamplerKind, StepOutput, linspace_timesteps, make_scheduler};
+
+/// Errors from building schedules and sampling runs: each names the value that was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DiffusionError {
+    #[error("number of diffusion steps T must be at least 2, got {0}")]
+    TooFewTrainSteps(usize),
+    #[error("beta range must satisfy 0 < beta_start <= beta_end < 1, got {0}..{1}")]
+    BadBetas(f64, f64),
+    #[error("sampling steps must be between 1 and T = {max}, got {got}")]
+    BadStepCount { got: usize, max: usize },
+    #[error("DDIM eta must be in [0, 1], got {0}")]
+    BadEta(f64),
+    #[error("guidance scale w must be finite and in [0, 20], got {0}")]
+    BadGuidance(f64),
+    #[error("class {got} is out of range: use 0..{n_classes} or none for unconditional")]
+    BadClass { got: usize, n_classes: usize },
+    #[error("a sampling run needs between 1 and {max} samples, got {got}")]
+    BadCount { got: usize, max: usize },
+}

