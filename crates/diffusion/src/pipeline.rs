@@ -210,7 +210,7 @@ mod tests {
             let out = run.run(&model, |k, _| seen = k);
             assert_eq!(seen, r.steps);
             assert!(run.is_done());
-            out.into_data().to_vec::<f32>().unwrap()
+            out.into_data().try_to_vec::<f32>().unwrap()
         };
         assert_eq!(run(&request), run(&request));
         let other_seed = SampleRequest { seed: 12, ..request.clone() };

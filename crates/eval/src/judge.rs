@@ -66,8 +66,8 @@ pub fn judge(classifier: &Classifier, images: Tensor<4>, batch: usize) -> Judgem
         let features = classifier.features(x);
         let probs = softmax(classifier.logits_from_features(features.clone()), 1);
         out.feature_dim = features.dims()[1];
-        out.features.extend(features.into_data().to_vec::<f32>().expect("f32 features"));
-        let probs: Vec<f32> = probs.into_data().to_vec().expect("f32 probabilities");
+        out.features.extend(features.into_data().try_to_vec::<f32>().expect("f32 features"));
+        let probs: Vec<f32> = probs.into_data().try_to_vec().expect("f32 probabilities");
         let k = probs.len() / len;
         for row in probs.chunks(k) {
             let (arg, &max) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("classes");

@@ -181,7 +181,7 @@ mod tests {
         let a = model.forward(x.clone(), t.clone(), Tensor::from_ints([3, 10], &device));
         let b = model.forward(x, t, Tensor::from_ints([4, 10], &device));
         assert_eq!(a.dims(), [2, 1, 28, 28]);
-        let diff: Vec<f32> = (a - b).abs().sum_dims(&[1, 2, 3]).into_data().to_vec().unwrap();
+        let diff: Vec<f32> = (a - b).abs().sum_dims(&[1, 2, 3]).into_data().try_to_vec().unwrap();
         assert!(diff[0] > 1e-4, "the class must change the prediction");
         assert!(diff[1] < 1e-6, "a null row is unaffected by the other rows' classes");
     }

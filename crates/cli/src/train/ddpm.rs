@@ -129,7 +129,7 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let started = Instant::now();
     let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
     let mut last_loss = f64::NAN;
-    let save_checkpoint = |step: usize, model: &ContextUnet, ema_model: &ContextUnet, optim: &burn::optim::ModuleOptimizer, lr: &burn::optim::lr_scheduler::ModuleLrScheduler, seconds: f64| -> Result<()> {
+    let save_checkpoint = |step: usize, model: &ContextUnet, ema_model: &ContextUnet, optim: &burn::optim::ModuleOptimizer, lr: &burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler, seconds: f64| -> Result<()> {
         let state = State { kind: KIND.into(), step, seconds, config: config.clone() };
         checkpoints.save(&state, &[
             ("model.bpk", record_bytes(model.clone())),
@@ -204,7 +204,12 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A readable name of a data folder for cards.
+/// A readable name of a data folder for cards: the `name` in its `dataset.json` (written by
+/// `digitlab data import`), else the folder's path.
 pub fn data_name(dir: &std::path::Path) -> String {
-    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().to_string())
+    std::fs::read_to_string(dir.join("dataset.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["name"].as_str().map(str::to_string))
+        .unwrap_or_else(|| dir.display().to_string())
 }

@@ -26,6 +26,7 @@ pub struct Progress {
 impl Progress {
     /// Starts at `start_step` of `total` steps; keeps log lines up to `start_step` (resume).
     pub fn new(run: &Path, start_step: usize, total: usize, every: usize) -> Result<Self> {
+        std::fs::create_dir_all(run).with_context(|| format!("creating the run folder {}", run.display()))?;
         let log = run.join("metrics.jsonl");
         // On resume, drop log lines past the checkpoint: the resumed run writes them again.
         if let Ok(text) = std::fs::read_to_string(&log) {
