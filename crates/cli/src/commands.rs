@@ -129,6 +129,10 @@ enum TrainCommand {
         /// A learned null class instead of the zero one-hot vector.
         #[arg(long)]
         learned_null: bool,
+        /// Start from the weights of this ddpm-cfg card (same architecture) with a fresh
+        /// optimizer and learning-rate schedule.
+        #[arg(long)]
+        init_from: Option<PathBuf>,
     },
     /// The evaluation classifier.
     Classifier {
@@ -163,7 +167,7 @@ pub struct SamplingArgs {
     #[arg(long, value_enum, default_value = "ddim")]
     pub sampler: SamplerArg,
     /// DDIM's eta in [0, 1] (0: deterministic).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub eta: f64,
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
@@ -190,7 +194,7 @@ struct SampleArgs {
     #[arg(long, default_value = "none")]
     class: String,
     /// Guidance scale w >= 0 (diffusers' guidance_scale = 1 + w).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
     guidance: f64,
     #[arg(long, default_value_t = 16)]
     count: usize,
@@ -231,7 +235,7 @@ struct EvalArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
-        Command::Train(TrainCommand::Ddpm { common, n_feat, epochs, batch_size, lr, lr_final, ema_decay, p_uncond, schedule, timesteps, learned_null }) => {
+        Command::Train(TrainCommand::Ddpm { common, n_feat, epochs, batch_size, lr, lr_final, ema_decay, p_uncond, schedule, timesteps, learned_null, init_from }) => {
             let betas = match schedule {
                 ScheduleKind::Linear => BetaSchedule::Linear { beta_start: 1e-4, beta_end: 0.02 },
                 ScheduleKind::Cosine => BetaSchedule::Cosine { s: 0.008 },
@@ -247,6 +251,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ema_decay,
                 p_uncond,
                 seed: common.seed,
+                init_from: init_from.map(|p| p.display().to_string()),
             };
             ddpm::train(config, common.options()).map(|_| ())
         }
@@ -306,6 +311,7 @@ fn sample(args: SampleArgs) -> Result<()> {
     let total = run.total_steps();
     let started = Instant::now();
     let mut frame_error = None;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let out = run.run(&model, |k, step| {
         if let Some(dir) = &args.frames {
             let r = grid::save_png(&grid::grid(&step.prev_sample, columns), &dir.join(format!("xt-{k:04}.png")))
@@ -314,9 +320,13 @@ fn sample(args: SampleArgs) -> Result<()> {
                 frame_error.get_or_insert(e);
             }
         }
-        eprint!("\rstep {k}/{total}");
+        if terminal {
+            eprint!("\rstep {k}/{total}");
+        }
     });
-    eprintln!();
+    if terminal {
+        eprintln!();
+    }
     if let Some(e) = frame_error {
         return Err(e);
     }
@@ -369,7 +379,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             };
             let mut run = DenoiseRun::new(&model, schedule.clone(), &request, &device)?;
             images.push(run.run(&model, |_, _| {}));
-            if !args.json {
+            if !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 eprint!("\rw = {w}: {} / {} digits", (b * args.batch + chunk.len()).min(args.samples), args.samples);
             }
         }
@@ -410,15 +420,17 @@ fn eval(args: EvalArgs) -> Result<()> {
     }
     if args.update_card {
         let mut card = card;
-        card.card.metrics = serde_json::json!({
-            "command": format!(
-                "digitlab eval --model {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
-                args.sampling.model.display(), args.samples,
-                args.guidance.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","),
-                args.sampling.kind().name(), args.sampling.steps, args.sampling.seed
-            ),
-            "results": results,
-        });
+        let command = format!(
+            "digitlab eval --model {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
+            args.sampling.model.display(), args.samples,
+            args.guidance.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","),
+            args.sampling.kind().name(), args.sampling.steps, args.sampling.seed
+        );
+        // The card keeps one entry per distinct command: re-running a command replaces its entry.
+        let mut runs: Vec<serde_json::Value> = card.card.metrics.get("evaluations").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+        runs.retain(|r| r["command"] != command.as_str());
+        runs.push(serde_json::json!({ "command": command, "results": results }));
+        card.card.metrics = serde_json::json!({ "evaluations": runs });
         card.save()?;
         eprintln!("stored the metrics in {}", card.path.display());
     }

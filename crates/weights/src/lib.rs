@@ -63,6 +63,9 @@ pub struct TrainingInfo {
     pub backend: String,
     pub machine: String,
     pub final_loss: f64,
+    /// The training of the weights this run started from (`--init-from`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_from: Option<Box<TrainingInfo>>,
 }
 
 /// The JSON card beside a weights file.
@@ -180,6 +183,7 @@ mod tests {
             training: TrainingInfo {
                 steps: 1, epochs: 1.0, batch_size: 1, learning_rate: "1e-3".into(), ema_decay: None,
                 seed: 0, seconds: 0.0, backend: "flex".into(), machine: "test".into(), final_loss: 0.0,
+                continued_from: None,
             },
             metrics: serde_json::Value::Null,
         }

@@ -159,6 +159,7 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
             backend: opts.backend.name().into(),
             machine: machine(),
             final_loss: last_loss,
+            continued_from: None,
         },
         metrics: serde_json::json!({
             "held_out_accuracy": accuracy,

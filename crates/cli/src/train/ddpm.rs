@@ -49,6 +49,10 @@ pub struct DdpmTrainConfig {
     /// Probability of replacing the class by null (classifier-free guidance training).
     pub p_uncond: f64,
     pub seed: u64,
+    /// Start from these weights (a `ddpm-cfg` card of the same architecture) instead of a
+    /// random init: to continue a finished run with a new learning-rate schedule.
+    #[serde(default)]
+    pub init_from: Option<String>,
 }
 
 pub struct RunOptions {
@@ -117,7 +121,17 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         (model, ema_model, optim, lr_sched, state.step, state.seconds)
     } else {
         device.seed(config.seed);
-        let model: ContextUnet = config.unet.init(&device);
+        let model: ContextUnet = match &config.init_from {
+            None => config.unet.init(&device),
+            Some(path) => {
+                let card = crate::cards::CardFile::read(std::path::Path::new(path))?;
+                match &card.card.model {
+                    ModelSpec::DdpmCfg { unet, schedule } if *unet == config.unet && *schedule == config.schedule => {}
+                    other => bail!("--init-from {path}: a `{}` model with another config; it must match --n-feat, --schedule and --timesteps", other.kind()),
+                }
+                card.load_ddpm(&device)?.0
+            }
+        };
         let ema_model = model.valid();
         let lr_sched = LinearLrSchedulerConfig::new(config.lr, config.lr_final, total).init().map_err(anyhow::Error::msg)?;
         (model, ema_model, AdamConfig::new().init(), lr_sched, 0, 0.0)
@@ -196,6 +210,10 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             backend: opts.backend.name().into(),
             machine: machine(),
             final_loss: last_loss,
+            continued_from: match &config.init_from {
+                Some(path) => Some(Box::new(crate::cards::CardFile::read(std::path::Path::new(path))?.card.training)),
+                None => None,
+            },
         },
         metrics: serde_json::Value::Null,
     };
