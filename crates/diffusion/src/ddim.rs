@@ -32,11 +32,9 @@ impl DdimScheduler {
         Ok(Self { schedule, timesteps, eta })
     }
 
-    /// `sigma_t^2` of eq. 16 (before `eta`): the DDPM posterior variance between two visited steps.
+    /// `sigma_t^2` of eq. 16 before `eta`: the DDPM posterior variance between two visited steps.
     pub fn variance(&self, step_index: usize) -> f64 {
-        let alpha_prod_t = self.schedule.alphas_cumprod[self.timesteps[step_index]];
-        let alpha_prod_t_prev = self.alpha_prod_prev(step_index);
-        (1.0 - alpha_prod_t_prev) / (1.0 - alpha_prod_t) * (1.0 - alpha_prod_t / alpha_prod_t_prev)
+        self.posterior_variance(step_index)
     }
 }
 

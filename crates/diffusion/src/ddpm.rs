@@ -25,13 +25,10 @@ impl DdpmScheduler {
         Self { schedule, timesteps }
     }
 
-    /// The posterior variance `beta~_t` ("fixed small") of the step at `step_index`.
+    /// The posterior variance `beta~_t` ("fixed small") of the step at `step_index`, floored so
+    /// its square root stays finite at the last step.
     pub fn variance(&self, step_index: usize) -> f64 {
-        let t = self.timesteps[step_index];
-        let alpha_prod_t = self.schedule.alphas_cumprod[t];
-        let alpha_prod_t_prev = self.alpha_prod_prev(step_index);
-        let current_beta_t = 1.0 - alpha_prod_t / alpha_prod_t_prev;
-        ((1.0 - alpha_prod_t_prev) / (1.0 - alpha_prod_t) * current_beta_t).max(1e-20)
+        self.posterior_variance(step_index).max(1e-20)
     }
 }
 

@@ -52,6 +52,14 @@ pub trait Scheduler {
         self.schedule().q_sample(original, noise, timesteps)
     }
 
+    /// Variance of the DDPM posterior `q(x_t' | x_t, x_0)` between the step at `step_index` and
+    /// the next visited one: DDPM's `beta~` (eq. 7) and DDIM's `sigma^2` at `eta = 1` (eq. 16).
+    fn posterior_variance(&self, step_index: usize) -> f64 {
+        let alpha_prod_t = self.schedule().alphas_cumprod[self.timesteps()[step_index]];
+        let alpha_prod_t_prev = self.alpha_prod_prev(step_index);
+        (1.0 - alpha_prod_t_prev) / (1.0 - alpha_prod_t) * (1.0 - alpha_prod_t / alpha_prod_t_prev)
+    }
+
     /// `alpha_bar` at the step after `step_index`; 1 past the last step (diffusers'
     /// `set_alpha_to_one`), so the final step lands on a clean `x_0`.
     fn alpha_prod_prev(&self, step_index: usize) -> f64 {
