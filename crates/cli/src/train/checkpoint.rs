@@ -108,3 +108,37 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
         _ => {}
     }
 }
+
+/// Burn's Adam with the run's linear learning-rate decay: fresh, or restored from a checkpoint
+/// folder (`optim.bpk`, `lr.bpk`), and saved back as the same two files.
+pub struct Optimizer {
+    optim: burn::optim::ModuleOptimizer,
+    schedule: burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler,
+}
+
+impl Optimizer {
+    pub fn new(lr: f64, lr_final: f64, total_steps: usize, resume_from: Option<&Path>) -> Result<Self> {
+        use burn::optim::lr_scheduler::{LrSchedulerRecord, linear::LinearLrSchedulerConfig};
+        use burn::tensor::Bytes;
+        let mut optim = burn::optim::AdamConfig::new().init();
+        let mut schedule = LinearLrSchedulerConfig::new(lr, lr_final, total_steps).init().map_err(anyhow::Error::msg)?;
+        if let Some(dir) = resume_from {
+            let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
+            optim = optim.load_record(burn::optim::OptimizerRecord::from_bytes(Bytes::from_bytes_vec(read("optim.bpk")?))?);
+            schedule = schedule.load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(read("lr.bpk")?))?);
+        }
+        Ok(Self { optim, schedule })
+    }
+
+    /// One optimizer step at the schedule's next learning rate, which it returns.
+    pub fn step<M: burn::module::Module>(&mut self, model: M, grads: burn::optim::GradientsParams) -> (M, f64) {
+        let lr = self.schedule.step();
+        let base = lr.base();
+        (self.optim.step(lr, model, grads), base)
+    }
+
+    /// The checkpoint files of the optimizer state and the schedule's position.
+    pub fn files(&self) -> Result<[(&'static str, Vec<u8>); 2]> {
+        Ok([("optim.bpk", self.optim.to_record().into_bytes()?.to_vec()), ("lr.bpk", self.schedule.to_record().into_bytes()?.to_vec())])
+    }
+}

@@ -11,11 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::lr_scheduler::LrSchedulerRecord;
-use burn::optim::lr_scheduler::linear::LinearLrSchedulerConfig;
-use burn::optim::{AdamConfig, GradientsParams, OptimizerRecord};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Bytes;
 use digitlab_data::{Dataset, Split};
 use digitlab_eval::judge;
 use digitlab_models::{Classifier, ClassifierConfig};
@@ -23,7 +20,7 @@ use digitlab_weights::{Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, 
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, State, check_same_config};
+use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
 use super::data::Batches;
 use super::ddpm::{RunOptions, data_name};
 use super::progress::Progress;
@@ -80,19 +77,16 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
     }
     let device = opts.backend.device()?.autodiff();
     let checkpoints = Checkpoints::new(&opts.run);
-    let new_sched = || LinearLrSchedulerConfig::new(config.lr, config.lr_final, total).init().map_err(anyhow::Error::msg);
-    let (mut model, mut optim, mut lr_sched, start, seconds_before) = if opts.resume {
+    let (mut model, mut optim, start, seconds_before) = if opts.resume {
         let (state, dir) = checkpoints.latest::<ClassifierTrainConfig>(KIND)?;
         check_same_config(&state.config, &config)?;
         let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
         let model = load_record(config.classifier.init(&device), &read("model.bpk")?)?;
-        let optim = AdamConfig::new().init().load_record(OptimizerRecord::from_bytes(Bytes::from_bytes_vec(read("optim.bpk")?))?);
-        let lr_sched = new_sched()?.load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(read("lr.bpk")?))?);
-        (model, optim, lr_sched, state.step, state.seconds)
+        (model, Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?, state.step, state.seconds)
     } else {
         device.seed(config.seed);
         let model: Classifier = config.classifier.init(&device);
-        (model, AdamConfig::new().init(), new_sched()?, 0, 0.0)
+        (model, Optimizer::new(config.lr, config.lr_final, total, None)?, 0, 0.0)
     };
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
@@ -116,8 +110,8 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         let loss = loss_fn.forward(logits, targets);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = lr_sched.step();
-        model = optim.step(lr.clone(), model, grads);
+        let (trained, lr) = optim.step(model, grads);
+        model = trained;
         last_loss = loss_value;
         let done = step + 1;
         let mut extra = serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 });
@@ -126,14 +120,11 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
             extra["held_out_accuracy"] = acc.into();
             progress.println(format!("epoch {:.0}: held-out accuracy {:.2} %", done as f64 / batches.per_epoch() as f64, acc * 100.0));
         }
-        progress.step(done, loss_value, n, lr.base(), extra)?;
+        progress.step(done, loss_value, n, lr, extra)?;
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
             let state = State { kind: KIND.into(), step: done, seconds: seconds_before + started.elapsed().as_secs_f64(), config: config.clone() };
-            checkpoints.save(&state, &[
-                ("model.bpk", record_bytes(model.clone())),
-                ("optim.bpk", optim.to_record().into_bytes()?.to_vec()),
-                ("lr.bpk", lr_sched.to_record().into_bytes()?.to_vec()),
-            ])?;
+            let [optim_file, lr_file] = optim.files()?;
+            checkpoints.save(&state, &[("model.bpk", record_bytes(model.clone())), optim_file, lr_file])?;
         }
     }
     progress.finish();

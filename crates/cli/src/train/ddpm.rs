@@ -10,12 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::optim::lr_scheduler::linear::LinearLrSchedulerConfig;
-use burn::optim::lr_scheduler::LrSchedulerRecord;
-use burn::optim::OptimizerRecord;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Bytes;
 use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
@@ -24,7 +20,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, State, check_same_config};
+use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
 use super::data::Batches;
 use super::progress::Progress;
 use super::{ema, step_rng};
@@ -106,19 +102,15 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
 
     let device = opts.backend.device()?.autodiff();
     let checkpoints = Checkpoints::new(&opts.run);
-    let (mut model, mut ema_model, mut optim, mut lr_sched, start, seconds_before) = if opts.resume {
+    let (mut model, mut ema_model, mut optim, start, seconds_before) = if opts.resume {
         let (state, dir) = checkpoints.latest::<DdpmTrainConfig>(KIND)?;
         check_same_config(&state.config, &config)?;
         let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
         let model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
         let ema_model = load_record(config.unet.init(&device.clone().inner()), &read("ema.bpk")?)?;
-        let optim = AdamConfig::new().init().load_record(OptimizerRecord::from_bytes(Bytes::from_bytes_vec(read("optim.bpk")?))?);
-        let lr_sched = LinearLrSchedulerConfig::new(config.lr, config.lr_final, total)
-            .init()
-            .map_err(anyhow::Error::msg)?
-            .load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(read("lr.bpk")?))?);
+        let optim = Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?;
         eprintln!("resuming {} from step {} of {total}", opts.run.display(), state.step);
-        (model, ema_model, optim, lr_sched, state.step, state.seconds)
+        (model, ema_model, optim, state.step, state.seconds)
     } else {
         device.seed(config.seed);
         let model: ContextUnet = match &config.init_from {
@@ -133,8 +125,7 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             }
         };
         let ema_model = model.valid();
-        let lr_sched = LinearLrSchedulerConfig::new(config.lr, config.lr_final, total).init().map_err(anyhow::Error::msg)?;
-        (model, ema_model, AdamConfig::new().init(), lr_sched, 0, 0.0)
+        (model, ema_model, Optimizer::new(config.lr, config.lr_final, total, None)?, 0, 0.0)
     };
 
     let side = batches.side();
@@ -143,14 +134,10 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let started = Instant::now();
     let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
     let mut last_loss = f64::NAN;
-    let save_checkpoint = |step: usize, model: &ContextUnet, ema_model: &ContextUnet, optim: &burn::optim::ModuleOptimizer, lr: &burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler, seconds: f64| -> Result<()> {
+    let save_checkpoint = |step: usize, model: &ContextUnet, ema_model: &ContextUnet, optim: &Optimizer, seconds: f64| -> Result<()> {
         let state = State { kind: KIND.into(), step, seconds, config: config.clone() };
-        checkpoints.save(&state, &[
-            ("model.bpk", record_bytes(model.clone())),
-            ("ema.bpk", record_bytes(ema_model.clone())),
-            ("optim.bpk", optim.to_record().into_bytes()?.to_vec()),
-            ("lr.bpk", lr.to_record().into_bytes()?.to_vec()),
-        ])?;
+        let [optim_file, lr_file] = optim.files()?;
+        checkpoints.save(&state, &[("model.bpk", record_bytes(model.clone())), ("ema.bpk", record_bytes(ema_model.clone())), optim_file, lr_file])?;
         Ok(())
     };
 
@@ -175,15 +162,15 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         }
         // 4. optimizer step, then the EMA
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let lr = lr_sched.step();
-        model = optim.step(lr.clone(), model, grads);
+        let (trained, lr) = optim.step(model, grads);
+        model = trained;
         ema_model = ema::update(ema_model, &model.valid(), ema::warmup_decay(config.ema_decay, step));
         last_loss = loss_value;
 
         let done = step + 1;
-        progress.step(done, loss_value, n, lr.base(), serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 }))?;
+        progress.step(done, loss_value, n, lr, serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 }))?;
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            save_checkpoint(done, &model, &ema_model, &optim, &lr_sched, seconds_before + started.elapsed().as_secs_f64())?;
+            save_checkpoint(done, &model, &ema_model, &optim, seconds_before + started.elapsed().as_secs_f64())?;
         }
     }
     progress.finish();
