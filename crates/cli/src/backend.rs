@@ -17,9 +17,11 @@ impl Backend {
     pub fn device(self) -> anyhow::Result<Device> {
         match self {
             Backend::Flex => Ok(Device::flex()),
-            Backend::Wgpu => Device::wgpu_options()
-                .init()
-                .map_err(|e| anyhow::anyhow!("the wgpu backend found no usable GPU adapter ({e}); use --backend flex")),
+            Backend::Wgpu => Device::wgpu_options().init().map_err(|e| {
+                anyhow::anyhow!(
+                    "the wgpu backend found no usable GPU adapter ({e}); use --backend flex"
+                )
+            }),
         }
     }
 
@@ -35,7 +37,12 @@ impl Backend {
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cores} cores, {cpu}")

@@ -58,7 +58,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Train { n_feat, batch_size, steps, backend, json } => {
+        BenchCommand::Train {
+            n_feat,
+            batch_size,
+            steps,
+            backend,
+            json,
+        } => {
             let device = backend.device()?.autodiff();
             device.seed(0);
             let mut model = ContextUnetConfig::new().with_n_feat(n_feat).init(&device);
@@ -69,7 +75,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 let x = noise.tensor([1, 28, 28], &device);
                 let eps = noise.tensor([1, 28, 28], &device);
                 let t = Tensor::<1>::from_floats(vec![0.5f32; batch_size].as_slice(), &device);
-                let labels = Tensor::<1, Int>::from_data(TensorData::new((0..batch_size as i64).map(|l| l % 11).collect::<Vec<_>>(), [batch_size]), &device);
+                let labels = Tensor::<1, Int>::from_data(
+                    TensorData::new(
+                        (0..batch_size as i64).map(|l| l % 11).collect::<Vec<_>>(),
+                        [batch_size],
+                    ),
+                    &device,
+                );
                 let start = Instant::now();
                 let loss = (model.forward(x, t, labels) - eps).square().mean();
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -82,17 +94,37 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let per_step = median(times);
             let ips = batch_size as f64 / per_step;
             if json {
-                println!("{}", serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "backend": backend.name(), "machine": machine() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "backend": backend.name(), "machine": machine() })
+                );
             } else {
-                println!("train: {ips:.1} images/s ({:.0} ms per step of {batch_size}) | ContextUnet n_feat {n_feat} | {} | {}", per_step * 1e3, backend.name(), machine());
+                println!(
+                    "train: {ips:.1} images/s ({:.0} ms per step of {batch_size}) | ContextUnet n_feat {n_feat} | {} | {}",
+                    per_step * 1e3,
+                    backend.name(),
+                    machine()
+                );
             }
         }
-        BenchCommand::Sample { sampling, count, guidance, repeats, json } => {
+        BenchCommand::Sample {
+            sampling,
+            count,
+            guidance,
+            repeats,
+            json,
+        } => {
             let device = sampling.backend.device()?;
             let (model, schedule) = CardFile::read(&sampling.model)?.load_ddpm(&device)?;
             let x = NoiseSource::new(0, count).tensor(model.image_shape(), &device);
             let t = Tensor::<1>::from_floats(vec![0.5f32; count].as_slice(), &device);
-            let labels = Tensor::<1, Int>::from_data(TensorData::new((0..count as i64).map(|l| l % 10).collect::<Vec<_>>(), [count]), &device);
+            let labels = Tensor::<1, Int>::from_data(
+                TensorData::new(
+                    (0..count as i64).map(|l| l % 10).collect::<Vec<_>>(),
+                    [count],
+                ),
+                &device,
+            );
             let call = || -> Result<f64> {
                 let start = Instant::now();
                 let eps = guided_noise(&model, x.clone(), t.clone(), labels.clone(), guidance);
@@ -100,18 +132,37 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 Ok(start.elapsed().as_secs_f64())
             };
             call()?; // warm-up
-            let per_call = median((0..repeats.max(1)).map(|_| call()).collect::<Result<Vec<_>>>()?);
-            let request = SampleRequest { labels: (0..count).map(|i| Some(i % 10)).collect(), guidance, sampler: sampling.kind(), steps: sampling.steps, seed: sampling.seed };
+            let per_call = median(
+                (0..repeats.max(1))
+                    .map(|_| call())
+                    .collect::<Result<Vec<_>>>()?,
+            );
+            let request = SampleRequest {
+                labels: (0..count).map(|i| Some(i % 10)).collect(),
+                guidance,
+                sampler: sampling.kind(),
+                steps: sampling.steps,
+                seed: sampling.seed,
+            };
             let start = Instant::now();
             let mut run = DenoiseRun::new(&model, schedule, &request, &device)?;
             let _ = run.run(&model, |_, _| {}).into_data();
             let per_grid = start.elapsed().as_secs_f64();
             if json {
-                println!("{}", serde_json::json!({ "ms_per_unet_call": per_call * 1e3, "ms_per_grid": per_grid * 1e3, "count": count, "steps": sampling.steps, "guidance": guidance, "backend": sampling.backend.name(), "machine": machine() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "ms_per_unet_call": per_call * 1e3, "ms_per_grid": per_grid * 1e3, "count": count, "steps": sampling.steps, "guidance": guidance, "backend": sampling.backend.name(), "machine": machine() })
+                );
             } else {
                 println!(
                     "sample: {:.1} ms per guided UNet call ({count} digits, batch {}) | {:.0} ms per {count}-digit grid ({} {} steps) | {} | {}",
-                    per_call * 1e3, if guidance > 0.0 { 2 * count } else { count }, per_grid * 1e3, sampling.kind().name(), sampling.steps, sampling.backend.name(), machine()
+                    per_call * 1e3,
+                    if guidance > 0.0 { 2 * count } else { count },
+                    per_grid * 1e3,
+                    sampling.kind().name(),
+                    sampling.steps,
+                    sampling.backend.name(),
+                    machine()
                 );
             }
         }

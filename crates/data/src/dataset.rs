@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::idx::{self, IdxArray};
 use crate::DataError;
+use crate::idx::{self, IdxArray};
 
 /// Which half of a folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,11 @@ impl Dataset {
 
     /// Largest label + 1.
     pub fn n_classes(&self) -> usize {
-        self.labels.iter().copied().max().map_or(0, |m| m as usize + 1)
+        self.labels
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1)
     }
 
     /// Loads `split` from `dir`.
@@ -67,10 +71,22 @@ impl Dataset {
         let labels = idx::read(&labels_path)?;
         let name = |p: &Path| p.display().to_string();
         if images.shape.len() != 3 {
-            return Err(DataError::Invalid { path: name(&images_path), message: format!("expected a rank-3 image array, got shape {:?}", images.shape) });
+            return Err(DataError::Invalid {
+                path: name(&images_path),
+                message: format!(
+                    "expected a rank-3 image array, got shape {:?}",
+                    images.shape
+                ),
+            });
         }
         if labels.shape.len() != 1 {
-            return Err(DataError::Invalid { path: name(&labels_path), message: format!("expected a rank-1 label array, got shape {:?}", labels.shape) });
+            return Err(DataError::Invalid {
+                path: name(&labels_path),
+                message: format!(
+                    "expected a rank-1 label array, got shape {:?}",
+                    labels.shape
+                ),
+            });
         }
         if images.shape[0] != labels.shape[0] {
             return Err(DataError::CountMismatch {
@@ -80,28 +96,55 @@ impl Dataset {
                 n_labels: labels.shape[0],
             });
         }
-        Ok(Self { rows: images.shape[1], cols: images.shape[2], images: images.data, labels: labels.data })
+        Ok(Self {
+            rows: images.shape[1],
+            cols: images.shape[2],
+            images: images.data,
+            labels: labels.data,
+        })
     }
 
     /// Writes `split` into `dir` (raw IDX, atomically per file).
     pub fn save(&self, dir: &Path, split: Split) -> Result<(), DataError> {
-        std::fs::create_dir_all(dir).map_err(|source| DataError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| DataError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let p = split.prefix();
-        idx::write(&dir.join(format!("{p}-images-idx3-ubyte")), &IdxArray { shape: vec![self.len(), self.rows, self.cols], data: self.images.clone() })?;
-        idx::write(&dir.join(format!("{p}-labels-idx1-ubyte")), &IdxArray { shape: vec![self.len()], data: self.labels.clone() })
+        idx::write(
+            &dir.join(format!("{p}-images-idx3-ubyte")),
+            &IdxArray {
+                shape: vec![self.len(), self.rows, self.cols],
+                data: self.images.clone(),
+            },
+        )?;
+        idx::write(
+            &dir.join(format!("{p}-labels-idx1-ubyte")),
+            &IdxArray {
+                shape: vec![self.len()],
+                data: self.labels.clone(),
+            },
+        )
     }
 }
 
 /// Finds `<prefix>-<what>-idx<rank>-ubyte` (also with `.` instead of the last `-`, and `.gz`).
 fn find(dir: &Path, split: Split, what: &str, rank: usize) -> Result<PathBuf, DataError> {
     let p = split.prefix();
-    let candidates: Vec<String> = [format!("{p}-{what}-idx{rank}-ubyte"), format!("{p}-{what}.idx{rank}-ubyte")]
-        .into_iter()
-        .flat_map(|n| [n.clone(), format!("{n}.gz")])
-        .collect();
+    let candidates: Vec<String> = [
+        format!("{p}-{what}-idx{rank}-ubyte"),
+        format!("{p}-{what}.idx{rank}-ubyte"),
+    ]
+    .into_iter()
+    .flat_map(|n| [n.clone(), format!("{n}.gz")])
+    .collect();
     candidates
         .iter()
         .map(|c| dir.join(c))
         .find(|path| path.is_file())
-        .ok_or_else(|| DataError::MissingFile { what: format!("{} {what}", p), dir: dir.display().to_string(), candidates: candidates.join(", ") })
+        .ok_or_else(|| DataError::MissingFile {
+            what: format!("{} {what}", p),
+            dir: dir.display().to_string(),
+            candidates: candidates.join(", "),
+        })
 }

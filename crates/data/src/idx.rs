@@ -23,7 +23,10 @@ pub struct IdxArray {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io { path: path.display().to_string(), source }
+    move |source| DataError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Reads an IDX file (gzip when the name ends in `.gz`) and checks its header against its size.
@@ -33,7 +36,10 @@ pub fn read(path: &Path) -> Result<IdxArray, DataError> {
         let mut out = Vec::new();
         GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| DataError::Invalid { path: path.display().to_string(), message: format!("bad gzip stream: {e}") })?;
+            .map_err(|e| DataError::Invalid {
+                path: path.display().to_string(),
+                message: format!("bad gzip stream: {e}"),
+            })?;
         out
     } else {
         raw
@@ -43,33 +49,55 @@ pub fn read(path: &Path) -> Result<IdxArray, DataError> {
 
 /// Parses IDX bytes; `name` appears in errors.
 pub fn parse(bytes: &[u8], name: &str) -> Result<IdxArray, DataError> {
-    let truncated = |expected| DataError::Truncated { path: name.to_string(), expected, actual: bytes.len() };
+    let truncated = |expected| DataError::Truncated {
+        path: name.to_string(),
+        expected,
+        actual: bytes.len(),
+    };
     if bytes.len() < 4 {
         return Err(truncated(4));
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     let rank = bytes[3] as usize;
     if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || !(1..=4).contains(&rank) {
-        return Err(DataError::BadMagic { path: name.to_string(), magic });
+        return Err(DataError::BadMagic {
+            path: name.to_string(),
+            magic,
+        });
     }
     let header = 4 + 4 * rank;
     if bytes.len() < header {
         return Err(truncated(header));
     }
     let shape: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
         .collect();
     let len = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let Some(len) = len.and_then(|l| l.checked_add(header)) else {
-        return Err(DataError::Invalid { path: name.to_string(), message: format!("shape {shape:?} is too large") });
+        return Err(DataError::Invalid {
+            path: name.to_string(),
+            message: format!("shape {shape:?} is too large"),
+        });
     };
     if bytes.len() < len {
-        return Err(DataError::Truncated { path: name.to_string(), expected: len - header, actual: bytes.len() - header });
+        return Err(DataError::Truncated {
+            path: name.to_string(),
+            expected: len - header,
+            actual: bytes.len() - header,
+        });
     }
     if bytes.len() > len {
-        return Err(DataError::TrailingBytes { path: name.to_string(), found: bytes.len() - len });
+        return Err(DataError::TrailingBytes {
+            path: name.to_string(),
+            found: bytes.len() - len,
+        });
     }
-    Ok(IdxArray { shape, data: bytes[header..].to_vec() })
+    Ok(IdxArray {
+        shape,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 /// Encodes an array as IDX bytes.
@@ -97,7 +125,10 @@ mod tests {
     use super::*;
 
     fn sample() -> IdxArray {
-        IdxArray { shape: vec![2, 2, 3], data: (0..12).collect() }
+        IdxArray {
+            shape: vec![2, 2, 3],
+            data: (0..12).collect(),
+        }
     }
 
     #[test]
@@ -109,14 +140,27 @@ mod tests {
     #[test]
     fn each_malformed_file_gets_its_error() {
         let good = encode(&sample());
-        assert!(matches!(parse(&good[..2], "x"), Err(DataError::Truncated { .. })));
+        assert!(matches!(
+            parse(&good[..2], "x"),
+            Err(DataError::Truncated { .. })
+        ));
         let mut bad = good.clone();
         bad[2] = 0x0D; // float data
         assert!(matches!(parse(&bad, "x"), Err(DataError::BadMagic { .. })));
-        assert!(matches!(parse(&good[..good.len() - 1], "x"), Err(DataError::Truncated { expected: 12, actual: 11, .. })));
+        assert!(matches!(
+            parse(&good[..good.len() - 1], "x"),
+            Err(DataError::Truncated {
+                expected: 12,
+                actual: 11,
+                ..
+            })
+        ));
         let mut long = good.clone();
         long.push(0);
-        assert!(matches!(parse(&long, "x"), Err(DataError::TrailingBytes { found: 1, .. })));
+        assert!(matches!(
+            parse(&long, "x"),
+            Err(DataError::TrailingBytes { found: 1, .. })
+        ));
         let mut huge = good;
         huge[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
         huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());

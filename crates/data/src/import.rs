@@ -43,9 +43,18 @@ pub fn read_npm_package(package: &Path) -> Result<Vec<Vec<u8>>, DataError> {
         .map(|d| {
             let path = dir.join(format!("{d}.json"));
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|source| DataError::Io { path: name.clone(), source })?;
-            let file: DigitFile = serde_json::from_str(&text).map_err(|e| DataError::Invalid { path: name.clone(), message: e.to_string() })?;
-            bytes_from_unit(&file.data).map_err(|message| DataError::Invalid { path: name.clone(), message })
+            let text = std::fs::read_to_string(&path).map_err(|source| DataError::Io {
+                path: name.clone(),
+                source,
+            })?;
+            let file: DigitFile = serde_json::from_str(&text).map_err(|e| DataError::Invalid {
+                path: name.clone(),
+                message: e.to_string(),
+            })?;
+            bytes_from_unit(&file.data).map_err(|message| DataError::Invalid {
+                path: name.clone(),
+                message,
+            })
         })
         .collect()
 }
@@ -53,7 +62,10 @@ pub fn read_npm_package(package: &Path) -> Result<Vec<Vec<u8>>, DataError> {
 /// `k / 255` values back to bytes, refusing any value that is not within rounding of one.
 pub fn bytes_from_unit(values: &[f64]) -> Result<Vec<u8>, String> {
     if values.len() % (SIDE * SIDE) != 0 {
-        return Err(format!("{} values is not a whole number of {SIDE}x{SIDE} digits", values.len()));
+        return Err(format!(
+            "{} values is not a whole number of {SIDE}x{SIDE} digits",
+            values.len()
+        ));
     }
     values
         .iter()
@@ -61,7 +73,9 @@ pub fn bytes_from_unit(values: &[f64]) -> Result<Vec<u8>, String> {
         .map(|(i, &v)| {
             let k = (v * 255.0).round();
             if !(0.0..=255.0).contains(&k) || (v - k / 255.0).abs() > 6e-4 {
-                return Err(format!("value {v} at index {i} is not k/255 rounded to 3 decimals"));
+                return Err(format!(
+                    "value {v} at index {i} is not k/255 rounded to 3 decimals"
+                ));
             }
             Ok(k as u8)
         })
@@ -78,7 +92,11 @@ pub fn stratified_split(per_class: &[Vec<u8>], held_out: f64, seed: u64) -> (Dat
     let exact: Vec<f64> = counts.iter().map(|&n| n as f64 * held_out).collect();
     let mut take: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
     let mut order: Vec<usize> = (0..counts.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
     for &c in order.iter().take(target.saturating_sub(take.iter().sum())) {
         take[c] += 1;
     }
@@ -91,14 +109,21 @@ pub fn stratified_split(per_class: &[Vec<u8>], held_out: f64, seed: u64) -> (Dat
         idx.shuffle(&mut rng);
         for (k, &i) in idx.iter().enumerate() {
             let item = (class as u8, &images[i * pixels..(i + 1) * pixels]);
-            if k < take[class] { test.push(item) } else { train.push(item) }
+            if k < take[class] {
+                test.push(item)
+            } else {
+                train.push(item)
+            }
         }
     }
     train.shuffle(&mut rng);
     test.shuffle(&mut rng);
     let build = |items: Vec<(u8, &[u8])>| Dataset {
         labels: items.iter().map(|(l, _)| *l).collect(),
-        images: items.iter().flat_map(|(_, img)| img.iter().copied()).collect(),
+        images: items
+            .iter()
+            .flat_map(|(_, img)| img.iter().copied())
+            .collect(),
         rows: SIDE,
         cols: SIDE,
     };
@@ -111,10 +136,20 @@ mod tests {
 
     #[test]
     fn recovers_bytes_exactly_from_three_decimals() {
-        let values: Vec<f64> = (0..784).map(|i| ((i % 256) as f64 / 255.0 * 1000.0).round() / 1000.0).collect();
+        let values: Vec<f64> = (0..784)
+            .map(|i| ((i % 256) as f64 / 255.0 * 1000.0).round() / 1000.0)
+            .collect();
         let bytes = bytes_from_unit(&values).unwrap();
-        assert!(bytes.iter().enumerate().all(|(i, &b)| b as usize == i % 256));
-        assert!(bytes_from_unit(&[0.5; 784]).is_err(), "0.5 is not k/255 to 3 decimals");
+        assert!(
+            bytes
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b as usize == i % 256)
+        );
+        assert!(
+            bytes_from_unit(&[0.5; 784]).is_err(),
+            "0.5 is not k/255 to 3 decimals"
+        );
         assert!(bytes_from_unit(&[0.0; 100]).is_err());
     }
 
@@ -128,11 +163,21 @@ mod tests {
         assert_eq!(train.len() + test.len(), total);
         for c in 0..10u8 {
             let n = test.labels.iter().filter(|&&l| l == c).count() as f64;
-            assert!((n - (10 + 7 * c as usize) as f64 * 0.1).abs() < 1.0, "class {c}: {n}");
+            assert!(
+                (n - (10 + 7 * c as usize) as f64 * 0.1).abs() < 1.0,
+                "class {c}: {n}"
+            );
         }
         for (i, &l) in train.labels.iter().enumerate() {
-            assert!(train.image(i).iter().all(|&p| p == l), "images travel with their labels");
+            assert!(
+                train.image(i).iter().all(|&p| p == l),
+                "images travel with their labels"
+            );
         }
-        assert_eq!(stratified_split(&per_class, 0.1, 5).1, test, "same seed, same split");
+        assert_eq!(
+            stratified_split(&per_class, 0.1, 5).1,
+            test,
+            "same seed, same split"
+        );
     }
 }

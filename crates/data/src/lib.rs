@@ -18,20 +18,42 @@ pub use dataset::{Dataset, Split};
 /// Everything that can go wrong while reading or writing data, each naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("data folder {0} does not exist (run `digitlab data import`, or pass --data DIR with IDX files)")]
+    #[error(
+        "data folder {0} does not exist (run `digitlab data import`, or pass --data DIR with IDX files)"
+    )]
     MissingFolder(String),
     #[error("no {what} file in {dir}: looked for {candidates}")]
-    MissingFile { what: String, dir: String, candidates: String },
+    MissingFile {
+        what: String,
+        dir: String,
+        candidates: String,
+    },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{path}: not an IDX file (magic number {magic:#010x}; expected 0x00000801 for labels or 0x00000803 for images)")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: not an IDX file (magic number {magic:#010x}; expected 0x00000801 for labels or 0x00000803 for images)"
+    )]
     BadMagic { path: String, magic: u32 },
-    #[error("{path}: truncated: the header promises {expected} bytes of data, the file has {actual}")]
-    Truncated { path: String, expected: usize, actual: usize },
+    #[error(
+        "{path}: truncated: the header promises {expected} bytes of data, the file has {actual}"
+    )]
+    Truncated {
+        path: String,
+        expected: usize,
+        actual: usize,
+    },
     #[error("{path}: {found} bytes after the data that the header does not account for")]
     TrailingBytes { path: String, found: usize },
     #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
-    CountMismatch { images: String, labels: String, n_images: usize, n_labels: usize },
+    CountMismatch {
+        images: String,
+        labels: String,
+        n_images: usize,
+        n_labels: usize,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }

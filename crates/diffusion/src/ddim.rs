@@ -12,9 +12,9 @@
 
 use burn::prelude::*;
 
+use crate::DiffusionError;
 use crate::schedule::NoiseSchedule;
 use crate::scheduler::{Scheduler, StepOutput, linspace_timesteps};
-use crate::DiffusionError;
 
 #[derive(Debug, Clone)]
 pub struct DdimScheduler {
@@ -29,7 +29,11 @@ impl DdimScheduler {
             return Err(DiffusionError::BadEta(eta));
         }
         let timesteps = (0..schedule.train_steps()).rev().collect();
-        Ok(Self { schedule, timesteps, eta })
+        Ok(Self {
+            schedule,
+            timesteps,
+            eta,
+        })
     }
 
     /// `sigma_t^2` of eq. 16 before `eta`: the DDPM posterior variance between two visited steps.
@@ -56,29 +60,44 @@ impl Scheduler for DdimScheduler {
         self.eta > 0.0 && step_index + 1 < self.timesteps.len()
     }
 
-    fn step(&self, model_output: Tensor<4>, step_index: usize, sample: Tensor<4>, noise: Option<Tensor<4>>) -> StepOutput {
+    fn step(
+        &self,
+        model_output: Tensor<4>,
+        step_index: usize,
+        sample: Tensor<4>,
+        noise: Option<Tensor<4>>,
+    ) -> StepOutput {
         // 1. alphas of this step and the next visited one
         let alpha_prod_t = self.schedule.alphas_cumprod[self.timesteps[step_index]];
         let alpha_prod_t_prev = self.alpha_prod_prev(step_index);
         let beta_prod_t = 1.0 - alpha_prod_t;
 
         // 2. predicted x_0 ("predicted x_0" of eq. 12), clipped, and the noise it implies
-        let pred_original_sample = ((sample.clone() - model_output * beta_prod_t.sqrt()) / alpha_prod_t.sqrt()).clamp(-1.0, 1.0);
-        let pred_epsilon = (sample - pred_original_sample.clone() * alpha_prod_t.sqrt()) / beta_prod_t.sqrt();
+        let pred_original_sample = ((sample.clone() - model_output * beta_prod_t.sqrt())
+            / alpha_prod_t.sqrt())
+        .clamp(-1.0, 1.0);
+        let pred_epsilon =
+            (sample - pred_original_sample.clone() * alpha_prod_t.sqrt()) / beta_prod_t.sqrt();
 
         // 3. sigma_t = eta * sqrt(variance) (eq. 16)
         let std_dev_t = self.eta * self.variance(step_index).sqrt();
 
         // 4. "direction pointing to x_t" of eq. 12
-        let direction_coeff = (1.0 - alpha_prod_t_prev - std_dev_t * std_dev_t).max(0.0).sqrt();
-        let mut prev_sample = pred_original_sample.clone() * alpha_prod_t_prev.sqrt() + pred_epsilon * direction_coeff;
+        let direction_coeff = (1.0 - alpha_prod_t_prev - std_dev_t * std_dev_t)
+            .max(0.0)
+            .sqrt();
+        let mut prev_sample = pred_original_sample.clone() * alpha_prod_t_prev.sqrt()
+            + pred_epsilon * direction_coeff;
 
         // 5. "random noise" of eq. 12
         if self.needs_noise(step_index) {
             let noise = noise.expect("DDIM with eta > 0 needs noise at every step but the last");
             prev_sample = prev_sample + noise * std_dev_t;
         }
-        StepOutput { prev_sample, pred_original_sample }
+        StepOutput {
+            prev_sample,
+            pred_original_sample,
+        }
     }
 }
 
@@ -88,7 +107,8 @@ mod tests {
     use crate::schedule::ScheduleConfig;
 
     fn ddim(eta: f64, steps: usize) -> DdimScheduler {
-        let mut s = DdimScheduler::new(NoiseSchedule::new(ScheduleConfig::default()).unwrap(), eta).unwrap();
+        let mut s = DdimScheduler::new(NoiseSchedule::new(ScheduleConfig::default()).unwrap(), eta)
+            .unwrap();
         s.set_timesteps(steps).unwrap();
         s
     }
@@ -96,7 +116,10 @@ mod tests {
     #[test]
     fn refuses_eta_out_of_range() {
         let schedule = NoiseSchedule::new(ScheduleConfig::default()).unwrap();
-        assert_eq!(DdimScheduler::new(schedule.clone(), 1.5).unwrap_err(), DiffusionError::BadEta(1.5));
+        assert_eq!(
+            DdimScheduler::new(schedule.clone(), 1.5).unwrap_err(),
+            DiffusionError::BadEta(1.5)
+        );
         assert!(DdimScheduler::new(schedule, -0.1).is_err());
     }
 

@@ -8,9 +8,9 @@
 
 use burn::prelude::*;
 
+use crate::DiffusionError;
 use crate::schedule::NoiseSchedule;
 use crate::scheduler::{Scheduler, StepOutput, linspace_timesteps};
-use crate::DiffusionError;
 
 #[derive(Debug, Clone)]
 pub struct DdpmScheduler {
@@ -22,7 +22,10 @@ impl DdpmScheduler {
     /// A scheduler over all `T` steps; call [`Scheduler::set_timesteps`] for fewer.
     pub fn new(schedule: NoiseSchedule) -> Self {
         let timesteps = (0..schedule.train_steps()).rev().collect();
-        Self { schedule, timesteps }
+        Self {
+            schedule,
+            timesteps,
+        }
     }
 
     /// The posterior variance `beta~_t` ("fixed small") of the step at `step_index`, floored so
@@ -50,7 +53,13 @@ impl Scheduler for DdpmScheduler {
         step_index + 1 < self.timesteps.len()
     }
 
-    fn step(&self, model_output: Tensor<4>, step_index: usize, sample: Tensor<4>, noise: Option<Tensor<4>>) -> StepOutput {
+    fn step(
+        &self,
+        model_output: Tensor<4>,
+        step_index: usize,
+        sample: Tensor<4>,
+        noise: Option<Tensor<4>>,
+    ) -> StepOutput {
         let t = self.timesteps[step_index];
         // 1. alphas and betas of this (possibly skipping) step
         let alpha_prod_t = self.schedule.alphas_cumprod[t];
@@ -61,19 +70,25 @@ impl Scheduler for DdpmScheduler {
         let current_beta_t = 1.0 - current_alpha_t;
 
         // 2. predicted x_0 from the predicted noise (eq. 15), clipped to the data range
-        let pred_original_sample = ((sample.clone() - model_output * beta_prod_t.sqrt()) / alpha_prod_t.sqrt()).clamp(-1.0, 1.0);
+        let pred_original_sample = ((sample.clone() - model_output * beta_prod_t.sqrt())
+            / alpha_prod_t.sqrt())
+        .clamp(-1.0, 1.0);
 
         // 3. mean of the posterior q(x_{t-1} | x_t, x_0) (eq. 7)
         let pred_original_sample_coeff = alpha_prod_t_prev.sqrt() * current_beta_t / beta_prod_t;
         let current_sample_coeff = current_alpha_t.sqrt() * beta_prod_t_prev / beta_prod_t;
-        let mut prev_sample = pred_original_sample.clone() * pred_original_sample_coeff + sample * current_sample_coeff;
+        let mut prev_sample = pred_original_sample.clone() * pred_original_sample_coeff
+            + sample * current_sample_coeff;
 
         // 4. add noise with the posterior variance, except at the last step
         if self.needs_noise(step_index) {
             let noise = noise.expect("DDPM needs noise at every step but the last");
             prev_sample = prev_sample + noise * self.variance(step_index).sqrt();
         }
-        StepOutput { prev_sample, pred_original_sample }
+        StepOutput {
+            prev_sample,
+            pred_original_sample,
+        }
     }
 }
 
@@ -92,8 +107,16 @@ mod tests {
     fn golden_variances() {
         let s = full();
         // step index 0 is t = 999; the last index is t = 0, whose variance is clamped to 1e-20.
-        assert!((s.variance(0) - 0.019_999_983_5).abs() < 1e-9, "{}", s.variance(0));
-        assert!((s.variance(500) - 0.010_031_355_4).abs() < 1e-9, "{}", s.variance(500));
+        assert!(
+            (s.variance(0) - 0.019_999_983_5).abs() < 1e-9,
+            "{}",
+            s.variance(0)
+        );
+        assert!(
+            (s.variance(500) - 0.010_031_355_4).abs() < 1e-9,
+            "{}",
+            s.variance(500)
+        );
         assert_eq!(s.variance(999), 1e-20);
     }
 
@@ -107,7 +130,9 @@ mod tests {
         let mut x = Tensor::<4>::ones([1, 1, 2, 2], &device) * 0.5;
         for i in 0..10 {
             let eps = x.clone() * 0.98 - 0.01; // the reference's stand-in model
-            let noise = s.needs_noise(i).then(|| Tensor::zeros([1, 1, 2, 2], &device));
+            let noise = s
+                .needs_noise(i)
+                .then(|| Tensor::zeros([1, 1, 2, 2], &device));
             x = s.step(eps, i, x, noise).prev_sample;
         }
         let sum: f32 = x.sum().into_scalar();

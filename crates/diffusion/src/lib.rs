@@ -23,7 +23,7 @@ pub use ddpm::DdpmScheduler;
 pub use noise::NoiseSource;
 pub use pipeline::{DenoiseRun, SampleRequest, guided_noise};
 pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
-pub use scheduler::{Scheduler, SamplerKind, StepOutput, linspace_timesteps, make_scheduler};
+pub use scheduler::{SamplerKind, Scheduler, StepOutput, linspace_timesteps, make_scheduler};
 
 /// Errors from building schedules and sampling runs: each names the value that was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -20,7 +20,9 @@ impl NoiseSource {
     /// `count` independent streams derived from `seed`.
     pub fn new(seed: u64, count: usize) -> Self {
         let streams = (0..count as u64)
-            .map(|i| StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i)))
+            .map(|i| {
+                StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i))
+            })
             .collect();
         Self { streams }
     }

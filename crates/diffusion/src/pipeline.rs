@@ -21,10 +21,10 @@
 use burn::prelude::*;
 use digitlab_models::ContextUnet;
 
+use crate::DiffusionError;
 use crate::noise::NoiseSource;
 use crate::schedule::NoiseSchedule;
 use crate::scheduler::{SamplerKind, Scheduler, StepOutput, make_scheduler};
-use crate::DiffusionError;
 
 /// Most samples in one run: a 16x16 grid. Larger batches belong to `digitlab eval`, which
 /// splits its work into runs of this size.
@@ -47,8 +47,21 @@ pub struct SampleRequest {
 
 impl SampleRequest {
     /// `count` samples of the same class (`None`: unconditional).
-    pub fn uniform(class: Option<usize>, count: usize, guidance: f64, sampler: SamplerKind, steps: usize, seed: u64) -> Self {
-        Self { labels: vec![class; count], guidance, sampler, steps, seed }
+    pub fn uniform(
+        class: Option<usize>,
+        count: usize,
+        guidance: f64,
+        sampler: SamplerKind,
+        steps: usize,
+        seed: u64,
+    ) -> Self {
+        Self {
+            labels: vec![class; count],
+            guidance,
+            sampler,
+            steps,
+            seed,
+        }
     }
 }
 
@@ -56,7 +69,13 @@ impl SampleRequest {
 ///
 /// # Shapes
 /// - `x`: `[batch, c, h, w]`, `t`: `[batch]`, `labels`: `[batch]` (null = `model.null_class()`)
-pub fn guided_noise(model: &ContextUnet, x: Tensor<4>, t: Tensor<1>, labels: Tensor<1, Int>, guidance: f64) -> Tensor<4> {
+pub fn guided_noise(
+    model: &ContextUnet,
+    x: Tensor<4>,
+    t: Tensor<1>,
+    labels: Tensor<1, Int>,
+    guidance: f64,
+) -> Tensor<4> {
     if guidance == 0.0 {
         return model.forward(x, t, labels);
     }
@@ -85,10 +104,18 @@ pub struct DenoiseRun {
 
 impl DenoiseRun {
     /// Checks `request` against the model and schedule and draws `x_T ~ N(0, I)`.
-    pub fn new(model: &ContextUnet, schedule: NoiseSchedule, request: &SampleRequest, device: &Device) -> Result<Self, DiffusionError> {
+    pub fn new(
+        model: &ContextUnet,
+        schedule: NoiseSchedule,
+        request: &SampleRequest,
+        device: &Device,
+    ) -> Result<Self, DiffusionError> {
         let count = request.labels.len();
         if count == 0 || count > MAX_SAMPLES {
-            return Err(DiffusionError::BadCount { got: count, max: MAX_SAMPLES });
+            return Err(DiffusionError::BadCount {
+                got: count,
+                max: MAX_SAMPLES,
+            });
         }
         if !request.guidance.is_finite() || !(0.0..=MAX_GUIDANCE).contains(&request.guidance) {
             return Err(DiffusionError::BadGuidance(request.guidance));
@@ -97,13 +124,19 @@ impl DenoiseRun {
         let mut labels = Vec::with_capacity(count);
         for label in &request.labels {
             match *label {
-                Some(c) if c >= n_classes => return Err(DiffusionError::BadClass { got: c, n_classes }),
+                Some(c) if c >= n_classes => {
+                    return Err(DiffusionError::BadClass { got: c, n_classes });
+                }
                 Some(c) => labels.push(c as i64),
                 None => labels.push(n_classes as i64),
             }
         }
         // Guidance needs a condition: an all-unconditional run skips the second half-batch.
-        let guidance = if request.labels.iter().all(Option::is_none) { 0.0 } else { request.guidance };
+        let guidance = if request.labels.iter().all(Option::is_none) {
+            0.0
+        } else {
+            request.guidance
+        };
         let scheduler = make_scheduler(request.sampler, schedule, request.steps)?;
         let image = model.image_shape();
         let mut noise = NoiseSource::new(request.seed, count);
@@ -151,18 +184,33 @@ impl DenoiseRun {
         let time = self.scheduler.schedule().time_input(t);
         let time = Tensor::<1>::from_floats(vec![time; count].as_slice(), &device);
         // 1. predict the noise, guided
-        let eps = guided_noise(model, self.sample.clone(), time, self.labels.clone(), self.guidance);
+        let eps = guided_noise(
+            model,
+            self.sample.clone(),
+            time,
+            self.labels.clone(),
+            self.guidance,
+        );
         // 2. fresh noise for stochastic steps, from the seeded host streams
-        let noise = self.scheduler.needs_noise(self.index).then(|| self.noise.tensor(self.image, &device));
+        let noise = self
+            .scheduler
+            .needs_noise(self.index)
+            .then(|| self.noise.tensor(self.image, &device));
         // 3. the scheduler's step
-        let out = self.scheduler.step(eps, self.index, self.sample.clone(), noise);
+        let out = self
+            .scheduler
+            .step(eps, self.index, self.sample.clone(), noise);
         self.sample = out.prev_sample.clone();
         self.index += 1;
         Some(out)
     }
 
     /// Runs to the end, calling `on_step(step_number, output)` after each step.
-    pub fn run(&mut self, model: &ContextUnet, mut on_step: impl FnMut(usize, &StepOutput)) -> Tensor<4> {
+    pub fn run(
+        &mut self,
+        model: &ContextUnet,
+        mut on_step: impl FnMut(usize, &StepOutput),
+    ) -> Tensor<4> {
         while let Some(out) = self.step(model) {
             on_step(self.index, &out);
         }
@@ -180,7 +228,11 @@ mod tests {
         let device = Device::flex();
         device.seed(1);
         let model = ContextUnetConfig::new().with_n_feat(8).init(&device);
-        (model, NoiseSchedule::new(ScheduleConfig::default()).unwrap(), device)
+        (
+            model,
+            NoiseSchedule::new(ScheduleConfig::default()).unwrap(),
+            device,
+        )
     }
 
     #[test]
@@ -196,7 +248,10 @@ mod tests {
         let got = guided_noise(&model, x.clone(), t.clone(), labels.clone(), w);
         let err: f32 = (got - expected).abs().max().into_scalar();
         assert!(err < 1e-4, "{err}");
-        let plain: f32 = (guided_noise(&model, x, t, labels, 0.0) - cond).abs().max().into_scalar();
+        let plain: f32 = (guided_noise(&model, x, t, labels, 0.0) - cond)
+            .abs()
+            .max()
+            .into_scalar();
         assert_eq!(plain, 0.0);
     }
 
@@ -213,14 +268,57 @@ mod tests {
             out.into_data().try_to_vec::<f32>().unwrap()
         };
         assert_eq!(run(&request), run(&request));
-        let other_seed = SampleRequest { seed: 12, ..request.clone() };
+        let other_seed = SampleRequest {
+            seed: 12,
+            ..request.clone()
+        };
         assert_ne!(run(&request), run(&other_seed));
 
-        let bad = |r: SampleRequest| DenoiseRun::new(&model, schedule.clone(), &r, &device).err().unwrap();
-        assert_eq!(bad(SampleRequest { guidance: -1.0, ..request.clone() }), DiffusionError::BadGuidance(-1.0));
-        assert!(matches!(bad(SampleRequest { guidance: f64::NAN, ..request.clone() }), DiffusionError::BadGuidance(_)));
-        assert_eq!(bad(SampleRequest { labels: vec![Some(10)], ..request.clone() }), DiffusionError::BadClass { got: 10, n_classes: 10 });
-        assert_eq!(bad(SampleRequest { labels: vec![], ..request.clone() }), DiffusionError::BadCount { got: 0, max: MAX_SAMPLES });
-        assert_eq!(bad(SampleRequest { steps: 0, ..request }), DiffusionError::BadStepCount { got: 0, max: 1000 });
+        let bad = |r: SampleRequest| {
+            DenoiseRun::new(&model, schedule.clone(), &r, &device)
+                .err()
+                .unwrap()
+        };
+        assert_eq!(
+            bad(SampleRequest {
+                guidance: -1.0,
+                ..request.clone()
+            }),
+            DiffusionError::BadGuidance(-1.0)
+        );
+        assert!(matches!(
+            bad(SampleRequest {
+                guidance: f64::NAN,
+                ..request.clone()
+            }),
+            DiffusionError::BadGuidance(_)
+        ));
+        assert_eq!(
+            bad(SampleRequest {
+                labels: vec![Some(10)],
+                ..request.clone()
+            }),
+            DiffusionError::BadClass {
+                got: 10,
+                n_classes: 10
+            }
+        );
+        assert_eq!(
+            bad(SampleRequest {
+                labels: vec![],
+                ..request.clone()
+            }),
+            DiffusionError::BadCount {
+                got: 0,
+                max: MAX_SAMPLES
+            }
+        );
+        assert_eq!(
+            bad(SampleRequest {
+                steps: 0,
+                ..request
+            }),
+            DiffusionError::BadStepCount { got: 0, max: 1000 }
+        );
     }
 }

@@ -34,7 +34,10 @@ pub enum BetaSchedule {
 
 impl Default for BetaSchedule {
     fn default() -> Self {
-        BetaSchedule::Linear { beta_start: 1e-4, beta_end: 0.02 }
+        BetaSchedule::Linear {
+            beta_start: 1e-4,
+            beta_end: 0.02,
+        }
     }
 }
 
@@ -49,7 +52,10 @@ pub struct ScheduleConfig {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { train_steps: 1000, betas: BetaSchedule::default() }
+        Self {
+            train_steps: 1000,
+            betas: BetaSchedule::default(),
+        }
     }
 }
 
@@ -71,7 +77,10 @@ impl NoiseSchedule {
             return Err(DiffusionError::TooFewTrainSteps(n));
         }
         let betas: Vec<f64> = match config.betas {
-            BetaSchedule::Linear { beta_start, beta_end } => {
+            BetaSchedule::Linear {
+                beta_start,
+                beta_end,
+            } => {
                 if !(beta_start > 0.0 && beta_start <= beta_end && beta_end < 1.0) {
                     return Err(DiffusionError::BadBetas(beta_start, beta_end));
                 }
@@ -80,8 +89,14 @@ impl NoiseSchedule {
                     .collect()
             }
             BetaSchedule::Cosine { s } => {
-                let f = |t: f64| (((t / n as f64) + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2).cos().powi(2);
-                (0..n).map(|i| (1.0 - f(i as f64 + 1.0) / f(i as f64)).clamp(0.0, 0.999)).collect()
+                let f = |t: f64| {
+                    (((t / n as f64) + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2)
+                        .cos()
+                        .powi(2)
+                };
+                (0..n)
+                    .map(|i| (1.0 - f(i as f64 + 1.0) / f(i as f64)).clamp(0.0, 0.999))
+                    .collect()
             }
         };
         let alphas: Vec<f64> = betas.iter().map(|b| 1.0 - b).collect();
@@ -95,7 +110,10 @@ impl NoiseSchedule {
         Ok(Self {
             config,
             sqrt_alphas_cumprod: alphas_cumprod.iter().map(|a| a.sqrt()).collect(),
-            sqrt_one_minus_alphas_cumprod: alphas_cumprod.iter().map(|a| (1.0 - a).sqrt()).collect(),
+            sqrt_one_minus_alphas_cumprod: alphas_cumprod
+                .iter()
+                .map(|a| (1.0 - a).sqrt())
+                .collect(),
             betas,
             alphas,
             alphas_cumprod,
@@ -149,13 +167,21 @@ mod tests {
         assert!((s.betas[0] - 1e-4).abs() < 1e-12);
         assert!((s.betas[999] - 0.02).abs() < 1e-12);
         // alpha_bar_T = prod (1 - beta): about 4.0e-5 for DDPM's schedule.
-        assert!((s.alphas_cumprod[999] - 4.04e-5).abs() < 0.1e-5, "{}", s.alphas_cumprod[999]);
+        assert!(
+            (s.alphas_cumprod[999] - 4.04e-5).abs() < 0.1e-5,
+            "{}",
+            s.alphas_cumprod[999]
+        );
         assert!(s.alphas_cumprod.windows(2).all(|w| w[1] < w[0]));
     }
 
     #[test]
     fn cosine_schedule_is_monotone_and_ends_near_zero() {
-        let s = NoiseSchedule::new(ScheduleConfig { train_steps: 1000, betas: BetaSchedule::Cosine { s: 0.008 } }).unwrap();
+        let s = NoiseSchedule::new(ScheduleConfig {
+            train_steps: 1000,
+            betas: BetaSchedule::Cosine { s: 0.008 },
+        })
+        .unwrap();
         assert!(s.alphas_cumprod[0] > 0.999);
         assert!(s.alphas_cumprod[999] < 1e-4);
         assert!(s.betas.iter().all(|b| *b > 0.0 && *b <= 0.999));
@@ -164,11 +190,33 @@ mod tests {
 
     #[test]
     fn refuses_bad_configs() {
-        let bad = |betas| NoiseSchedule::new(ScheduleConfig { train_steps: 10, betas }).unwrap_err();
-        assert_eq!(bad(BetaSchedule::Linear { beta_start: 0.0, beta_end: 0.1 }), DiffusionError::BadBetas(0.0, 0.1));
-        assert_eq!(bad(BetaSchedule::Linear { beta_start: 0.2, beta_end: 0.1 }), DiffusionError::BadBetas(0.2, 0.1));
+        let bad = |betas| {
+            NoiseSchedule::new(ScheduleConfig {
+                train_steps: 10,
+                betas,
+            })
+            .unwrap_err()
+        };
         assert_eq!(
-            NoiseSchedule::new(ScheduleConfig { train_steps: 1, ..Default::default() }).unwrap_err(),
+            bad(BetaSchedule::Linear {
+                beta_start: 0.0,
+                beta_end: 0.1
+            }),
+            DiffusionError::BadBetas(0.0, 0.1)
+        );
+        assert_eq!(
+            bad(BetaSchedule::Linear {
+                beta_start: 0.2,
+                beta_end: 0.1
+            }),
+            DiffusionError::BadBetas(0.2, 0.1)
+        );
+        assert_eq!(
+            NoiseSchedule::new(ScheduleConfig {
+                train_steps: 1,
+                ..Default::default()
+            })
+            .unwrap_err(),
             DiffusionError::TooFewTrainSteps(1)
         );
     }

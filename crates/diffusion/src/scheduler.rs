@@ -106,7 +106,10 @@ pub fn make_scheduler(
 /// rounded; distinct for any `n <= T`.
 pub fn linspace_timesteps(train_steps: usize, n: usize) -> Result<Vec<usize>, DiffusionError> {
     if n == 0 || n > train_steps {
-        return Err(DiffusionError::BadStepCount { got: n, max: train_steps });
+        return Err(DiffusionError::BadStepCount {
+            got: n,
+            max: train_steps,
+        });
     }
     if n == 1 {
         return Ok(vec![train_steps - 1]);
@@ -125,10 +128,14 @@ pub(crate) mod contract {
 
     fn all_schedulers(steps: usize) -> Vec<Box<dyn Scheduler>> {
         let schedule = NoiseSchedule::new(ScheduleConfig::default()).unwrap();
-        [SamplerKind::Ddpm, SamplerKind::Ddim { eta: 0.0 }, SamplerKind::Ddim { eta: 1.0 }]
-            .into_iter()
-            .map(|k| make_scheduler(k, schedule.clone(), steps).unwrap())
-            .collect()
+        [
+            SamplerKind::Ddpm,
+            SamplerKind::Ddim { eta: 0.0 },
+            SamplerKind::Ddim { eta: 1.0 },
+        ]
+        .into_iter()
+        .map(|k| make_scheduler(k, schedule.clone(), steps).unwrap())
+        .collect()
     }
 
     #[test]
@@ -169,9 +176,14 @@ pub(crate) mod contract {
                 // The oracle: the noise that is really in x_t, given x_0.
                 let a = s.schedule().alphas_cumprod[t];
                 let oracle = (x.clone() - x0.clone() * a.sqrt()) / (1.0 - a).sqrt();
-                let noise = s.needs_noise(i).then(|| Tensor::zeros([1, 1, 2, 2], &device));
+                let noise = s
+                    .needs_noise(i)
+                    .then(|| Tensor::zeros([1, 1, 2, 2], &device));
                 let out = s.step(oracle, i, x, noise);
-                let err: f32 = (out.pred_original_sample - x0.clone()).abs().max().into_scalar();
+                let err: f32 = (out.pred_original_sample - x0.clone())
+                    .abs()
+                    .max()
+                    .into_scalar();
                 assert!(err < 1e-3, "step {i}: x0 error {err}");
                 x = out.prev_sample;
             }

@@ -18,7 +18,10 @@ pub struct FeatureStats {
 impl FeatureStats {
     /// From `features`, `count * dim` values row-major. Needs at least two rows.
     pub fn new(features: &[f32], dim: usize) -> Self {
-        assert!(dim > 0 && features.len() % dim == 0, "features must be whole rows");
+        assert!(
+            dim > 0 && features.len() % dim == 0,
+            "features must be whole rows"
+        );
         let count = features.len() / dim;
         assert!(count >= 2, "a covariance needs at least two samples");
         let x = DMatrix::from_row_iterator(count, dim, features.iter().map(|&v| v as f64));
@@ -51,7 +54,11 @@ mod tests {
     use super::*;
 
     fn stats(mean: DVector<f64>, cov: DMatrix<f64>) -> FeatureStats {
-        FeatureStats { mean, cov, count: 2 }
+        FeatureStats {
+            mean,
+            cov,
+            count: 2,
+        }
     }
 
     #[test]
@@ -59,7 +66,9 @@ mod tests {
         // Identical Gaussians: 0.
         let c = DMatrix::from_row_slice(2, 2, &[2.0, 0.5, 0.5, 1.0]);
         let m = DVector::from_vec(vec![1.0, -1.0]);
-        assert!(frechet_distance(&stats(m.clone(), c.clone()), &stats(m.clone(), c.clone())) < 1e-9);
+        assert!(
+            frechet_distance(&stats(m.clone(), c.clone()), &stats(m.clone(), c.clone())) < 1e-9
+        );
         // Shifted mean only: |mu_1 - mu_2|^2.
         let shifted = DVector::from_vec(vec![4.0, 3.0]);
         let d = frechet_distance(&stats(m.clone(), c.clone()), &stats(shifted, c));

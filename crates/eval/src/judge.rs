@@ -22,7 +22,12 @@ impl Judgement {
     /// Share of digits whose prediction equals `expected` (same order).
     pub fn accuracy(&self, expected: &[usize]) -> f64 {
         assert_eq!(expected.len(), self.predicted.len());
-        let hits = self.predicted.iter().zip(expected).filter(|(p, e)| p == e).count();
+        let hits = self
+            .predicted
+            .iter()
+            .zip(expected)
+            .filter(|(p, e)| p == e)
+            .count();
         hits as f64 / expected.len().max(1) as f64
     }
 
@@ -37,7 +42,11 @@ impl Judgement {
                         hits += usize::from(*p == c);
                     }
                 }
-                if n == 0 { f64::NAN } else { hits as f64 / n as f64 }
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    hits as f64 / n as f64
+                }
             })
             .collect()
     }
@@ -59,18 +68,32 @@ impl Judgement {
 /// Classifies `images` (`[n, 1, 28, 28]` in `[-1, 1]`) in batches of `batch`.
 pub fn judge(classifier: &Classifier, images: Tensor<4>, batch: usize) -> Judgement {
     let n = images.dims()[0];
-    let mut out = Judgement { predicted: Vec::new(), confidence: Vec::new(), features: Vec::new(), feature_dim: 0 };
+    let mut out = Judgement {
+        predicted: Vec::new(),
+        confidence: Vec::new(),
+        features: Vec::new(),
+        feature_dim: 0,
+    };
     for start in (0..n).step_by(batch.max(1)) {
         let len = batch.min(n - start);
         let x = images.clone().narrow(0, start, len);
         let features = classifier.features(x);
         let probs = softmax(classifier.logits_from_features(features.clone()), 1);
         out.feature_dim = features.dims()[1];
-        out.features.extend(features.into_data().try_to_vec::<f32>().expect("f32 features"));
+        out.features.extend(
+            features
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 features"),
+        );
         let probs: Vec<f32> = probs.into_data().try_to_vec().expect("f32 probabilities");
         let k = probs.len() / len;
         for row in probs.chunks(k) {
-            let (arg, &max) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("classes");
+            let (arg, &max) = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .expect("classes");
             out.predicted.push(arg);
             out.confidence.push(max);
         }

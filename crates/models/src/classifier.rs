@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn shapes() {
         let device = Device::flex();
-        let model = ClassifierConfig::new().with_width(4).with_features(16).init(&device);
+        let model = ClassifierConfig::new()
+            .with_width(4)
+            .with_features(16)
+            .init(&device);
         let x = Tensor::<4>::zeros([3, 1, 28, 28], &device);
         assert_eq!(model.features(x.clone()).dims(), [3, 16]);
         assert_eq!(model.forward(x).dims(), [3, 10]);

@@ -15,10 +15,10 @@
 //! instead of a one-hot vector plus a separate mask, so one batched forward pass can mix
 //! conditional and unconditional rows.
 
-use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, relu};
 
 use crate::embeddings::EmbedFc;
 use crate::norm_groups;
@@ -181,14 +181,27 @@ mod tests {
         let a = model.forward(x.clone(), t.clone(), Tensor::from_ints([3, 10], &device));
         let b = model.forward(x, t, Tensor::from_ints([4, 10], &device));
         assert_eq!(a.dims(), [2, 1, 28, 28]);
-        let diff: Vec<f32> = (a - b).abs().sum_dims(&[1, 2, 3]).into_data().try_to_vec().unwrap();
+        let diff: Vec<f32> = (a - b)
+            .abs()
+            .sum_dims(&[1, 2, 3])
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         assert!(diff[0] > 1e-4, "the class must change the prediction");
-        assert!(diff[1] < 1e-6, "a null row is unaffected by the other rows' classes");
+        assert!(
+            diff[1] < 1e-6,
+            "a null row is unaffected by the other rows' classes"
+        );
     }
 
     #[test]
     fn rejects_sizes_the_poolings_cannot_halve() {
-        assert!(ContextUnetConfig::new().with_image_size(30).validate().is_err());
+        assert!(
+            ContextUnetConfig::new()
+                .with_image_size(30)
+                .validate()
+                .is_err()
+        );
         assert!(ContextUnetConfig::new().validate().is_ok());
     }
 }

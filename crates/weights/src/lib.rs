@@ -26,7 +26,10 @@ pub const FORMAT_VERSION: u32 = 1;
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelSpec {
     /// Class-conditional DDPM trained for classifier-free guidance.
-    DdpmCfg { unet: ContextUnetConfig, schedule: ScheduleConfig },
+    DdpmCfg {
+        unet: ContextUnetConfig,
+        schedule: ScheduleConfig,
+    },
     /// The evaluation classifier.
     Classifier { classifier: ClassifierConfig },
 }
@@ -87,11 +90,15 @@ pub struct Card {
 pub enum CardError {
     #[error("not a DigitLab weights card: {0}")]
     Parse(String),
-    #[error("card format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "card format version {found} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     Version { found: u32 },
     #[error("this is a `{found}` card, but a `{expected}` model is needed here")]
     WrongKind { expected: String, found: String },
-    #[error("the weights file does not match its card (sha256 {actual}, card says {expected}): corrupt, truncated, or the card of another file")]
+    #[error(
+        "the weights file does not match its card (sha256 {actual}, card says {expected}): corrupt, truncated, or the card of another file"
+    )]
     Checksum { expected: String, actual: String },
     #[error("the weights do not fit the architecture in the card: {0}")]
     Mismatch(String),
@@ -101,7 +108,10 @@ pub enum CardError {
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Card {
@@ -112,7 +122,9 @@ impl Card {
             format_version: Option<u32>,
         }
         let v: Version = serde_json::from_str(text).map_err(|e| CardError::Parse(e.to_string()))?;
-        let found = v.format_version.ok_or_else(|| CardError::Parse("no format_version field".into()))?;
+        let found = v
+            .format_version
+            .ok_or_else(|| CardError::Parse("no format_version field".into()))?;
         if found != FORMAT_VERSION {
             return Err(CardError::Version { found });
         }
@@ -125,7 +137,10 @@ impl Card {
 
     fn expect_kind(&self, expected: &str) -> Result<(), CardError> {
         if self.model.kind() != expected {
-            return Err(CardError::WrongKind { expected: expected.into(), found: self.model.kind().into() });
+            return Err(CardError::WrongKind {
+                expected: expected.into(),
+                found: self.model.kind().into(),
+            });
         }
         Ok(())
     }
@@ -133,18 +148,28 @@ impl Card {
     fn check_bytes(&self, bytes: &[u8]) -> Result<(), CardError> {
         let actual = sha256_hex(bytes);
         if actual != self.sha256 {
-            return Err(CardError::Checksum { expected: self.sha256.clone(), actual });
+            return Err(CardError::Checksum {
+                expected: self.sha256.clone(),
+                actual,
+            });
         }
         Ok(())
     }
 
     /// Rebuilds the diffusion model and its schedule from this card and the weights' bytes.
-    pub fn load_ddpm(&self, bytes: &[u8], device: &Device) -> Result<(ContextUnet, NoiseSchedule), CardError> {
+    pub fn load_ddpm(
+        &self,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(ContextUnet, NoiseSchedule), CardError> {
         self.expect_kind("ddpm-cfg")?;
-        let ModelSpec::DdpmCfg { unet, schedule } = &self.model else { unreachable!("kind checked") };
+        let ModelSpec::DdpmCfg { unet, schedule } = &self.model else {
+            unreachable!("kind checked")
+        };
         self.check_bytes(bytes)?;
         unet.validate().map_err(CardError::Config)?;
-        let schedule = NoiseSchedule::new(*schedule).map_err(|e| CardError::Config(e.to_string()))?;
+        let schedule =
+            NoiseSchedule::new(*schedule).map_err(|e| CardError::Config(e.to_string()))?;
         let model = load_record(unet.init(device), bytes)?;
         Ok((model, schedule))
     }
@@ -152,7 +177,9 @@ impl Card {
     /// Rebuilds the classifier from this card and the weights' bytes.
     pub fn load_classifier(&self, bytes: &[u8], device: &Device) -> Result<Classifier, CardError> {
         self.expect_kind("classifier")?;
-        let ModelSpec::Classifier { classifier } = &self.model else { unreachable!("kind checked") };
+        let ModelSpec::Classifier { classifier } = &self.model else {
+            unreachable!("kind checked")
+        };
         self.check_bytes(bytes)?;
         load_record(classifier.init(device), bytes)
     }
@@ -160,13 +187,20 @@ impl Card {
 
 /// Serialises a module's parameters (burnpack bytes).
 pub fn record_bytes<M: Module>(module: M) -> Vec<u8> {
-    module.into_record().into_bytes().expect("in-memory burnpack encoding").to_vec()
+    module
+        .into_record()
+        .into_bytes()
+        .expect("in-memory burnpack encoding")
+        .to_vec()
 }
 
 /// Loads burnpack `bytes` into `module`, refusing a record of another architecture.
 pub fn load_record<M: Module>(module: M, bytes: &[u8]) -> Result<M, CardError> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| CardError::Mismatch(e.to_string()))?;
-    module.try_load_record(record).map_err(|e| CardError::Mismatch(e.to_string()))
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| CardError::Mismatch(e.to_string()))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| CardError::Mismatch(e.to_string()))
 }
 
 #[cfg(test)]
@@ -179,10 +213,22 @@ mod tests {
             weights: "w.bpk".into(),
             sha256: sha256_hex(bytes),
             model,
-            data: DataInfo { name: "test".into(), train_images: 1, held_out_images: 1 },
+            data: DataInfo {
+                name: "test".into(),
+                train_images: 1,
+                held_out_images: 1,
+            },
             training: TrainingInfo {
-                steps: 1, epochs: 1.0, batch_size: 1, learning_rate: "1e-3".into(), ema_decay: None,
-                seed: 0, seconds: 0.0, backend: "flex".into(), machine: "test".into(), final_loss: 0.0,
+                steps: 1,
+                epochs: 1.0,
+                batch_size: 1,
+                learning_rate: "1e-3".into(),
+                ema_decay: None,
+                seed: 0,
+                seconds: 0.0,
+                backend: "flex".into(),
+                machine: "test".into(),
+                final_loss: 0.0,
                 continued_from: None,
             },
             metrics: serde_json::Value::Null,
@@ -194,7 +240,13 @@ mod tests {
         let device = Device::flex();
         let unet = ContextUnetConfig::new().with_n_feat(8);
         let bytes = record_bytes(unet.init(&device));
-        let card = card_for(ModelSpec::DdpmCfg { unet: unet.clone(), schedule: ScheduleConfig::default() }, &bytes);
+        let card = card_for(
+            ModelSpec::DdpmCfg {
+                unet: unet.clone(),
+                schedule: ScheduleConfig::default(),
+            },
+            &bytes,
+        );
         let parsed = Card::from_json(&card.to_json()).unwrap();
         assert_eq!(parsed, card);
         assert!(parsed.load_ddpm(&bytes, &device).is_ok());
@@ -202,20 +254,43 @@ mod tests {
         // A flipped byte fails the checksum.
         let mut corrupt = bytes.clone();
         corrupt[bytes.len() / 2] ^= 1;
-        assert!(matches!(card.load_ddpm(&corrupt, &device), Err(CardError::Checksum { .. })));
+        assert!(matches!(
+            card.load_ddpm(&corrupt, &device),
+            Err(CardError::Checksum { .. })
+        ));
         // Another kind of model.
-        assert!(matches!(card.load_classifier(&bytes, &device), Err(CardError::WrongKind { .. })));
+        assert!(matches!(
+            card.load_classifier(&bytes, &device),
+            Err(CardError::WrongKind { .. })
+        ));
         // Another width: the checksum matches the file, the architecture does not.
         let wider = ContextUnetConfig::new().with_n_feat(16);
-        let wrong = card_for(ModelSpec::DdpmCfg { unet: wider, schedule: ScheduleConfig::default() }, &bytes);
-        assert!(matches!(wrong.load_ddpm(&bytes, &device), Err(CardError::Mismatch(_))));
+        let wrong = card_for(
+            ModelSpec::DdpmCfg {
+                unet: wider,
+                schedule: ScheduleConfig::default(),
+            },
+            &bytes,
+        );
+        assert!(matches!(
+            wrong.load_ddpm(&bytes, &device),
+            Err(CardError::Mismatch(_))
+        ));
         // Garbage and future versions.
         assert!(matches!(Card::from_json("{"), Err(CardError::Parse(_))));
-        let future = card.to_json().replace("\"format_version\": 1", "\"format_version\": 9");
-        assert_eq!(Card::from_json(&future), Err(CardError::Version { found: 9 }));
+        let future = card
+            .to_json()
+            .replace("\"format_version\": 1", "\"format_version\": 9");
+        assert_eq!(
+            Card::from_json(&future),
+            Err(CardError::Version { found: 9 })
+        );
         // Bytes that are not a record at all, with a card that vouches for them.
         let junk = vec![7u8; 100];
         let junk_card = card_for(card.model.clone(), &junk);
-        assert!(matches!(junk_card.load_ddpm(&junk, &device), Err(CardError::Mismatch(_))));
+        assert!(matches!(
+            junk_card.load_ddpm(&junk, &device),
+            Err(CardError::Mismatch(_))
+        ));
     }
 }

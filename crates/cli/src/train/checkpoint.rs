@@ -31,10 +31,16 @@ pub struct State<C> {
 
 impl Checkpoints {
     pub fn new(run: &Path) -> Self {
-        Self { root: run.join("checkpoints") }
+        Self {
+            root: run.join("checkpoints"),
+        }
     }
 
-    pub fn save<C: Serialize>(&self, state: &State<C>, files_: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+    pub fn save<C: Serialize>(
+        &self,
+        state: &State<C>,
+        files_: &[(&str, Vec<u8>)],
+    ) -> Result<PathBuf> {
         let name = format!("step-{:07}", state.step);
         let dir = self.root.join(&name);
         let tmp = self.root.join(format!("{name}.tmp"));
@@ -45,7 +51,10 @@ impl Checkpoints {
         for (file, bytes) in files_ {
             files::write_atomic(&tmp.join(file), bytes)?;
         }
-        files::write_atomic(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+        files::write_atomic(
+            &tmp.join("state.json"),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
@@ -64,18 +73,30 @@ impl Checkpoints {
     /// The last complete checkpoint: its state and folder.
     pub fn latest<C: DeserializeOwned>(&self, kind: &str) -> Result<(State<C>, PathBuf)> {
         let latest = self.root.join("LATEST");
-        let name = std::fs::read_to_string(&latest).with_context(|| format!("no checkpoint to resume from ({} is missing)", latest.display()))?;
+        let name = std::fs::read_to_string(&latest).with_context(|| {
+            format!(
+                "no checkpoint to resume from ({} is missing)",
+                latest.display()
+            )
+        })?;
         let dir = self.root.join(name.trim());
-        let text = std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("reading {}", dir.join("state.json").display()))?;
+        let text = std::fs::read_to_string(dir.join("state.json"))
+            .with_context(|| format!("reading {}", dir.join("state.json").display()))?;
         #[derive(serde::Deserialize)]
         struct Kind {
             kind: String,
         }
-        let found: Kind = serde_json::from_str(&text).with_context(|| format!("{} is not a DigitLab checkpoint", dir.display()))?;
+        let found: Kind = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a DigitLab checkpoint", dir.display()))?;
         if found.kind != kind {
-            bail!("{} is a checkpoint of a `{}` model, not of a `{kind}` model", dir.display(), found.kind);
+            bail!(
+                "{} is a checkpoint of a `{}` model, not of a `{kind}` model",
+                dir.display(),
+                found.kind
+            );
         }
-        let state = serde_json::from_str(&text).with_context(|| format!("{}: checkpoint of another version", dir.display()))?;
+        let state = serde_json::from_str(&text)
+            .with_context(|| format!("{}: checkpoint of another version", dir.display()))?;
         Ok((state, dir))
     }
 }
@@ -100,7 +121,11 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
     match (a, b) {
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
             for (k, v) in x {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 diff_values(&p, v, y.get(k).unwrap_or(&serde_json::Value::Null), out);
             }
         }
@@ -117,21 +142,39 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    pub fn new(lr: f64, lr_final: f64, total_steps: usize, resume_from: Option<&Path>) -> Result<Self> {
+    pub fn new(
+        lr: f64,
+        lr_final: f64,
+        total_steps: usize,
+        resume_from: Option<&Path>,
+    ) -> Result<Self> {
         use burn::optim::lr_scheduler::{LrSchedulerRecord, linear::LinearLrSchedulerConfig};
         use burn::tensor::Bytes;
         let mut optim = burn::optim::AdamConfig::new().init();
-        let mut schedule = LinearLrSchedulerConfig::new(lr, lr_final, total_steps).init().map_err(anyhow::Error::msg)?;
+        let mut schedule = LinearLrSchedulerConfig::new(lr, lr_final, total_steps)
+            .init()
+            .map_err(anyhow::Error::msg)?;
         if let Some(dir) = resume_from {
-            let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
-            optim = optim.load_record(burn::optim::OptimizerRecord::from_bytes(Bytes::from_bytes_vec(read("optim.bpk")?))?);
-            schedule = schedule.load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(read("lr.bpk")?))?);
+            let read = |f: &str| {
+                std::fs::read(dir.join(f))
+                    .with_context(|| format!("reading {}", dir.join(f).display()))
+            };
+            optim = optim.load_record(burn::optim::OptimizerRecord::from_bytes(
+                Bytes::from_bytes_vec(read("optim.bpk")?),
+            )?);
+            schedule = schedule.load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(
+                read("lr.bpk")?,
+            ))?);
         }
         Ok(Self { optim, schedule })
     }
 
     /// One optimizer step at the schedule's next learning rate, which it returns.
-    pub fn step<M: burn::module::Module>(&mut self, model: M, grads: burn::optim::GradientsParams) -> (M, f64) {
+    pub fn step<M: burn::module::Module>(
+        &mut self,
+        model: M,
+        grads: burn::optim::GradientsParams,
+    ) -> (M, f64) {
         let lr = self.schedule.step();
         let base = lr.base();
         (self.optim.step(lr, model, grads), base)
@@ -139,6 +182,9 @@ impl Optimizer {
 
     /// The checkpoint files of the optimizer state and the schedule's position.
     pub fn files(&self) -> Result<[(&'static str, Vec<u8>); 2]> {
-        Ok([("optim.bpk", self.optim.to_record().into_bytes()?.to_vec()), ("lr.bpk", self.schedule.to_record().into_bytes()?.to_vec())])
+        Ok([
+            ("optim.bpk", self.optim.to_record().into_bytes()?.to_vec()),
+            ("lr.bpk", self.schedule.to_record().into_bytes()?.to_vec()),
+        ])
     }
 }

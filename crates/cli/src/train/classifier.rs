@@ -16,7 +16,9 @@ use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_eval::judge;
 use digitlab_models::{Classifier, ClassifierConfig};
-use digitlab_weights::{Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes};
+use digitlab_weights::{
+    Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes,
+};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +58,12 @@ fn shift_images(images: &mut [f32], side: usize, max: usize, rng: &mut impl rand
         for y in 0..side as i64 {
             for x in 0..side as i64 {
                 let (sx, sy) = (x - dx, y - dy);
-                img[(y * side as i64 + x) as usize] = if (0..side as i64).contains(&sx) && (0..side as i64).contains(&sy) { src[(sy * side as i64 + sx) as usize] } else { -1.0 };
+                img[(y * side as i64 + x) as usize] =
+                    if (0..side as i64).contains(&sx) && (0..side as i64).contains(&sy) {
+                        src[(sy * side as i64 + sx) as usize]
+                    } else {
+                        -1.0
+                    };
             }
         }
     }
@@ -65,9 +72,14 @@ fn shift_images(images: &mut [f32], side: usize, max: usize, rng: &mut impl rand
 pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let data_dir = PathBuf::from(&config.data);
     let train = Dataset::load(&data_dir, Split::Train)?;
-    let test = Dataset::load(&data_dir, Split::Test).context("the classifier reports held-out accuracy, so it needs the t10k split too")?;
+    let test = Dataset::load(&data_dir, Split::Test)
+        .context("the classifier reports held-out accuracy, so it needs the t10k split too")?;
     if train.rows != 28 || train.cols != 28 {
-        bail!("the classifier expects 28x28 images, the data holds {}x{}", train.rows, train.cols);
+        bail!(
+            "the classifier expects 28x28 images, the data holds {}x{}",
+            train.rows,
+            train.cols
+        );
     }
     let mut batches = Batches::new(&train, config.batch_size, config.seed);
     let held_out = Batches::new(&test, config.batch_size, config.seed);
@@ -80,13 +92,25 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
     let (mut model, mut optim, start, seconds_before) = if opts.resume {
         let (state, dir) = checkpoints.latest::<ClassifierTrainConfig>(KIND)?;
         check_same_config(&state.config, &config)?;
-        let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
+        let read = |f: &str| {
+            std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
+        };
         let model = load_record(config.classifier.init(&device), &read("model.bpk")?)?;
-        (model, Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?, state.step, state.seconds)
+        (
+            model,
+            Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?,
+            state.step,
+            state.seconds,
+        )
     } else {
         device.seed(config.seed);
         let model: Classifier = config.classifier.init(&device);
-        (model, Optimizer::new(config.lr, config.lr_final, total, None)?, 0, 0.0)
+        (
+            model,
+            Optimizer::new(config.lr, config.lr_final, total, None)?,
+            0,
+            0.0,
+        )
     };
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
@@ -106,7 +130,13 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         shift_images(&mut batch.images, side, config.max_shift, &mut rng);
         let n = batch.len();
         let logits = model.forward(batch.images(side, &device));
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [n]), &device);
+        let targets = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                batch.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+                [n],
+            ),
+            &device,
+        );
         let loss = loss_fn.forward(logits, targets);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -118,13 +148,29 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         if done % batches.per_epoch() == 0 || done == total {
             let acc = held_out_accuracy(&model);
             extra["held_out_accuracy"] = acc.into();
-            progress.println(format!("epoch {:.0}: held-out accuracy {:.2} %", done as f64 / batches.per_epoch() as f64, acc * 100.0));
+            progress.println(format!(
+                "epoch {:.0}: held-out accuracy {:.2} %",
+                done as f64 / batches.per_epoch() as f64,
+                acc * 100.0
+            ));
         }
         progress.step(done, loss_value, n, lr, extra)?;
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            let state = State { kind: KIND.into(), step: done, seconds: seconds_before + started.elapsed().as_secs_f64(), config: config.clone() };
+            let state = State {
+                kind: KIND.into(),
+                step: done,
+                seconds: seconds_before + started.elapsed().as_secs_f64(),
+                config: config.clone(),
+            };
             let [optim_file, lr_file] = optim.files()?;
-            checkpoints.save(&state, &[("model.bpk", record_bytes(model.clone())), optim_file, lr_file])?;
+            checkpoints.save(
+                &state,
+                &[
+                    ("model.bpk", record_bytes(model.clone())),
+                    optim_file,
+                    lr_file,
+                ],
+            )?;
         }
     }
     progress.finish();
@@ -137,8 +183,14 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         format_version: FORMAT_VERSION,
         weights: String::new(),
         sha256: String::new(),
-        model: ModelSpec::Classifier { classifier: config.classifier.clone() },
-        data: DataInfo { name: data_name(&data_dir), train_images: train.len(), held_out_images: test.len() },
+        model: ModelSpec::Classifier {
+            classifier: config.classifier.clone(),
+        },
+        data: DataInfo {
+            name: data_name(&data_dir),
+            train_images: train.len(),
+            held_out_images: test.len(),
+        },
         training: TrainingInfo {
             steps: total,
             epochs: config.epochs as f64,
@@ -159,6 +211,10 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         }),
     };
     let path = write_weights(&opts.run, KIND, &record_bytes(model.valid()), card)?;
-    eprintln!("held-out accuracy {:.2} %; wrote {}", accuracy * 100.0, path.display());
+    eprintln!(
+        "held-out accuracy {:.2} %; wrote {}",
+        accuracy * 100.0,
+        path.display()
+    );
     Ok(path)
 }

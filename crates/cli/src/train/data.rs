@@ -58,20 +58,31 @@ impl Batches {
         if self.order_epoch != Some(epoch) {
             self.order = (0..self.len()).collect();
             // usize::MAX - epoch: a stream apart from the per-step ones.
-            self.order.shuffle(&mut step_rng(self.seed, usize::MAX - epoch));
+            self.order
+                .shuffle(&mut step_rng(self.seed, usize::MAX - epoch));
             self.order_epoch = Some(epoch);
         }
         let start = (step % self.per_epoch()) * self.batch_size;
         let idx = &self.order[start..(start + self.batch_size).min(self.len())];
         HostBatch {
-            images: idx.iter().flat_map(|&i| self.images[i * self.pixels..(i + 1) * self.pixels].iter().copied()).collect(),
+            images: idx
+                .iter()
+                .flat_map(|&i| {
+                    self.images[i * self.pixels..(i + 1) * self.pixels]
+                        .iter()
+                        .copied()
+                })
+                .collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
         }
     }
 
     /// All images (in file order) as one tensor `[n, 1, side, side]`.
     pub fn all_images(&self, device: &Device) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(self.images.clone(), [self.len(), 1, self.side, self.side]), device)
+        Tensor::from_data(
+            TensorData::new(self.images.clone(), [self.len(), 1, self.side, self.side]),
+            device,
+        )
     }
 
     pub fn labels(&self) -> &[u8] {
@@ -85,6 +96,9 @@ impl HostBatch {
     }
 
     pub fn images(&self, side: usize, device: &Device) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(self.images.clone(), [self.len(), 1, side, side]), device)
+        Tensor::from_data(
+            TensorData::new(self.images.clone(), [self.len(), 1, side, side]),
+            device,
+        )
     }
 }

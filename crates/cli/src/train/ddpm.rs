@@ -15,7 +15,9 @@ use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
-use digitlab_weights::{Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes};
+use digitlab_weights::{
+    Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes,
+};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -72,10 +74,23 @@ struct StepDraws {
 fn draws(config: &DdpmTrainConfig, step: usize, labels: &[u8], pixels: usize) -> StepDraws {
     let mut rng = step_rng(config.seed, step);
     let n = labels.len();
-    let t = (0..n).map(|_| rng.random_range(0..config.schedule.train_steps)).collect();
+    let t = (0..n)
+        .map(|_| rng.random_range(0..config.schedule.train_steps))
+        .collect();
     let null = config.unet.n_classes as i64;
-    let labels = labels.iter().map(|&l| if rng.random::<f64>() < config.p_uncond { null } else { l as i64 }).collect();
-    let noise = (0..n * pixels).map(|_| -> f32 { StandardNormal.sample(&mut rng) }).collect();
+    let labels = labels
+        .iter()
+        .map(|&l| {
+            if rng.random::<f64>() < config.p_uncond {
+                null
+            } else {
+                l as i64
+            }
+        })
+        .collect();
+    let noise = (0..n * pixels)
+        .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
+        .collect();
     StepDraws { t, labels, noise }
 }
 
@@ -87,17 +102,33 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     }
     let data_dir = PathBuf::from(&config.data);
     let train = Dataset::load(&data_dir, Split::Train)?;
-    let held_out = Dataset::load(&data_dir, Split::Test).map(|d| d.len()).unwrap_or(0);
+    let held_out = Dataset::load(&data_dir, Split::Test)
+        .map(|d| d.len())
+        .unwrap_or(0);
     if train.rows != config.unet.image_size || train.cols != config.unet.image_size {
-        bail!("the data holds {}x{} images but the model is configured for {}x{}", train.rows, train.cols, config.unet.image_size, config.unet.image_size);
+        bail!(
+            "the data holds {}x{} images but the model is configured for {}x{}",
+            train.rows,
+            train.cols,
+            config.unet.image_size,
+            config.unet.image_size
+        );
     }
     if train.n_classes() > config.unet.n_classes {
-        bail!("the data has {} classes, the model {}", train.n_classes(), config.unet.n_classes);
+        bail!(
+            "the data has {} classes, the model {}",
+            train.n_classes(),
+            config.unet.n_classes
+        );
     }
     let mut batches = Batches::new(&train, config.batch_size, config.seed);
     let total = config.epochs * batches.per_epoch();
     if total == 0 {
-        bail!("nothing to train: {} epochs of {} images", config.epochs, train.len());
+        bail!(
+            "nothing to train: {} epochs of {} images",
+            config.epochs,
+            train.len()
+        );
     }
 
     let device = opts.backend.device()?.autodiff();
@@ -105,11 +136,17 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let (mut model, mut ema_model, mut optim, start, seconds_before) = if opts.resume {
         let (state, dir) = checkpoints.latest::<DdpmTrainConfig>(KIND)?;
         check_same_config(&state.config, &config)?;
-        let read = |f: &str| std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
+        let read = |f: &str| {
+            std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
+        };
         let model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
         let ema_model = load_record(config.unet.init(&device.clone().inner()), &read("ema.bpk")?)?;
         let optim = Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?;
-        eprintln!("resuming {} from step {} of {total}", opts.run.display(), state.step);
+        eprintln!(
+            "resuming {} from step {} of {total}",
+            opts.run.display(),
+            state.step
+        );
         (model, ema_model, optim, state.step, state.seconds)
     } else {
         device.seed(config.seed);
@@ -118,14 +155,24 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             Some(path) => {
                 let card = crate::cards::CardFile::read(std::path::Path::new(path))?;
                 match &card.card.model {
-                    ModelSpec::DdpmCfg { unet, schedule } if *unet == config.unet && *schedule == config.schedule => {}
-                    other => bail!("--init-from {path}: a `{}` model with another config; it must match --n-feat, --schedule and --timesteps", other.kind()),
+                    ModelSpec::DdpmCfg { unet, schedule }
+                        if *unet == config.unet && *schedule == config.schedule => {}
+                    other => bail!(
+                        "--init-from {path}: a `{}` model with another config; it must match --n-feat, --schedule and --timesteps",
+                        other.kind()
+                    ),
                 }
                 card.load_ddpm(&device)?.0
             }
         };
         let ema_model = model.valid();
-        (model, ema_model, Optimizer::new(config.lr, config.lr_final, total, None)?, 0, 0.0)
+        (
+            model,
+            ema_model,
+            Optimizer::new(config.lr, config.lr_final, total, None)?,
+            0,
+            0.0,
+        )
     };
 
     let side = batches.side();
@@ -134,10 +181,28 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let started = Instant::now();
     let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
     let mut last_loss = f64::NAN;
-    let save_checkpoint = |step: usize, model: &ContextUnet, ema_model: &ContextUnet, optim: &Optimizer, seconds: f64| -> Result<()> {
-        let state = State { kind: KIND.into(), step, seconds, config: config.clone() };
+    let save_checkpoint = |step: usize,
+                           model: &ContextUnet,
+                           ema_model: &ContextUnet,
+                           optim: &Optimizer,
+                           seconds: f64|
+     -> Result<()> {
+        let state = State {
+            kind: KIND.into(),
+            step,
+            seconds,
+            config: config.clone(),
+        };
         let [optim_file, lr_file] = optim.files()?;
-        checkpoints.save(&state, &[("model.bpk", record_bytes(model.clone())), ("ema.bpk", record_bytes(ema_model.clone())), optim_file, lr_file])?;
+        checkpoints.save(
+            &state,
+            &[
+                ("model.bpk", record_bytes(model.clone())),
+                ("ema.bpk", record_bytes(ema_model.clone())),
+                optim_file,
+                lr_file,
+            ],
+        )?;
         Ok(())
     };
 
@@ -158,19 +223,37 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let loss = (eps - noise).square().mean();
         let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
-            bail!("the loss became {loss_value} at step {step}: lower the learning rate (the last checkpoint is intact)");
+            bail!(
+                "the loss became {loss_value} at step {step}: lower the learning rate (the last checkpoint is intact)"
+            );
         }
         // 4. optimizer step, then the EMA
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let (trained, lr) = optim.step(model, grads);
         model = trained;
-        ema_model = ema::update(ema_model, &model.valid(), ema::warmup_decay(config.ema_decay, step));
+        ema_model = ema::update(
+            ema_model,
+            &model.valid(),
+            ema::warmup_decay(config.ema_decay, step),
+        );
         last_loss = loss_value;
 
         let done = step + 1;
-        progress.step(done, loss_value, n, lr, serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 }))?;
+        progress.step(
+            done,
+            loss_value,
+            n,
+            lr,
+            serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 }),
+        )?;
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            save_checkpoint(done, &model, &ema_model, &optim, seconds_before + started.elapsed().as_secs_f64())?;
+            save_checkpoint(
+                done,
+                &model,
+                &ema_model,
+                &optim,
+                seconds_before + started.elapsed().as_secs_f64(),
+            )?;
         }
     }
     progress.finish();
@@ -184,8 +267,15 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         format_version: FORMAT_VERSION,
         weights: String::new(),
         sha256: String::new(),
-        model: ModelSpec::DdpmCfg { unet: config.unet.clone(), schedule: config.schedule },
-        data: DataInfo { name: data_name(&data_dir), train_images: train.len(), held_out_images: held_out },
+        model: ModelSpec::DdpmCfg {
+            unet: config.unet.clone(),
+            schedule: config.schedule,
+        },
+        data: DataInfo {
+            name: data_name(&data_dir),
+            train_images: train.len(),
+            held_out_images: held_out,
+        },
         training: TrainingInfo {
             steps: total,
             epochs: config.epochs as f64,
@@ -198,7 +288,11 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             machine: machine(),
             final_loss: last_loss,
             continued_from: match &config.init_from {
-                Some(path) => Some(Box::new(crate::cards::CardFile::read(std::path::Path::new(path))?.card.training)),
+                Some(path) => Some(Box::new(
+                    crate::cards::CardFile::read(std::path::Path::new(path))?
+                        .card
+                        .training,
+                )),
                 None => None,
             },
         },

@@ -48,7 +48,10 @@ impl ModuleMapper for Blend {
 pub fn update<M: Module>(average: M, current: &M, decay: f64) -> M {
     let mut collect = Collect(HashMap::new());
     current.visit(&mut collect);
-    average.map(&mut Blend { current: collect.0, decay })
+    average.map(&mut Blend {
+        current: collect.0,
+        decay,
+    })
 }
 
 #[cfg(test)]

@@ -25,5 +25,10 @@ use rand::rngs::StdRng;
 /// The generator for everything random at `step` of a run seeded with `seed`: restarting from
 /// a checkpoint at `step` draws exactly what the uninterrupted run drew.
 pub fn step_rng(seed: u64, step: usize) -> StdRng {
-    StdRng::seed_from_u64(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ (step as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    StdRng::seed_from_u64(
+        seed.wrapping_mul(0xD1B5_4A32_D192_ED03)
+            ^ (step as u64)
+                .wrapping_add(1)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
 }

@@ -26,22 +26,30 @@ pub struct Progress {
 impl Progress {
     /// Starts at `start_step` of `total` steps; keeps log lines up to `start_step` (resume).
     pub fn new(run: &Path, start_step: usize, total: usize, every: usize) -> Result<Self> {
-        std::fs::create_dir_all(run).with_context(|| format!("creating the run folder {}", run.display()))?;
+        std::fs::create_dir_all(run)
+            .with_context(|| format!("creating the run folder {}", run.display()))?;
         let log = run.join("metrics.jsonl");
         // On resume, drop log lines past the checkpoint: the resumed run writes them again.
         if let Ok(text) = std::fs::read_to_string(&log) {
             let kept: String = text
                 .lines()
-                .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize <= start_step))
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| s as usize <= start_step)
+                })
                 .map(|l| format!("{l}\n"))
                 .collect();
             crate::files::write_atomic(&log, kept.as_bytes())?;
         }
         let bar = ProgressBar::new(total as u64).with_position(start_step as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} steps | {msg} | ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {pos}/{len} steps | {msg} | ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         let plain = !std::io::stderr().is_terminal();
         if plain {
@@ -61,14 +69,24 @@ impl Progress {
     }
 
     /// Records one finished step (1-based `step`), logging every `every` steps.
-    pub fn step(&mut self, step: usize, loss: f64, images: usize, lr: f64, extra: serde_json::Value) -> Result<()> {
+    pub fn step(
+        &mut self,
+        step: usize,
+        loss: f64,
+        images: usize,
+        lr: f64,
+        extra: serde_json::Value,
+    ) -> Result<()> {
         self.window_loss += loss;
         self.window_images += images;
         self.window_steps += 1;
         let secs = self.window_start.elapsed().as_secs_f64().max(1e-9);
         let ips = self.window_images as f64 / secs;
         self.bar.set_position(step as u64);
-        self.bar.set_message(format!("loss {:.4} | {ips:.1} img/s | lr {lr:.2e}", self.window_loss / self.window_steps as f64));
+        self.bar.set_message(format!(
+            "loss {:.4} | {ips:.1} img/s | lr {lr:.2e}",
+            self.window_loss / self.window_steps as f64
+        ));
         if step % self.every == 0 || step as u64 == self.bar.length().unwrap_or(0) {
             let mut line = serde_json::json!({
                 "step": step,
@@ -79,10 +97,18 @@ impl Progress {
             if let (Some(obj), serde_json::Value::Object(more)) = (line.as_object_mut(), extra) {
                 obj.extend(more);
             }
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).with_context(|| format!("opening {}", self.log.display()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .with_context(|| format!("opening {}", self.log.display()))?;
             writeln!(file, "{line}")?;
             if self.plain {
-                eprintln!("step {step}/{} | loss {:.4} | {ips:.1} img/s | lr {lr:.2e}", self.bar.length().unwrap_or(0), self.window_loss / self.window_steps as f64);
+                eprintln!(
+                    "step {step}/{} | loss {:.4} | {ips:.1} img/s | lr {lr:.2e}",
+                    self.bar.length().unwrap_or(0),
+                    self.window_loss / self.window_steps as f64
+                );
             }
             self.total_images_per_s = ips;
             self.window_loss = 0.0;
