@@ -14,7 +14,7 @@ use burn::prelude::*;
 
 use crate::DiffusionError;
 use crate::schedule::NoiseSchedule;
-use crate::scheduler::{Scheduler, StepOutput, linspace_timesteps};
+use crate::scheduler::{Scheduler, StepOutput, linspace_timesteps, predict_original_sample};
 
 #[derive(Debug, Clone)]
 pub struct DdimScheduler {
@@ -73,9 +73,8 @@ impl Scheduler for DdimScheduler {
         let beta_prod_t = 1.0 - alpha_prod_t;
 
         // 2. predicted x_0 ("predicted x_0" of eq. 12), clipped, and the noise it implies
-        let pred_original_sample = ((sample.clone() - model_output * beta_prod_t.sqrt())
-            / alpha_prod_t.sqrt())
-        .clamp(-1.0, 1.0);
+        let pred_original_sample =
+            predict_original_sample(sample.clone(), model_output, alpha_prod_t);
         let pred_epsilon =
             (sample - pred_original_sample.clone() * alpha_prod_t.sqrt()) / beta_prod_t.sqrt();
 

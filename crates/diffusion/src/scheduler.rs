@@ -69,6 +69,16 @@ pub trait Scheduler {
     }
 }
 
+/// `x_0` predicted from `x_t` and the predicted noise (DDPM eq. 15), clipped to the data range
+/// `[-1, 1]`: `x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)`.
+pub fn predict_original_sample(
+    sample: Tensor<4>,
+    model_output: Tensor<4>,
+    alpha_prod_t: f64,
+) -> Tensor<4> {
+    ((sample - model_output * (1.0 - alpha_prod_t).sqrt()) / alpha_prod_t.sqrt()).clamp(-1.0, 1.0)
+}
+
 /// Which sampler to build.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
