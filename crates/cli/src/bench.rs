@@ -96,12 +96,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "backend": backend.name(), "machine": machine() })
+                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "params": model.num_params(), "backend": backend.name(), "machine": machine() })
                 );
             } else {
                 println!(
-                    "train: {ips:.1} images/s ({:.0} ms per step of {batch_size}) | ContextUnet n_feat {n_feat} | {} | {}",
+                    "train: {ips:.1} images/s ({:.0} ms per step of {batch_size}) | ContextUnet n_feat {n_feat}, {} parameters | {} | {}",
                     per_step * 1e3,
+                    model.num_params(),
                     backend.name(),
                     machine()
                 );

@@ -60,6 +60,16 @@ enum DataCommand {
         #[arg(long, default_value = "data/mnist")]
         out: PathBuf,
     },
+    /// Write held-out digits for the page's forward-process view: `count / 10` per class,
+    /// in the order 0, 1, ..., 9, 0, 1, ... (raw IDX files, so the page needs no gzip).
+    Sample {
+        #[arg(long, default_value = "data/mnist")]
+        from: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long, default_value = "public/digits")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -240,6 +250,9 @@ struct EvalArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
+        Command::Data(DataCommand::Sample { from, count, out }) => {
+            sample_digits(&from, count, &out)
+        }
         Command::Train(TrainCommand::Ddpm {
             common,
             n_feat,
@@ -329,6 +342,58 @@ fn import(from: &std::path::Path, out: &std::path::Path) -> Result<()> {
         "wrote {} training and {} held-out digits to {}",
         train.len(),
         test.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn sample_digits(from: &std::path::Path, count: usize, out: &std::path::Path) -> Result<()> {
+    use digitlab_data::idx::{IdxArray, write};
+    let test = Dataset::load(from, Split::Test)?;
+    let classes = test.n_classes().max(1);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for i in 0..test.len() {
+        by_class[test.labels[i] as usize].push(i);
+    }
+    let mut picked = Vec::with_capacity(count);
+    'outer: for k in 0.. {
+        let mut any = false;
+        for members in &by_class {
+            if let Some(&i) = members.get(k) {
+                any = true;
+                picked.push(i);
+                if picked.len() == count {
+                    break 'outer;
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let images: Vec<u8> = picked
+        .iter()
+        .flat_map(|&i| test.image(i).to_vec())
+        .collect();
+    let labels: Vec<u8> = picked.iter().map(|&i| test.labels[i]).collect();
+    write(
+        &out.join("held-out-images-idx3-ubyte"),
+        &IdxArray {
+            shape: vec![picked.len(), test.rows, test.cols],
+            data: images,
+        },
+    )?;
+    write(
+        &out.join("held-out-labels-idx1-ubyte"),
+        &IdxArray {
+            shape: vec![picked.len()],
+            data: labels,
+        },
+    )?;
+    eprintln!(
+        "wrote {} held-out digits to {}",
+        picked.len(),
         out.display()
     );
     Ok(())
@@ -502,8 +567,12 @@ fn eval(args: EvalArgs) -> Result<()> {
     if args.update_card {
         let mut card = card;
         let command = format!(
-            "digitlab eval --model {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
+            "digitlab eval --model {} --backend {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
             args.sampling.model.display(),
+            match args.sampling.backend {
+                Backend::Flex => "flex",
+                Backend::Wgpu => "wgpu",
+            },
             args.samples,
             args.guidance
                 .iter()

@@ -1,0 +1,143 @@
+// Browser tests of the page (tests/README.md lists the contract they rely on). They need
+// dist/ built by `trunk build` (scripts/test does it) and the native `digitlab` binary.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT, SHOTS, serve, launch, open, text, waitStatus, generate, canvasGrey, pngGrey, shot } from './harness.mjs';
+
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
+const DIGITLAB = process.env.DIGITLAB ?? join(TARGET, 'release', 'digitlab');
+
+let server, url, browser;
+before(async () => {
+  ({ server, url } = await serve());
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const labelsOf = async (page) => (await text(page, 'predictions')).split(',').filter((s) => s !== '').map(Number);
+
+test('the shipped weights load on WebGPU, and 4 threes come out as threes', async () => {
+  const { page, errors } = await open(browser, url);
+  assert.match(await text(page, 'backend'), /WebGPU/);
+  assert.match(await text(page, 'model-info'), /ddpm-cfg\.bpk \(shipped\)/);
+  await generate(page, { digit: 3, w: 2, sampler: 'ddim', steps: 10, count: 4, seed: 1 });
+  assert.equal((await text(page, 'step-counter')).trim(), '10/10');
+  const labels = await labelsOf(page);
+  await shot(page, 'webgpu-threes');
+  assert.equal(labels.length, 4);
+  assert.ok(labels.filter((l) => l === 3).length >= 3, `classifier labels: ${labels}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the same on the CPU backend (?backend=cpu)', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  assert.match(await text(page, 'backend'), /CPU/);
+  await generate(page, { digit: 3, w: 2, sampler: 'ddim', steps: 10, count: 4, seed: 1 });
+  assert.equal((await text(page, 'step-counter')).trim(), '10/10');
+  const labels = await labelsOf(page);
+  await shot(page, 'cpu-threes');
+  assert.ok(labels.filter((l) => l === 3).length >= 3, `classifier labels: ${labels}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('another guidance value changes the digits', async () => {
+  const { page } = await open(browser, url, '?backend=cpu');
+  await generate(page, { digit: 5, w: 0, steps: 3, count: 2, seed: 4 });
+  const a = await canvasGrey(page, 'samples');
+  await generate(page, { digit: 5, w: 4, steps: 3, count: 2, seed: 4 });
+  const b = await canvasGrey(page, 'samples');
+  await generate(page, { digit: 5, w: 4, steps: 3, count: 2, seed: 4 });
+  const c = await canvasGrey(page, 'samples');
+  const diff = (x, y) => x.grey.reduce((s, v, i) => s + Math.abs(v - y.grey[i]), 0) / x.grey.length;
+  assert.ok(diff(a, b) > 2, `w = 0 and w = 4 differ by only ${diff(a, b)} grey levels on average`);
+  assert.equal(diff(b, c), 0, 'the same settings must give the same picture');
+  await page.close();
+});
+
+test('a corrupt weights file gets a message, and the page keeps working', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  const card = await readFile(join(ROOT, 'public/weights/ddpm-cfg.json'));
+  const weights = Buffer.from(await readFile(join(ROOT, 'public/weights/ddpm-cfg.bpk')));
+  for (let i = 1000; i < 1100; i++) weights[i] ^= 0xff;
+  await page.getByTestId('weights-file').setInputFiles([
+    { name: 'ddpm-cfg.json', mimeType: 'application/json', buffer: card },
+    { name: 'ddpm-cfg.bpk', mimeType: 'application/octet-stream', buffer: weights },
+  ]);
+  await waitStatus(page, /^error/, 60_000);
+  assert.match(await text(page, 'weights-message'), /Not loaded: .*sha256/i);
+  // Not a card at all.
+  await page.getByTestId('weights-file').setInputFiles([
+    { name: 'notes.json', mimeType: 'application/json', buffer: Buffer.from('{"hello": 1}') },
+    { name: 'x.bpk', mimeType: 'application/octet-stream', buffer: Buffer.from([1, 2, 3]) },
+  ]);
+  await page.waitForFunction(() => !document.querySelector('[data-testid=weights-message]').innerText.includes('sha256'));
+  assert.match(await text(page, 'weights-message'), /Not loaded/);
+  await shot(page, 'corrupt-weights');
+  assert.match(await text(page, 'model-info'), /\(shipped\)/);
+  await generate(page, { digit: 1, steps: 2, count: 1 });
+  assert.equal((await text(page, 'step-counter')).trim(), '2/2');
+  assert.deepEqual(errors.filter((e) => !e.includes('404')), []);
+  await page.close();
+});
+
+test('the forward-process view: closed form and iteration agree statistically', async () => {
+  const { page } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('tab-forward').click();
+  await page.getByTestId('forward-index').fill('3');
+  await page.getByTestId('forward-t').fill('300');
+  await page.getByTestId('forward-run').click();
+  await waitStatus(page, /^done$/);
+  const s = JSON.parse(await page.getByTestId('forward-stats').textContent());
+  await shot(page, 'forward');
+  // 64 draws x 784 pixels: the spreads agree to well under 1 %, the means to about 0.01.
+  assert.ok(Math.abs(s.std_closed - s.std_theory) < 0.01, JSON.stringify(s));
+  assert.ok(Math.abs(s.std_iter - s.std_theory) < 0.01, JSON.stringify(s));
+  assert.ok(Math.abs(s.mean_err_closed) < 0.01 && Math.abs(s.mean_err_iter) < 0.01, JSON.stringify(s));
+  await page.close();
+});
+
+test('same seed, same picture: WebGPU, CPU and `digitlab sample` agree pixel by pixel', async () => {
+  const settings = { digit: 7, w: 2, sampler: 'ddim', steps: 5, count: 4, seed: 5 };
+  await mkdir(SHOTS, { recursive: true });
+  const png = join(SHOTS, 'cli-sample.png');
+  execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights/ddpm-cfg.json'), '--class', '7',
+    '--guidance', '2', '--sampler', 'ddim', '--steps', '5', '--count', '4', '--seed', '5', '--out', png]);
+  const grids = {};
+  for (const [name, query] of [['webgpu', ''], ['cpu', '?backend=cpu']]) {
+    const { page } = await open(browser, url, query);
+    await generate(page, settings);
+    grids[name] = await canvasGrey(page, 'samples');
+    if (name === 'cpu') grids.cli = await pngGrey(page, await readFile(png));
+    await page.close();
+  }
+  const report = {};
+  for (const name of ['webgpu', 'cpu']) {
+    const [a, b] = [grids[name], grids.cli];
+    assert.deepEqual([a.width, a.height], [b.width, b.height], `${name} grid size`);
+    const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
+    report[name] = { max: Math.max(...d), over2: d.filter((x) => x > 2).length / d.length };
+    // Float tolerance: rounding to a byte can flip a level; a few pixels may move by more.
+    assert.ok(report[name].over2 < 0.005, `${name} vs CLI: ${JSON.stringify(report[name])}`);
+  }
+  await writeFile(join(SHOTS, 'same-seed.json'), JSON.stringify(report));
+});
+
+test('the bench view reports ms per UNet call and per grid', async () => {
+  const { page } = await open(browser, url, '?bench=1');
+  await page.getByTestId('bench-steps').fill('2');
+  await page.getByTestId('bench-run').click();
+  await waitStatus(page, /^done$/);
+  const r = JSON.parse(await page.getByTestId('bench-result').textContent());
+  await shot(page, 'bench');
+  assert.ok(r.ms_per_unet_call > 0 && r.ms_per_grid > 0, JSON.stringify(r));
+  assert.match(r.backend, /WebGPU/);
+  await page.close();
+});

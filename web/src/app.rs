@@ -1,0 +1,293 @@
+//! # The app: backend, weights and views
+//!
+//! At start the page picks a backend, then fetches the shipped cards and weights (checked
+//! against each card's format version and sha256 before use, with progress), and the
+//! held-out digits. A person can replace the diffusion model or the classifier with their
+//! own card and weights file (file picker or drag and drop); anything wrong with them is
+//! reported and the page keeps what it had.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use crate::backend::{self, BackendKind};
+use crate::bench::BenchView;
+use crate::fetch;
+use crate::forward::{Digits, ForwardView};
+use crate::lab::{Ddpm, Judge, Lab, parse_card};
+use crate::sampling::SamplingView;
+use crate::ticks::query;
+
+/// Handles shared by the views (all `Copy`: signals and arena-stored values).
+#[derive(Clone, Copy)]
+pub struct Ui {
+    pub lab: StoredValue<Option<Lab>, LocalStorage>,
+    pub digits: StoredValue<Option<Rc<Digits>>, LocalStorage>,
+    /// `loading ...`, `ready`, `sampling`, `done`, `stopped` or `error: ...`.
+    pub status: RwSignal<String>,
+    pub backend: RwSignal<String>,
+    pub notice: RwSignal<String>,
+    pub model_info: RwSignal<String>,
+    pub ready: RwSignal<bool>,
+    pub busy: RwSignal<bool>,
+    /// Bumped by every new run and by Stop; a run that sees another id ends.
+    pub run_id: RwSignal<u64>,
+    pub step_ms: RwSignal<f64>,
+}
+
+impl Ui {
+    pub fn begin(self) -> u64 {
+        self.run_id.update(|id| *id += 1);
+        self.busy.set(true);
+        self.step_ms.set(0.0);
+        self.run_id.get_untracked()
+    }
+
+    pub fn stop(self) {
+        self.run_id.update(|id| *id += 1);
+        self.busy.set(false);
+        self.status.set("stopped".into());
+    }
+
+    pub fn finish(self, id: u64, status: &str) {
+        if self.run_id.get_untracked() == id {
+            self.busy.set(false);
+            self.status.set(status.into());
+        }
+    }
+
+    /// A read from the device failed. On WebGPU that means a lost device: move the models to
+    /// the CPU backend so the next run works, and say so.
+    pub fn backend_failed(self, error: String) -> String {
+        let Some(lab) = self.lab.get_value() else {
+            return error;
+        };
+        if !lab.backend.is_gpu() {
+            return format!("the CPU backend failed: {error}");
+        }
+        let (device, kind) = backend::cpu(format!("WebGPU failed during sampling ({error})"));
+        match lab.moved_to(device, kind.clone()) {
+            Ok(moved) => {
+                self.lab.set_value(Some(moved));
+                self.backend.set(kind.label());
+                self.notice.set("The WebGPU device was lost; the page switched to the CPU backend. Press Generate again.".into());
+                format!("WebGPU failed ({error}); switched to the CPU backend")
+            }
+            Err(e) => format!("WebGPU failed ({error}) and the CPU fallback failed too ({e})"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tab {
+    Sample,
+    Forward,
+    Bench,
+}
+
+async fn load_shipped(
+    ui: Ui,
+    device: burn::prelude::Device,
+    kind: BackendKind,
+) -> Result<(), String> {
+    ui.status.set("loading weights".into());
+    let mut lab = Lab {
+        device: device.clone(),
+        backend: kind,
+        ddpm: None,
+        judge: None,
+    };
+    // The diffusion model first: the page can sample without the classifier.
+    let card = parse_card(&fetch::text("weights/ddpm-cfg.json").await?)?;
+    let name = card.weights.clone();
+    let bytes = fetch::bytes(&format!("weights/{name}"), |got, total| {
+        ui.status.set(match total {
+            Some(t) => format!(
+                "loading weights: {name} {:.1}/{:.1} MB",
+                got as f64 / 1e6,
+                t as f64 / 1e6
+            ),
+            None => format!("loading weights: {name} {:.1} MB", got as f64 / 1e6),
+        })
+    })
+    .await?;
+    let ddpm = Ddpm::load(card, bytes, "shipped".into(), &device)?;
+    ui.model_info.set(ddpm.describe());
+    lab.ddpm = Some(ddpm);
+    ui.lab.set_value(Some(lab.clone()));
+    ui.ready.set(true);
+
+    let card = parse_card(&fetch::text("weights/classifier.json").await?)?;
+    let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
+    lab.judge = Some(Judge::load(card, bytes, &device)?);
+    ui.lab.set_value(Some(lab));
+    Ok(())
+}
+
+async fn load_digits(ui: Ui) -> Result<(), String> {
+    let images = fetch::bytes("digits/held-out-images-idx3-ubyte", |_, _| {}).await?;
+    let labels = fetch::bytes("digits/held-out-labels-idx1-ubyte", |_, _| {}).await?;
+    ui.digits
+        .set_value(Some(Rc::new(Digits::parse(&images, &labels)?)));
+    Ok(())
+}
+
+/// A card and a weights file chosen by the person.
+async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, String> {
+    let lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
+    let card_file = files
+        .iter()
+        .find(|f| f.name().ends_with(".json"))
+        .ok_or("choose the weights card (.json) together with its weights file (.bpk)")?;
+    let card = parse_card(
+        &String::from_utf8(fetch::file_bytes(card_file).await?)
+            .map_err(|_| format!("{} is not text", card_file.name()))?,
+    )
+    .map_err(|e| format!("{}: {e}", card_file.name()))?;
+    let weights_file = files
+        .iter()
+        .find(|f| f.name() == card.weights)
+        .or_else(|| files.iter().find(|f| !f.name().ends_with(".json")))
+        .ok_or_else(|| format!("the card names {}: choose that file too", card.weights))?;
+    let bytes = fetch::file_bytes(weights_file).await?;
+    let source = format!("{} + {}", card_file.name(), weights_file.name());
+    let mut lab = lab;
+    let message = match card.model.kind() {
+        "ddpm-cfg" => {
+            let ddpm = Ddpm::load(card, bytes, source.clone(), &lab.device)
+                .map_err(|e| format!("{source}: {e}"))?;
+            ui.model_info.set(ddpm.describe());
+            lab.ddpm = Some(ddpm);
+            format!("loaded your diffusion model ({source})")
+        }
+        "classifier" => {
+            lab.judge =
+                Some(Judge::load(card, bytes, &lab.device).map_err(|e| format!("{source}: {e}"))?);
+            format!("loaded your classifier ({source})")
+        }
+        other => {
+            return Err(format!(
+                "{source}: a `{other}` model; this page samples `ddpm-cfg` models"
+            ));
+        }
+    };
+    ui.lab.set_value(Some(lab));
+    Ok(message)
+}
+
+fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+    let Some(list) = list else { return vec![] };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let ui = Ui {
+        lab: StoredValue::new_local(None),
+        digits: StoredValue::new_local(None),
+        status: RwSignal::new("starting".into()),
+        backend: RwSignal::new("starting the backend".into()),
+        notice: RwSignal::new(String::new()),
+        model_info: RwSignal::new(String::new()),
+        ready: RwSignal::new(false),
+        busy: RwSignal::new(false),
+        run_id: RwSignal::new(0),
+        step_ms: RwSignal::new(0.0),
+    };
+    let tab = RwSignal::new(if query("bench").is_some() {
+        Tab::Bench
+    } else {
+        Tab::Sample
+    });
+    let user_message = RwSignal::new(String::new());
+
+    spawn_local(async move {
+        let force_cpu = query("backend").is_some_and(|b| b == "cpu");
+        let (device, kind) = backend::start(force_cpu).await;
+        ui.backend.set(kind.label());
+        ui.lab.set_value(Some(Lab {
+            device: device.clone(),
+            backend: kind.clone(),
+            ddpm: None,
+            judge: None,
+        }));
+        if let Err(e) = load_digits(ui).await {
+            ui.notice
+                .set(format!("The held-out digits did not load: {e}"));
+        }
+        match load_shipped(ui, device, kind).await {
+            Ok(()) => ui.status.set("ready".into()),
+            Err(e) => ui
+                .status
+                .set(format!("error: loading the shipped weights: {e}")),
+        }
+    });
+
+    let take_files = move |files: Vec<web_sys::File>| {
+        if files.is_empty() {
+            return;
+        }
+        if ui.busy.get_untracked() {
+            ui.stop();
+        }
+        spawn_local(async move {
+            match load_user_files(ui, files).await {
+                Ok(msg) => {
+                    user_message.set(msg.clone());
+                    ui.status.set("ready".into());
+                }
+                Err(e) => {
+                    user_message.set(format!("Not loaded: {e}. The page keeps the model it had."));
+                    ui.status.set(format!("error: {e}"));
+                }
+            }
+        });
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+        if let Some(input) = input {
+            take_files(files_of(input.files()));
+            input.set_value("");
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        take_files(files_of(ev.data_transfer().and_then(|d| d.files())));
+    };
+
+    view! {
+        <header>
+            <h1>"DigitLab"</h1>
+            <p class="tagline">"Generative models of handwritten digits, trained natively with Burn and run here by the same Burn modules."</p>
+            <p class="backend">"Backend: " <span data-testid="backend">{move || ui.backend.get()}</span></p>
+            <p class="status">"Status: " <span data-testid="status">{move || ui.status.get()}</span></p>
+            <p class="notice" data-testid="notice">{move || ui.notice.get()}</p>
+        </header>
+        <nav>
+            <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">"Sample"</button>
+            <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">"Forward process"</button>
+            <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">"Bench"</button>
+        </nav>
+        <main>
+            <div class:hidden=move || tab.get() != Tab::Sample><SamplingView ui=ui/></div>
+            <div class:hidden=move || tab.get() != Tab::Forward><ForwardView ui=ui/></div>
+            <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
+        </main>
+        <section class="weights" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>
+            <h2>"Weights"</h2>
+            <p>"Diffusion model: " <span data-testid="model-info">{move || ui.model_info.get()}</span></p>
+            <p>"Train your own with " <code>"digitlab train ddpm --run runs/mine"</code>
+               ", then choose (or drop here) the card " <code>"runs/mine/ddpm-cfg.json"</code>
+               " together with its " <code>".bpk"</code> " file. The page checks the format version, the kind, the sha256 and the architecture before it uses them."</p>
+            <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" on:change=on_pick/>
+            <p class="notice" data-testid="weights-message">{move || user_message.get()}</p>
+        </section>
+        <footer>
+            <p>"Every number on this page comes from a command in the README. Source: crates/ (Burn modules, samplers), web/ (this page)."</p>
+        </footer>
+    }
+}

@@ -1,0 +1,102 @@
+//! # Drawing digits
+//!
+//! The grid has the layout of `digitlab sample`'s PNG (2-pixel gutters of grey 40,
+//! `ceil(sqrt(n))` columns), drawn at 1 canvas pixel per image pixel and scaled up by CSS,
+//! so the canvas holds exactly the PNG's pixels: the page's "Save PNG" and the CLI's file can
+//! be compared pixel by pixel.
+
+use digitlab_models::pixels::unit_to_bytes;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+
+pub const GUTTER: usize = 2;
+pub const BACKGROUND: u8 = 40;
+
+pub fn columns(n: usize) -> usize {
+    ((n as f64).sqrt().ceil() as usize).max(1)
+}
+
+/// Grey levels of a grid of `n` images of `side x side` (values in `[-1, 1]`).
+pub fn grid_bytes(values: &[f32], n: usize, side: usize) -> (usize, usize, Vec<u8>) {
+    let bytes = unit_to_bytes(values);
+    let cols = columns(n).min(n.max(1));
+    let rows = n.div_ceil(cols).max(1);
+    let (w, h) = (
+        cols * (side + GUTTER) + GUTTER,
+        rows * (side + GUTTER) + GUTTER,
+    );
+    let mut out = vec![BACKGROUND; w * h];
+    for i in 0..n {
+        let (gx, gy) = (i % cols, i / cols);
+        for y in 0..side {
+            for x in 0..side {
+                out[(GUTTER + gy * (side + GUTTER) + y) * w + GUTTER + gx * (side + GUTTER) + x] =
+                    bytes[i * side * side + y * side + x];
+            }
+        }
+    }
+    (w, h, out)
+}
+
+fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    canvas.get_context("2d").ok()??.dyn_into().ok()
+}
+
+/// Paints grey levels into the canvas, resizing it to `w x h`.
+pub fn paint_grey(canvas: &HtmlCanvasElement, w: usize, h: usize, grey: &[u8]) {
+    if canvas.width() != w as u32 || canvas.height() != h as u32 {
+        canvas.set_width(w as u32);
+        canvas.set_height(h as u32);
+    }
+    let mut rgba = Vec::with_capacity(grey.len() * 4);
+    for &g in grey {
+        rgba.extend_from_slice(&[g, g, g, 255]);
+    }
+    if let (Some(ctx), Ok(img)) = (
+        context(canvas),
+        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), w as u32, h as u32),
+    ) {
+        let _ = ctx.put_image_data(&img, 0.0, 0.0);
+    }
+}
+
+pub fn paint_grid(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: usize) {
+    let (w, h, grey) = grid_bytes(values, n, side);
+    paint_grey(canvas, w, h, &grey);
+}
+
+/// Offers the canvas as a PNG download.
+pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
+    let url = canvas
+        .to_data_url_with_type("image/png")
+        .map_err(|e| format!("{e:?}"))?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|e| format!("{e:?}"))?
+        .dyn_into()
+        .map_err(|_| "no anchor")?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_layout_matches_the_cli() {
+        // 5 images -> 3 columns, 2 rows; 28 + 2 per cell plus the outer gutter.
+        let values = vec![1.0f32; 5 * 28 * 28];
+        let (w, h, grey) = grid_bytes(&values, 5, 28);
+        assert_eq!((w, h), (3 * 30 + 2, 2 * 30 + 2));
+        assert_eq!(grey[0], BACKGROUND);
+        assert_eq!(grey[2 * w + 2], 255);
+        // the sixth cell is empty
+        assert_eq!(grey[(2 + 30 + 5) * w + 2 + 60 + 5], BACKGROUND);
+    }
+}

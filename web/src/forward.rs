@@ -1,0 +1,354 @@
+//! # The forward-process view (Q3)
+//!
+//! A real held-out digit `x_0` and a step `t`: `x_t` from the closed form
+//! `sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps` beside `x_t` from iterating
+//! `x_s = sqrt(1 - beta_s) x_{s-1} + sqrt(beta_s) eps_s` t times, each over many noise draws
+//! so their means and spreads can be compared with the theory. Below, beta_t, alphabar_t and
+//! the SNR of the linear and cosine schedules.
+
+use std::rc::Rc;
+
+use burn::prelude::*;
+use digitlab_diffusion::{BetaSchedule, NoiseSchedule, NoiseSource, ScheduleConfig};
+use digitlab_models::pixels::bytes_to_unit;
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::app::Ui;
+use crate::canvas;
+use crate::explain;
+use crate::plot::{self, Plot, Series};
+use crate::ticks::next_tick;
+
+/// Held-out digits shipped with the page (`digitlab data sample` writes them).
+pub struct Digits {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub side: usize,
+}
+
+impl Digits {
+    pub fn parse(images: &[u8], labels: &[u8]) -> Result<Self, String> {
+        let images =
+            digitlab_data::idx::parse(images, "digits images").map_err(|e| e.to_string())?;
+        let labels =
+            digitlab_data::idx::parse(labels, "digits labels").map_err(|e| e.to_string())?;
+        if images.shape.len() != 3 || labels.shape.len() != 1 || images.shape[0] != labels.shape[0]
+        {
+            return Err(format!(
+                "digits: images {:?} and labels {:?} do not match",
+                images.shape, labels.shape
+            ));
+        }
+        Ok(Self {
+            side: images.shape[1],
+            images: images.data,
+            labels: labels.data,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.side * self.side;
+        &self.images[i * n..(i + 1) * n]
+    }
+}
+
+pub const DRAWS: usize = 64;
+
+fn schedule(kind: &str) -> NoiseSchedule {
+    let betas = if kind == "cosine" {
+        BetaSchedule::Cosine { s: 0.008 }
+    } else {
+        BetaSchedule::default()
+    };
+    NoiseSchedule::new(ScheduleConfig {
+        train_steps: 1000,
+        betas,
+    })
+    .expect("valid built-in schedule")
+}
+
+/// Means and spreads of the two ways to reach `x_t`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    pub mean_err_closed: f64,
+    pub mean_err_iter: f64,
+    pub std_closed: f64,
+    pub std_iter: f64,
+    pub std_theory: f64,
+}
+
+/// `mean` over draws and pixels of `x - sqrt(abar) x0`, and its standard deviation.
+fn deviation(values: &[f32], x0: &[f32], sqrt_abar: f64) -> (f64, f64) {
+    let n = values.len() as f64;
+    let p = x0.len();
+    let dev = |i: usize| values[i] as f64 - sqrt_abar * x0[i % p] as f64;
+    let mean = (0..values.len()).map(dev).sum::<f64>() / n;
+    let var = (0..values.len())
+        .map(|i| (dev(i) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+#[component]
+pub fn ForwardView(ui: Ui) -> impl IntoView {
+    let index = RwSignal::new("0".to_string());
+    let t = RwSignal::new(200usize);
+    let kind = RwSignal::new("linear".to_string());
+    let stats = RwSignal::new(None::<Stats>);
+    let label = RwSignal::new(String::new());
+    let progress = RwSignal::new(String::new());
+    let original: NodeRef<Canvas> = NodeRef::new();
+    let closed: NodeRef<Canvas> = NodeRef::new();
+    let iterated: NodeRef<Canvas> = NodeRef::new();
+    let betas: NodeRef<Canvas> = NodeRef::new();
+    let abar: NodeRef<Canvas> = NodeRef::new();
+    let snr: NodeRef<Canvas> = NodeRef::new();
+
+    // The schedule plots follow t.
+    Effect::new(move |_| {
+        let marker = t.get() as f64;
+        let (lin, cos) = (schedule("linear"), schedule("cosine"));
+        let curve = |v: &[f64]| -> Vec<(f64, f64)> {
+            v.iter()
+                .enumerate()
+                .map(|(i, &y)| (i as f64 + 1.0, y))
+                .collect()
+        };
+        let snr_of = |s: &NoiseSchedule| -> Vec<(f64, f64)> {
+            (0..s.train_steps())
+                .map(|i| (i as f64 + 1.0, s.snr(i)))
+                .collect()
+        };
+        let draw = |node: NodeRef<Canvas>,
+                    title: &str,
+                    log_y: bool,
+                    a: Vec<(f64, f64)>,
+                    b: Vec<(f64, f64)>| {
+            if let Some(c) = node.get() {
+                plot::draw(
+                    &c,
+                    &Plot {
+                        title,
+                        log_y,
+                        marker_x: Some(marker),
+                        series: vec![
+                            Series {
+                                label: "linear (DDPM)",
+                                color: "#1f77b4",
+                                points: &a,
+                            },
+                            Series {
+                                label: "cosine",
+                                color: "#ff7f0e",
+                                points: &b,
+                            },
+                        ],
+                    },
+                );
+            }
+        };
+        draw(betas, "beta_t", false, curve(&lin.betas), curve(&cos.betas));
+        draw(
+            abar,
+            "alphabar_t",
+            false,
+            curve(&lin.alphas_cumprod),
+            curve(&cos.alphas_cumprod),
+        );
+        draw(
+            snr,
+            "SNR_t = alphabar / (1 - alphabar), log scale",
+            true,
+            snr_of(&lin),
+            snr_of(&cos),
+        );
+    });
+
+    let compare = move |_| {
+        let Some(digits) = ui.digits.get_value() else {
+            ui.status
+                .set("error: the held-out digits are not loaded".into());
+            return;
+        };
+        let Some(lab) = ui.lab.get_value() else {
+            ui.status.set("error: the backend is not ready".into());
+            return;
+        };
+        let i = match index.get_untracked().trim().parse::<usize>() {
+            Ok(i) if i < digits.len() => i,
+            _ => {
+                ui.status.set(format!(
+                    "error: digit index must be 0 to {}",
+                    digits.len() - 1
+                ));
+                return;
+            }
+        };
+        let step = t.get_untracked().clamp(1, 1000);
+        let kind_now = kind.get_untracked();
+        let id = ui.begin();
+        spawn_local(async move {
+            ui.status.set("computing".into());
+            match run(
+                ui,
+                id,
+                &lab.device,
+                &digits,
+                i,
+                step,
+                &kind_now,
+                [original, closed, iterated],
+                progress,
+            )
+            .await
+            {
+                Ok(Some(s)) => {
+                    stats.set(Some(s));
+                    label.set(format!("held-out digit #{i} (a {}), t = {step}, {kind_now} schedule, {DRAWS} draws", digits.labels[i]));
+                    ui.finish(id, "done");
+                }
+                Ok(None) => {}
+                Err(e) => ui.finish(id, &format!("error: {e}")),
+            }
+        });
+    };
+
+    view! {
+        <section class="view">
+            <h2>"The forward process q(x_t | x_0)"</h2>
+            <div class="columns">
+                <div class="controls">
+                    <label>"Held-out digit # "
+                        <input type="number" min="0" max="99" data-testid="forward-index"
+                            prop:value=move || index.get()
+                            on:input=move |ev| index.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Step t "
+                        <input type="range" min="1" max="1000" step="1" data-testid="forward-t"
+                            prop:value=move || t.get().to_string()
+                            on:input=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse::<usize>() {
+                                    t.set(v.clamp(1, 1000));
+                                }
+                            }/>
+                        <output>{move || t.get()}</output>
+                    </label>
+                    <label>"Schedule "
+                        <select data-testid="forward-schedule" prop:value=move || kind.get()
+                            on:change=move |ev| kind.set(event_target_value(&ev))>
+                            <option value="linear">"linear (1e-4 to 0.02)"</option>
+                            <option value="cosine">"cosine (Nichol & Dhariwal)"</option>
+                        </select>
+                    </label>
+                    <div class="buttons">
+                        <button data-testid="forward-run" on:click=compare disabled=move || ui.busy.get()>"Compare"</button>
+                    </div>
+                    <p class="meta">{move || progress.get()}</p>
+                </div>
+                <div class="output">
+                    <div class="sweep">
+                        <figure><canvas class="digits small" node_ref=original width="28" height="28"></canvas><figcaption>"x_0"</figcaption></figure>
+                        <figure><canvas class="digits small" data-testid="forward-closed" node_ref=closed width="28" height="28"></canvas><figcaption>"closed form"</figcaption></figure>
+                        <figure><canvas class="digits small" data-testid="forward-iterated" node_ref=iterated width="28" height="28"></canvas><figcaption>"t one-step updates"</figcaption></figure>
+                    </div>
+                    <p class="meta">{move || label.get()}</p>
+                    <table class="stats">
+                        <tr><th></th><th>"mean of x_t - sqrt(ᾱ_t) x_0"</th><th>"std of x_t - sqrt(ᾱ_t) x_0"</th></tr>
+                        {move || stats.get().map(|s| view! {
+                            <tr><td>"closed form"</td><td>{format!("{:+.4}", s.mean_err_closed)}</td><td>{format!("{:.4}", s.std_closed)}</td></tr>
+                            <tr><td>"iterated"</td><td>{format!("{:+.4}", s.mean_err_iter)}</td><td>{format!("{:.4}", s.std_iter)}</td></tr>
+                            <tr><td>"theory"</td><td>"0"</td><td>{format!("{:.4}", s.std_theory)}</td></tr>
+                        })}
+                    </table>
+                    <pre data-testid="forward-stats" hidden>{move || stats.get().map(|s| serde_json::json!({
+                        "mean_err_closed": s.mean_err_closed, "mean_err_iter": s.mean_err_iter,
+                        "std_closed": s.std_closed, "std_iter": s.std_iter, "std_theory": s.std_theory,
+                    }).to_string())}</pre>
+                </div>
+            </div>
+            <div class="plots">
+                <canvas node_ref=betas width="320" height="180"></canvas>
+                <canvas node_ref=abar width="320" height="180"></canvas>
+                <canvas node_ref=snr width="320" height="180"></canvas>
+            </div>
+            {explain::forward()}
+        </section>
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    ui: Ui,
+    id: u64,
+    device: &Device,
+    digits: &Rc<Digits>,
+    i: usize,
+    step: usize,
+    kind: &str,
+    [original, closed, iterated]: [NodeRef<Canvas>; 3],
+    progress: RwSignal<String>,
+) -> Result<Option<Stats>, String> {
+    let s = schedule(kind);
+    let side = digits.side;
+    let x0_values = bytes_to_unit(digits.image(i));
+    if let Some(c) = original.get_untracked() {
+        canvas::paint_grid(&c, &x0_values, 1, side);
+    }
+    let x0 = Tensor::<1>::from_floats(x0_values.as_slice(), device)
+        .reshape([1, 1, side, side])
+        .repeat_dim(0, DRAWS);
+    let mut noise = NoiseSource::new(7, DRAWS);
+    let closed_t = s.q_sample(
+        x0.clone(),
+        noise.tensor([1, side, side], device),
+        &vec![step - 1; DRAWS],
+    );
+    let mut x = x0;
+    let mut noise = NoiseSource::new(8, DRAWS);
+    for k in 0..step {
+        x = s.q_step(x, noise.tensor([1, side, side], device), k);
+        if k % 50 == 49 {
+            // Yield now and then: 1,000 small steps on the CPU backend take a moment.
+            let _ = x.clone().into_data_async().await;
+            progress.set(format!("iterating: {}/{step}", k + 1));
+            next_tick().await;
+            if ui.run_id.get_untracked() != id {
+                return Ok(None);
+            }
+        }
+    }
+    progress.set(String::new());
+    let read = |t: Tensor<4>| async move {
+        t.into_data_async()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .try_to_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))
+    };
+    let c = read(closed_t).await?;
+    let it = read(x).await?;
+    let n = side * side;
+    if let Some(cv) = closed.get_untracked() {
+        canvas::paint_grid(&cv, &c[..n], 1, side);
+    }
+    if let Some(cv) = iterated.get_untracked() {
+        canvas::paint_grid(&cv, &it[..n], 1, side);
+    }
+    let sqrt_abar = s.sqrt_alphas_cumprod[step - 1];
+    let (mean_err_closed, std_closed) = deviation(&c, &x0_values, sqrt_abar);
+    let (mean_err_iter, std_iter) = deviation(&it, &x0_values, sqrt_abar);
+    Ok(Some(Stats {
+        mean_err_closed,
+        mean_err_iter,
+        std_closed,
+        std_iter,
+        std_theory: s.sqrt_one_minus_alphas_cumprod[step - 1],
+    }))
+}

@@ -1,0 +1,137 @@
+//! # The loaded models
+//!
+//! A `Lab` holds the device, the diffusion model and the classifier. Each model keeps the
+//! bytes it was loaded from, so a lost WebGPU device can be replaced by the CPU backend
+//! without fetching anything again.
+
+use std::rc::Rc;
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use digitlab_diffusion::NoiseSchedule;
+use digitlab_models::{Classifier, ContextUnet};
+use digitlab_weights::{Card, FORMAT_VERSION};
+
+use crate::backend::BackendKind;
+
+/// A diffusion model with its card, as loaded on one device.
+#[derive(Clone)]
+pub struct Ddpm {
+    pub card: Rc<Card>,
+    pub bytes: Rc<Vec<u8>>,
+    pub model: ContextUnet,
+    pub schedule: NoiseSchedule,
+    /// Where it came from: "shipped" or the file the person chose.
+    pub source: String,
+}
+
+#[derive(Clone)]
+pub struct Judge {
+    pub card: Rc<Card>,
+    pub bytes: Rc<Vec<u8>>,
+    pub model: Classifier,
+}
+
+#[derive(Clone)]
+pub struct Lab {
+    pub device: Device,
+    pub backend: BackendKind,
+    pub ddpm: Option<Ddpm>,
+    pub judge: Option<Judge>,
+}
+
+/// Checks a card's text before any weights are touched: valid JSON of a known format version.
+pub fn parse_card(text: &str) -> Result<Card, String> {
+    Card::from_json(text).map_err(|e| {
+        format!("{e} (this page reads weights cards of format version {FORMAT_VERSION})")
+    })
+}
+
+impl Ddpm {
+    /// Checks `bytes` against the card (kind, sha256, architecture) and loads them on `device`.
+    pub fn load(
+        card: Card,
+        bytes: Vec<u8>,
+        source: String,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let (model, schedule) = card.load_ddpm(&bytes, device).map_err(|e| e.to_string())?;
+        Ok(Self {
+            card: Rc::new(card),
+            bytes: Rc::new(bytes),
+            model,
+            schedule,
+            source,
+        })
+    }
+
+    pub fn on(&self, device: &Device) -> Result<Self, String> {
+        let (model, schedule) = self
+            .card
+            .load_ddpm(&self.bytes, device)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            model,
+            schedule,
+            ..self.clone()
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let t = &self.card.training;
+        format!(
+            "{} ({}): {} steps, batch {}, {:.0} s on {}",
+            self.card.weights, self.source, t.steps, t.batch_size, t.seconds, t.backend
+        )
+    }
+}
+
+impl Judge {
+    pub fn load(card: Card, bytes: Vec<u8>, device: &Device) -> Result<Self, String> {
+        let model = card
+            .load_classifier(&bytes, device)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            card: Rc::new(card),
+            bytes: Rc::new(bytes),
+            model,
+        })
+    }
+
+    pub fn on(&self, device: &Device) -> Result<Self, String> {
+        Self::load((*self.card).clone(), (*self.bytes).clone(), device)
+    }
+
+    /// The classifier's label and confidence for each image (`[n, 1, 28, 28]` in `[-1, 1]`).
+    pub async fn classify(&self, images: Tensor<4>) -> Result<Vec<(usize, f32)>, String> {
+        let [n, _, _, _] = images.dims();
+        let probs = softmax(self.model.forward(images), 1);
+        let data = probs
+            .into_data_async()
+            .await
+            .map_err(|e| format!("reading the classifier's output: {e:?}"))?;
+        let probs: Vec<f32> = data.try_to_vec().map_err(|e| format!("{e:?}"))?;
+        let classes = probs.len() / n.max(1);
+        Ok(probs
+            .chunks(classes)
+            .map(|row| {
+                row.iter().enumerate().fold(
+                    (0, f32::MIN),
+                    |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+                )
+            })
+            .collect())
+    }
+}
+
+impl Lab {
+    /// The same models on another device (after a lost WebGPU device).
+    pub fn moved_to(&self, device: Device, backend: BackendKind) -> Result<Self, String> {
+        Ok(Self {
+            ddpm: self.ddpm.as_ref().map(|d| d.on(&device)).transpose()?,
+            judge: self.judge.as_ref().map(|j| j.on(&device)).transpose()?,
+            device,
+            backend,
+        })
+    }
+}

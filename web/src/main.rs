@@ -1,0 +1,45 @@
+//! # DigitLab's page
+//!
+//! A Leptos client-side app. It runs exactly the Burn modules that `digitlab train` trained
+//! (the workspace's `digitlab-models` and `digitlab-diffusion` crates), on WebGPU through
+//! Burn's wgpu backend, or on Burn's CPU backend compiled into the wasm when the browser has
+//! no WebGPU. Nothing about the models is written in JavaScript.
+//!
+//! Map: [`backend`] picks the device, [`fetch`] loads files with progress, [`lab`] holds the
+//! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
+//! [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+
+mod app;
+mod backend;
+mod bench;
+mod canvas;
+mod explain;
+mod fetch;
+mod forward;
+mod lab;
+mod plot;
+mod sampling;
+mod ticks;
+
+fn main() {
+    install_panic_hook();
+    leptos::mount::mount_to_body(app::App);
+}
+
+/// A panic must not leave a frozen page without a word: log it, and show it in the
+/// `#panic` banner (written with plain DOM calls, since the reactive system may be the part
+/// that failed).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("panic"))
+        {
+            el.set_text_content(Some(&format!(
+                "error: DigitLab hit a bug and stopped ({info}). Reload the page to start again."
+            )));
+            let _ = el.remove_attribute("hidden");
+        }
+    }));
+}

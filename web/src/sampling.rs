@@ -1,0 +1,422 @@
+//! # The sampling view
+//!
+//! Digit, guidance `w`, sampler, steps, count and seed; Generate runs the shipped
+//! `DenoiseRun` (the same code as `digitlab sample`) one step at a time, redrawing the grid
+//! after each step and yielding to the browser in between, so the page stays responsive and
+//! Stop works at once. The noise comes from the seeded generator in `digitlab-diffusion`, not
+//! from a backend's RNG: the same settings give the same digits here and in the CLI.
+
+use burn::prelude::*;
+use digitlab_diffusion::{DenoiseRun, SampleRequest, SamplerKind};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::app::Ui;
+use crate::canvas;
+use crate::explain;
+use crate::ticks::{next_tick, now_ms};
+
+pub const SWEEP: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 4.0];
+pub const MAX_COUNT: usize = 64;
+pub const MAX_W: f64 = 8.0;
+
+/// A checked request from the controls.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub class: Option<usize>,
+    pub guidance: f64,
+    pub sampler: SamplerKind,
+    pub steps: usize,
+    pub count: usize,
+    pub seed: u64,
+}
+
+impl Params {
+    /// Refuses out-of-range values with a message (the controls' own limits can be typed past).
+    pub fn parse(
+        digit: &str,
+        guidance: f64,
+        sampler: &str,
+        steps: &str,
+        count: &str,
+        seed: &str,
+        train_steps: usize,
+    ) -> Result<Self, String> {
+        let class = match digit {
+            "none" => None,
+            d => Some(
+                d.parse::<usize>()
+                    .ok()
+                    .filter(|&c| c < 10)
+                    .ok_or(format!("digit must be 0-9 or unconditional, got {d:?}"))?,
+            ),
+        };
+        if !guidance.is_finite() || !(0.0..=MAX_W).contains(&guidance) {
+            return Err(format!(
+                "guidance w must be in [0, {MAX_W}], got {guidance}"
+            ));
+        }
+        let sampler = match sampler {
+            "ddpm" => SamplerKind::Ddpm,
+            "ddim" => SamplerKind::Ddim { eta: 0.0 },
+            s => return Err(format!("unknown sampler {s:?}")),
+        };
+        let steps = steps
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|s| (1..=train_steps).contains(s))
+            .ok_or(format!(
+                "steps must be a whole number from 1 to {train_steps}, got {steps:?}"
+            ))?;
+        let count = count
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|c| (1..=MAX_COUNT).contains(c))
+            .ok_or(format!(
+                "samples must be a whole number from 1 to {MAX_COUNT}, got {count:?}"
+            ))?;
+        let seed = seed
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("seed must be a whole number >= 0, got {seed:?}"))?;
+        Ok(Self {
+            class,
+            guidance,
+            sampler,
+            steps,
+            count,
+            seed,
+        })
+    }
+
+    fn request(&self, guidance: f64) -> SampleRequest {
+        SampleRequest::uniform(
+            self.class,
+            self.count,
+            guidance,
+            self.sampler,
+            self.steps,
+            self.seed,
+        )
+    }
+}
+
+/// How a sampling run ended.
+pub enum Outcome {
+    Done(Tensor<4>),
+    Stopped,
+}
+
+/// Runs one request, drawing every step into `canvas`; stops when `ui.run_id` moves on.
+pub async fn run_into(
+    ui: Ui,
+    id: u64,
+    params: &Params,
+    guidance: f64,
+    canvas: Option<web_sys::HtmlCanvasElement>,
+    counter: RwSignal<String>,
+    show_x0: RwSignal<bool>,
+) -> Result<Outcome, String> {
+    let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
+    let ddpm = lab.ddpm.as_ref().ok_or("no diffusion model is loaded")?;
+    let mut run = DenoiseRun::new(
+        &ddpm.model,
+        ddpm.schedule.clone(),
+        &params.request(guidance),
+        &lab.device,
+    )
+    .map_err(|e| e.to_string())?;
+    let total = run.total_steps();
+    let side = ddpm.model.image_shape()[1];
+    counter.set(format!("0/{total}"));
+    let started = now_ms();
+    while let Some(out) = run.step(&ddpm.model) {
+        if ui.run_id.get_untracked() != id {
+            return Ok(Outcome::Stopped);
+        }
+        let shown = if show_x0.get_untracked() {
+            out.pred_original_sample
+        } else {
+            out.prev_sample
+        };
+        let data = shown
+            .into_data_async()
+            .await
+            .map_err(|e| ui.backend_failed(format!("{e:?}")))?;
+        let values: Vec<f32> = data.try_to_vec().map_err(|e| format!("{e:?}"))?;
+        if let Some(c) = &canvas {
+            canvas::paint_grid(c, &values, params.count, side);
+        }
+        let k = run.completed_steps();
+        ui.step_ms.set((now_ms() - started) / k as f64);
+        counter.set(format!("{k}/{total}"));
+        next_tick().await;
+        if ui.run_id.get_untracked() != id {
+            return Ok(Outcome::Stopped);
+        }
+    }
+    Ok(Outcome::Done(run.sample().clone()))
+}
+
+#[component]
+pub fn SamplingView(ui: Ui) -> impl IntoView {
+    let digit = RwSignal::new("3".to_string());
+    let guidance = RwSignal::new(2.0f64);
+    let sampler = RwSignal::new("ddim".to_string());
+    let steps = RwSignal::new("20".to_string());
+    let count = RwSignal::new("4".to_string());
+    let seed = RwSignal::new("1".to_string());
+    let show_x0 = RwSignal::new(false);
+    let counter = RwSignal::new("0/0".to_string());
+    let predictions = RwSignal::new(String::new());
+    let summary = RwSignal::new(String::new());
+    let sweep_label = RwSignal::new(String::new());
+    let grid: NodeRef<Canvas> = NodeRef::new();
+    let sweep: [NodeRef<Canvas>; 5] = std::array::from_fn(|_| NodeRef::new());
+
+    let params = move || {
+        let train_steps = ui
+            .lab
+            .with_value(|l| {
+                l.as_ref()
+                    .and_then(|l| l.ddpm.as_ref())
+                    .map(|d| d.schedule.train_steps())
+            })
+            .unwrap_or(1000);
+        Params::parse(
+            &digit.get_untracked(),
+            guidance.get_untracked(),
+            &sampler.get_untracked(),
+            &steps.get_untracked(),
+            &count.get_untracked(),
+            &seed.get_untracked(),
+            train_steps,
+        )
+    };
+
+    let generate = move |_| {
+        let p = match params() {
+            Ok(p) => p,
+            Err(e) => {
+                ui.status.set(format!("error: {e}"));
+                return;
+            }
+        };
+        let id = ui.begin();
+        predictions.set(String::new());
+        summary.set(String::new());
+        sweep_label.set(String::new());
+        spawn_local(async move {
+            ui.status.set("sampling".into());
+            let result = run_into(
+                ui,
+                id,
+                &p,
+                p.guidance,
+                grid.get_untracked(),
+                counter,
+                show_x0,
+            )
+            .await;
+            match result {
+                Ok(Outcome::Done(x0)) => {
+                    // The final x_0 (the grid may have shown x_t).
+                    if let Ok(data) = x0.clone().into_data_async().await
+                        && let (Some(c), Ok(v)) = (grid.get_untracked(), data.try_to_vec::<f32>())
+                    {
+                        canvas::paint_grid(&c, &v, p.count, 28);
+                    }
+                    judge(ui, x0, p.class, predictions, summary).await;
+                    ui.finish(id, "done");
+                }
+                Ok(Outcome::Stopped) => ui.finish(id, "stopped"),
+                Err(e) => ui.finish(id, &format!("error: {e}")),
+            }
+        });
+    };
+
+    let run_sweep = move |_| {
+        let p = match params() {
+            Ok(p) => p,
+            Err(e) => {
+                ui.status.set(format!("error: {e}"));
+                return;
+            }
+        };
+        let id = ui.begin();
+        spawn_local(async move {
+            ui.status.set("sampling".into());
+            for (i, &w) in SWEEP.iter().enumerate() {
+                sweep_label.set(format!("w = {w} ({}/{})", i + 1, SWEEP.len()));
+                match run_into(ui, id, &p, w, sweep[i].get_untracked(), counter, show_x0).await {
+                    Ok(Outcome::Done(_)) => {}
+                    Ok(Outcome::Stopped) => return ui.finish(id, "stopped"),
+                    Err(e) => return ui.finish(id, &format!("error: {e}")),
+                }
+            }
+            sweep_label.set(format!("same seed {}, w = 0, 0.5, 1, 2, 4", p.seed));
+            ui.finish(id, "done");
+        });
+    };
+
+    let stop = move |_| ui.stop();
+    let save = move |_| {
+        if let Some(c) = grid.get_untracked() {
+            let name = format!(
+                "digitlab-{}-w{}-{}-{}steps-seed{}.png",
+                digit.get_untracked(),
+                guidance.get_untracked(),
+                sampler.get_untracked(),
+                steps.get_untracked(),
+                seed.get_untracked()
+            );
+            if let Err(e) = canvas::save_png(&c, &name) {
+                ui.status.set(format!("error: saving the PNG: {e}"));
+            }
+        }
+    };
+
+    view! {
+        <section class="view">
+            <h2>"Sample digits with classifier-free guidance"</h2>
+            <div class="columns">
+                <div class="controls">
+                    <label>"Digit "
+                        <select data-testid="digit" prop:value=move || digit.get()
+                            on:change=move |ev| digit.set(event_target_value(&ev))>
+                            <option value="none">"unconditional"</option>
+                            {(0..10).map(|d| view! { <option value=d.to_string()>{d}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Guidance w "
+                        <input type="range" min="0" max="8" step="0.1" data-testid="guidance"
+                            prop:value=move || guidance.get().to_string()
+                            on:input=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                                    guidance.set(v.clamp(0.0, MAX_W));
+                                }
+                            }/>
+                        <output data-testid="guidance-value">{move || format!("{:.1}", guidance.get())}</output>
+                    </label>
+                    <label>"Sampler "
+                        <select data-testid="sampler" prop:value=move || sampler.get()
+                            on:change=move |ev| sampler.set(event_target_value(&ev))>
+                            <option value="ddim">"DDIM (deterministic)"</option>
+                            <option value="ddpm">"DDPM (ancestral)"</option>
+                        </select>
+                    </label>
+                    <label>"Steps "
+                        <input type="number" min="1" max="1000" data-testid="steps"
+                            prop:value=move || steps.get()
+                            on:input=move |ev| steps.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Samples "
+                        <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="count"
+                            prop:value=move || count.get()
+                            on:input=move |ev| count.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Seed "
+                        <input type="number" min="0" data-testid="seed"
+                            prop:value=move || seed.get()
+                            on:input=move |ev| seed.set(event_target_value(&ev))/>
+                    </label>
+                    <label class="inline">
+                        <input type="checkbox" data-testid="show-x0"
+                            prop:checked=move || show_x0.get()
+                            on:change=move |ev| show_x0.set(event_target_checked(&ev))/>
+                        " show the predicted x₀ instead of x_t"
+                    </label>
+                    <div class="buttons">
+                        <button data-testid="generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>"Generate"</button>
+                        <button data-testid="stop" on:click=stop disabled=move || !ui.busy.get()>"Stop"</button>
+                        <button data-testid="sweep" on:click=run_sweep disabled=move || !ui.ready.get() || ui.busy.get()>"Guidance sweep"</button>
+                        <button data-testid="save-png" on:click=save>"Save PNG"</button>
+                    </div>
+                    <p class="meta">"Step " <span data-testid="step-counter">{move || counter.get()}</span>
+                        {move || {
+                            let ms = ui.step_ms.get();
+                            if ms > 0.0 { format!(" · {ms:.0} ms per step") } else { String::new() }
+                        }}
+                    </p>
+                </div>
+                <div class="output">
+                    <canvas class="digits" data-testid="samples" node_ref=grid width="32" height="32"></canvas>
+                    <p class="meta" data-testid="predictions">{move || predictions.get()}</p>
+                    <p class="meta" data-testid="judge-summary">{move || summary.get()}</p>
+                </div>
+            </div>
+            <h3>"Guidance sweep " <span class="meta" data-testid="sweep-label">{move || sweep_label.get()}</span></h3>
+            <div class="sweep">
+                {SWEEP.iter().enumerate().map(|(i, w)| view! {
+                    <figure>
+                        <canvas class="digits small" data-testid=format!("sweep-{i}") node_ref=sweep[i] width="32" height="32"></canvas>
+                        <figcaption>{format!("w = {w}")}</figcaption>
+                    </figure>
+                }).collect_view()}
+            </div>
+            {explain::sampling()}
+        </section>
+    }
+}
+
+/// Labels the final digits with the shipped classifier (run in the page, on the same device).
+async fn judge(
+    ui: Ui,
+    x0: Tensor<4>,
+    class: Option<usize>,
+    predictions: RwSignal<String>,
+    summary: RwSignal<String>,
+) {
+    let Some(judge) = ui.lab.get_value().and_then(|l| l.judge) else {
+        return;
+    };
+    match judge.classify(x0).await {
+        Ok(labels) => {
+            predictions.set(
+                labels
+                    .iter()
+                    .map(|(c, _)| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            let mean_conf =
+                labels.iter().map(|(_, p)| *p as f64).sum::<f64>() / labels.len() as f64;
+            summary.set(match class {
+                Some(c) => format!(
+                    "the classifier reads {}/{} as {c} (mean confidence {:.2})",
+                    labels.iter().filter(|(l, _)| *l == c).count(),
+                    labels.len(),
+                    mean_conf
+                ),
+                None => format!("classifier's labels above (mean confidence {mean_conf:.2})"),
+            });
+        }
+        Err(e) => summary.set(format!("classifier failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(digit: &str, w: f64, steps: &str, count: &str, seed: &str) -> Result<Params, String> {
+        Params::parse(digit, w, "ddim", steps, count, seed, 1000)
+    }
+
+    #[test]
+    fn refuses_out_of_range_inputs() {
+        assert!(parse("3", 2.0, "20", "4", "1").is_ok());
+        assert!(parse("none", 0.0, "1000", "64", "0").is_ok());
+        assert!(parse("10", 2.0, "20", "4", "1").is_err());
+        assert!(parse("3", 8.5, "20", "4", "1").is_err());
+        assert!(parse("3", f64::NAN, "20", "4", "1").is_err());
+        assert!(parse("3", 2.0, "0", "4", "1").is_err());
+        assert!(parse("3", 2.0, "1001", "4", "1").is_err());
+        assert!(parse("3", 2.0, "20", "65", "1").is_err());
+        assert!(parse("3", 2.0, "20", "4", "-1").is_err());
+        assert!(parse("3", 2.0, "2.5", "4", "1").is_err());
+    }
+}
