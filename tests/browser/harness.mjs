@@ -67,6 +67,23 @@ export async function waitStatus(page, re, timeout = 300_000) {
   }
 }
 
+/// Clicks `testid` and waits until the run it starts has finished (the page counts finished
+/// runs in `runs-finished`), then returns the status, which must match `re`.
+export async function run(page, testid, re = /^done$/, timeout = 300_000) {
+  const before = Number(await page.getByTestId('runs-finished').textContent());
+  await page.getByTestId(testid).click();
+  const start = Date.now();
+  while (Number(await page.getByTestId('runs-finished').textContent()) === before) {
+    const panic = await page.getByTestId('panic').innerText().catch(() => '');
+    if (panic) throw new Error(`page panicked: ${panic}`);
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${testid} to finish`);
+    await page.waitForTimeout(200);
+  }
+  const s = (await text(page, 'status')).trim();
+  if (!re.test(s)) throw new Error(`after ${testid}: status ${s}`);
+  return s;
+}
+
 /// Sets the sampling controls and presses Generate; resolves when the run is done.
 export async function generate(page, { digit = '3', w = 2, sampler = 'ddim', steps = 4, count = 4, seed = 1 } = {}) {
   await page.getByTestId('digit').selectOption(String(digit));
@@ -75,8 +92,7 @@ export async function generate(page, { digit = '3', w = 2, sampler = 'ddim', ste
   await page.getByTestId('steps').fill(String(steps));
   await page.getByTestId('count').fill(String(count));
   await page.getByTestId('seed').fill(String(seed));
-  await page.getByTestId('generate').click();
-  return waitStatus(page, /^done$/);
+  return run(page, 'generate');
 }
 
 /// The grey levels of a canvas, with its size.

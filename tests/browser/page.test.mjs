@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, SHOTS, serve, launch, open, text, waitStatus, generate, canvasGrey, pngGrey, shot } from './harness.mjs';
+import { ROOT, SHOTS, serve, launch, open, text, waitStatus, run, generate, canvasGrey, pngGrey, shot } from './harness.mjs';
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target');
 const DIGITLAB = process.env.DIGITLAB ?? join(TARGET, 'release', 'digitlab');
@@ -62,6 +62,27 @@ test('another guidance value changes the digits', async () => {
   await page.close();
 });
 
+test('Stop ends a long run at once, and the page stays responsive while it samples', async () => {
+  const { page } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('steps').fill('1000');
+  await page.getByTestId('count').fill('2');
+  await page.getByTestId('sampler').selectOption('ddpm');
+  await page.getByTestId('generate').click();
+  await page.waitForFunction(() => parseInt(document.querySelector('[data-testid=step-counter]').innerText) >= 3);
+  // While it samples, the slider still moves and shows its value.
+  await page.getByTestId('guidance').fill('3.5');
+  assert.equal((await text(page, 'guidance-value')).trim(), '3.5');
+  const t0 = Date.now();
+  await page.getByTestId('stop').click();
+  await waitStatus(page, /^stopped$/, 5_000);
+  const stoppedAt = await text(page, 'step-counter');
+  await page.waitForTimeout(1_000);
+  assert.equal(await text(page, 'step-counter'), stoppedAt, 'no step after Stop');
+  assert.ok(Date.now() - t0 < 5_000);
+  assert.match(stoppedAt, /^\d+\/1000$/);
+  await page.close();
+});
+
 test('a corrupt weights file gets a message, and the page keeps working', async () => {
   const { page, errors } = await open(browser, url, '?backend=cpu');
   const card = await readFile(join(ROOT, 'public/weights/ddpm-cfg.json'));
@@ -93,8 +114,7 @@ test('the forward-process view: closed form and iteration agree statistically', 
   await page.getByTestId('tab-forward').click();
   await page.getByTestId('forward-index').fill('3');
   await page.getByTestId('forward-t').fill('300');
-  await page.getByTestId('forward-run').click();
-  await waitStatus(page, /^done$/);
+  await run(page, 'forward-run');
   const s = JSON.parse(await page.getByTestId('forward-stats').textContent());
   await shot(page, 'forward');
   // 64 draws x 784 pixels: the spreads agree to well under 1 %, the means to about 0.01.
@@ -133,8 +153,7 @@ test('same seed, same picture: WebGPU, CPU and `digitlab sample` agree pixel by 
 test('the bench view reports ms per UNet call and per grid', async () => {
   const { page } = await open(browser, url, '?bench=1');
   await page.getByTestId('bench-steps').fill('2');
-  await page.getByTestId('bench-run').click();
-  await waitStatus(page, /^done$/);
+  await run(page, 'bench-run');
   const r = JSON.parse(await page.getByTestId('bench-result').textContent());
   await shot(page, 'bench');
   assert.ok(r.ms_per_unet_call > 0 && r.ms_per_grid > 0, JSON.stringify(r));

@@ -35,6 +35,8 @@ pub struct Ui {
     /// Bumped by every new run and by Stop; a run that sees another id ends.
     pub run_id: RwSignal<u64>,
     pub step_ms: RwSignal<f64>,
+    /// Counts finished runs (done, stopped or failed), so a test can wait for the next one.
+    pub finished: RwSignal<u64>,
 }
 
 impl Ui {
@@ -49,12 +51,14 @@ impl Ui {
         self.run_id.update(|id| *id += 1);
         self.busy.set(false);
         self.status.set("stopped".into());
+        self.finished.update(|n| *n += 1);
     }
 
     pub fn finish(self, id: u64, status: &str) {
         if self.run_id.get_untracked() == id {
             self.busy.set(false);
             self.status.set(status.into());
+            self.finished.update(|n| *n += 1);
         }
     }
 
@@ -195,6 +199,7 @@ pub fn App() -> impl IntoView {
         busy: RwSignal::new(false),
         run_id: RwSignal::new(0),
         step_ms: RwSignal::new(0.0),
+        finished: RwSignal::new(0),
     };
     let tab = RwSignal::new(if query("bench").is_some() {
         Tab::Bench
@@ -266,6 +271,7 @@ pub fn App() -> impl IntoView {
             <p class="backend">"Backend: " <span data-testid="backend">{move || ui.backend.get()}</span></p>
             <p class="status">"Status: " <span data-testid="status">{move || ui.status.get()}</span></p>
             <p class="notice" data-testid="notice">{move || ui.notice.get()}</p>
+            <span data-testid="runs-finished" hidden>{move || ui.finished.get()}</span>
         </header>
         <nav>
             <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">"Sample"</button>

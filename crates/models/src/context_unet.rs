@@ -137,7 +137,18 @@ impl ContextUnet {
         let [batch, _, _, _] = x.dims();
 
         // 1. condition: one-hot class (the null row stays zero unless learned) and time
-        let onehot: Tensor<2> = labels.one_hot::<2>(self.n_classes + 1).float();
+        // One-hot by comparison with 0..=n_classes rather than `Tensor::one_hot`: Burn's
+        // `one_hot` checks the labels' range with a synchronous read, which panics in the
+        // browser on WebGPU (every read there must be async).
+        let device = labels.device();
+        let classes = Tensor::<1, Int>::arange(0..(self.n_classes + 1) as i64, &device)
+            .reshape([1, self.n_classes + 1])
+            .expand([batch, self.n_classes + 1]);
+        let onehot: Tensor<2> = labels
+            .reshape([batch, 1])
+            .expand([batch, self.n_classes + 1])
+            .equal(classes)
+            .float();
         let onehot = if self.learned_null {
             onehot
         } else {
