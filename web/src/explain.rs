@@ -48,3 +48,26 @@ pub fn forward() -> impl IntoView {
         </div>
     }
 }
+
+pub fn divergence() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"KL between the two Gaussians (Q2a)"</summary>
+                <p>"With p_g = N(θ, ε²) and p_data = N(θ₀, ε²), log p_g(x) − log p_data(x) = [(x − θ₀)² − (x − θ)²] / (2ε²). Its mean under p_g (where E[x] = θ and E[(x − θ)²] = ε²) is [ε² + (θ − θ₀)² − ε²] / (2ε²), so"</p>
+                <p class="math">"KL(p_g ‖ p_data) = (θ − θ₀)² / (2ε²),   ∂KL/∂θ = (θ − θ₀) / ε²"</p>
+                <p>"and by symmetry KL(p_data ‖ p_g) is the same number here (equal variances)."</p>
+            </details>
+            <details open>
+                <summary>"As ε → 0 (Q2b, Q2c)"</summary>
+                <p>"For θ ≠ θ₀ the KL and its derivative both blow up like 1/ε²: the two densities become spikes that do not overlap, and the divergence says “infinitely far” without saying how far. Move the ε slider down and watch the KL curve leave the axis (clipped) while the densities turn into needles."</p>
+                <p>"The loss of Q2c is this KL in disguise. At the optimal discriminator D* = p_data / (p_data + p_g), (1 − D*) / D* = p_g / p_data, so L_G = E_{p_g}[log((1 − D*) / D*)] = KL(p_g ‖ p_data). As ε → 0 the generator is therefore pushed by a value and a gradient that grow like 1/ε² (and are infinite for disjoint supports): with a near-perfect discriminator its logit is a cliff between the two spikes, flat almost everywhere and enormous at the boundary, so the updates of θ are either nothing or huge, and training oscillates or diverges instead of settling. Yes, it is a problem."</p>
+                <p>"Jensen-Shannon is bounded: JS = log 2 − E_z[softplus(d z − d²/2)] with d = |θ − θ₀| / ε tends to log 2 as ε → 0 and its derivative to 0. The original minimax loss E[log(1 − D)] equals 2 JS − log 4 at D*, so it saturates: the gradient vanishes and θ stalls. Either way a divergence that ignores distances in x gives the generator no useful signal once the supports barely overlap."</p>
+            </details>
+            <details>
+                <summary>"KL, JS and Wasserstein compared (Q2d)"</summary>
+                <p>"W1 = |θ − θ₀| for any ε: it measures how far the mass must move, so it stays finite, is linear in the distance and its gradient ±1 always points to θ₀. KL explodes (infinite for disjoint supports), JS saturates at log 2 (zero gradient). The same holds exactly for the WGAN paper's example P₀ = (0, Z), P_θ = (θ, Z) with Z uniform on [0, 1]: KL = ∞, JS = log 2, W = |θ| for θ ≠ 0 (the read-out above). That is why WGAN trains a critic to estimate W1: its loss tracks sample quality and its gradients do not vanish."</p>
+            </details>
+        </div>
+    }
+}

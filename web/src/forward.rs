@@ -138,6 +138,8 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
                         title,
                         log_y,
                         marker_x: Some(marker),
+                        y_range: None,
+                        x_label: "t",
                         series: vec![
                             Series {
                                 label: "linear (DDPM)",

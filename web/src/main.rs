@@ -7,12 +7,13 @@
 //!
 //! Map: [`backend`] picks the device, [`fetch`] loads files with progress, [`lab`] holds the
 //! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
-//! [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+//! [`divergence`] the divergence lab's curves, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
 
 mod app;
 mod backend;
 mod bench;
 mod canvas;
+mod divergence;
 mod explain;
 mod fetch;
 mod forward;

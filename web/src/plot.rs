@@ -18,6 +18,10 @@ pub struct Plot<'a> {
     pub log_y: bool,
     pub marker_x: Option<f64>,
     pub series: Vec<Series<'a>>,
+    /// Draw only this y range; values outside are clamped to its edge and the plot says so
+    /// (an infinite or exploding curve is shown clipped, never as a broken line).
+    pub y_range: Option<(f64, f64)>,
+    pub x_label: &'a str,
 }
 
 pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
@@ -33,7 +37,24 @@ pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
     let (left, right, top, bottom) = (48.0, 8.0, 20.0, 22.0);
     ctx.set_fill_style_str("#fff");
     ctx.fill_rect(0.0, 0.0, w, h);
-    let ty = |y: f64| if plot.log_y { y.max(1e-12).log10() } else { y };
+    let mut clipped = false;
+    let clamp = |y: f64| match plot.y_range {
+        Some((lo, hi)) => y.clamp(lo, hi),
+        None => y,
+    };
+    for s in &plot.series {
+        for &(_, y) in s.points {
+            if let Some((lo, hi)) = plot.y_range
+                && (y > hi || y < lo || y.is_infinite())
+            {
+                clipped = true;
+            }
+        }
+    }
+    let ty = |y: f64| {
+        let y = clamp(y);
+        if plot.log_y { y.max(1e-12).log10() } else { y }
+    };
     let pts = plot.series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
@@ -45,6 +66,11 @@ pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
         x1 = x1.max(x);
         y0 = y0.min(y);
         y1 = y1.max(y);
+    }
+    if let Some((lo, hi)) = plot.y_range
+        && !plot.log_y
+    {
+        (y0, y1) = (lo, hi); // a fixed axis: curves beyond it are clamped and labelled
     }
     if x0 >= x1 || y0 > y1 {
         return;
@@ -60,6 +86,15 @@ pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
     ctx.set_fill_style_str("#222");
     ctx.set_font("12px sans-serif");
     let _ = ctx.fill_text(plot.title, left, 14.0);
+    if clipped {
+        ctx.set_fill_style_str("#b00");
+        let _ = ctx.fill_text(
+            "(clipped: values beyond the axis)",
+            left + 8.0 + ctx.measure_text(plot.title).map_or(100.0, |m| m.width()),
+            14.0,
+        );
+        ctx.set_fill_style_str("#222");
+    }
     let fmt = |v: f64| {
         if plot.log_y {
             format!("1e{v:.0}")
@@ -71,8 +106,12 @@ pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
     };
     let _ = ctx.fill_text(&fmt(y1), 2.0, top + 10.0);
     let _ = ctx.fill_text(&fmt(y0), 2.0, h - bottom);
-    let _ = ctx.fill_text(&format!("{x0:.0}"), left, h - 6.0);
-    let _ = ctx.fill_text(&format!("t = {x1:.0}"), w - right - 50.0, h - 6.0);
+    let _ = ctx.fill_text(&format!("{x0:.3}"), left, h - 6.0);
+    let _ = ctx.fill_text(
+        &format!("{} = {x1:.3}", plot.x_label),
+        w - right - 80.0,
+        h - 6.0,
+    );
     for (k, s) in plot.series.iter().enumerate() {
         ctx.set_stroke_style_str(s.color);
         ctx.set_line_width(1.5);

@@ -45,6 +45,10 @@ enum Command {
     Sample(SampleArgs),
     /// Measure a model: a generator's accuracy, confidence and Fréchet distance, or a classifier's held-out accuracy.
     Eval(EvalArgs),
+    /// KL, Jensen-Shannon and Wasserstein-1 between N(theta, eps^2) and N(theta0, eps^2) over a
+    /// range of theta, with their derivatives (and the disjoint-support case): the page's
+    /// divergence curves, computed natively.
+    Divergence(DivergenceArgs),
     /// Benchmarks: training throughput and sampling cost.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -247,6 +251,68 @@ struct EvalArgs {
     update_card: bool,
 }
 
+#[derive(Args)]
+struct DivergenceArgs {
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    theta0: f64,
+    /// The common standard deviation eps > 0.
+    #[arg(long, default_value_t = 0.1)]
+    eps: f64,
+    /// Range of theta (default: theta0 - 3 to theta0 + 3).
+    #[arg(long, allow_negative_numbers = true)]
+    theta_min: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    theta_max: Option<f64>,
+    #[arg(long, default_value_t = 121)]
+    points: usize,
+    /// Print one JSON object: {"theta0", "eps", "gaussian": [...], "disjoint": [...]}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn divergence(args: DivergenceArgs) -> Result<()> {
+    use digitlab_divergence::{disjoint, gaussian};
+    let lo = args.theta_min.unwrap_or(args.theta0 - 3.0);
+    let hi = args.theta_max.unwrap_or(args.theta0 + 3.0);
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        bail!("--theta-min must be below --theta-max (got {lo} and {hi})");
+    }
+    if !(2..=100_000).contains(&args.points) {
+        bail!("--points must be 2 to 100000, got {}", args.points);
+    }
+    let curve = gaussian::curves(args.theta0, args.eps, lo, hi, args.points)?;
+    let disjoint: Vec<_> = curve
+        .iter()
+        .map(|p| disjoint::point(p.theta - args.theta0))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "theta0": args.theta0, "eps": args.eps, "gaussian": curve, "disjoint": disjoint })
+        );
+        return Ok(());
+    }
+    println!(
+        "p_data = N({}, {}^2), p_g = N(theta, {}^2); natural logs",
+        args.theta0, args.eps, args.eps
+    );
+    println!(
+        "{:>9} {:>12} {:>10} {:>9} {:>12} {:>11}",
+        "theta", "KL", "JS", "W1", "dKL/dtheta", "dJS/dtheta"
+    );
+    let every = (curve.len() / 12).max(1);
+    for p in curve.iter().step_by(every) {
+        println!(
+            "{:>9.4} {:>12.4e} {:>10.6} {:>9.4} {:>12.4e} {:>11.4e}",
+            p.theta, p.kl_g_data, p.js, p.w1, p.d_kl_g_data, p.d_js
+        );
+    }
+    println!(
+        "disjoint supports (0, Z) vs (theta, Z): KL = inf, JS = log 2 = 0.693147, W1 = |theta| for theta != 0"
+    );
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
@@ -318,6 +384,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample(args),
         Command::Eval(args) => eval(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Divergence(args) => divergence(args),
     }
 }
 
