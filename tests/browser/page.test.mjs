@@ -135,6 +135,7 @@ test('same seed, same picture: WebGPU, CPU and `digitlab sample` agree pixel by 
     const { page } = await open(browser, url, query);
     await generate(page, settings);
     grids[name] = await canvasGrey(page, 'samples');
+    await shot(page, `same-seed-${name}`);
     if (name === 'cpu') grids.cli = await pngGrey(page, await readFile(png));
     await page.close();
   }

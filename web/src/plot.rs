@@ -106,9 +106,16 @@ pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
     };
     let _ = ctx.fill_text(&fmt(y1), 2.0, top + 10.0);
     let _ = ctx.fill_text(&fmt(y0), 2.0, h - bottom);
-    let _ = ctx.fill_text(&format!("{x0:.3}"), left, h - 6.0);
+    let fx = |v: f64| {
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    };
+    let _ = ctx.fill_text(&fx(x0), left, h - 6.0);
     let _ = ctx.fill_text(
-        &format!("{} = {x1:.3}", plot.x_label),
+        &format!("{} = {}", plot.x_label, fx(x1)),
         w - right - 80.0,
         h - 6.0,
     );
