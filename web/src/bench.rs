@@ -88,10 +88,11 @@ pub fn BenchView(ui: Ui) -> impl IntoView {
         }
     });
     let start = move |_| {
-        let n = match steps.get_untracked().trim().parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                ui.status.set("error: bench steps must be 1 to 1000".into());
+        let n = match crate::sampling::whole_number("bench steps", &steps.get_untracked(), 1, 1000)
+        {
+            Ok(n) => n,
+            Err(e) => {
+                ui.status.set(format!("error: {e}"));
                 return;
             }
         };

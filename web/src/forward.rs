@@ -183,13 +183,15 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
             ui.status.set("error: the backend is not ready".into());
             return;
         };
-        let i = match index.get_untracked().trim().parse::<usize>() {
-            Ok(i) if i < digits.len() => i,
-            _ => {
-                ui.status.set(format!(
-                    "error: digit index must be 0 to {}",
-                    digits.len() - 1
-                ));
+        let i = match crate::sampling::whole_number(
+            "digit index",
+            &index.get_untracked(),
+            0,
+            digits.len() - 1,
+        ) {
+            Ok(i) => i,
+            Err(e) => {
+                ui.status.set(format!("error: {e}"));
                 return;
             }
         };

@@ -21,6 +21,17 @@ pub const SWEEP: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 4.0];
 pub const MAX_COUNT: usize = 64;
 pub const MAX_W: f64 = 8.0;
 
+/// A whole number typed into a control, refused with a message outside `lo..=hi`.
+pub fn whole_number(name: &str, text: &str, lo: usize, hi: usize) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|v| (lo..=hi).contains(v))
+        .ok_or(format!(
+            "{name} must be a whole number from {lo} to {hi}, got {text:?}"
+        ))
+}
+
 /// A checked request from the controls.
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -62,22 +73,8 @@ impl Params {
             "ddim" => SamplerKind::Ddim { eta: 0.0 },
             s => return Err(format!("unknown sampler {s:?}")),
         };
-        let steps = steps
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|s| (1..=train_steps).contains(s))
-            .ok_or(format!(
-                "steps must be a whole number from 1 to {train_steps}, got {steps:?}"
-            ))?;
-        let count = count
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|c| (1..=MAX_COUNT).contains(c))
-            .ok_or(format!(
-                "samples must be a whole number from 1 to {MAX_COUNT}, got {count:?}"
-            ))?;
+        let steps = whole_number("steps", steps, 1, train_steps)?;
+        let count = whole_number("samples", count, 1, MAX_COUNT)?;
         let seed = seed
             .trim()
             .parse::<u64>()
