@@ -48,6 +48,14 @@ impl Ui {
         self.run_id.get_untracked()
     }
 
+    /// The value, or `None` after showing the error in the status line (for event handlers
+    /// that refuse bad input before starting anything).
+    pub fn checked<T>(self, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|e| self.status.set(format!("error: {e}")))
+            .ok()
+    }
+
     pub fn stop(self) {
         self.run_id.update(|id| *id += 1);
         self.busy.set(false);

@@ -88,13 +88,13 @@ pub fn BenchView(ui: Ui) -> impl IntoView {
         }
     });
     let start = move |_| {
-        let n = match crate::sampling::whole_number("bench steps", &steps.get_untracked(), 1, 1000)
-        {
-            Ok(n) => n,
-            Err(e) => {
-                ui.status.set(format!("error: {e}"));
-                return;
-            }
+        let Some(n) = ui.checked(crate::sampling::whole_number(
+            "bench steps",
+            &steps.get_untracked(),
+            1,
+            1000,
+        )) else {
+            return;
         };
         let id = ui.begin();
         spawn_local(async move {

@@ -174,26 +174,27 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
     });
 
     let compare = move |_| {
-        let Some(digits) = ui.digits.get_value() else {
-            ui.status
-                .set("error: the held-out digits are not loaded".into());
+        let Some(digits) = ui.checked(
+            ui.digits
+                .get_value()
+                .ok_or("the held-out digits are not loaded".to_string()),
+        ) else {
             return;
         };
-        let Some(lab) = ui.lab.get_value() else {
-            ui.status.set("error: the backend is not ready".into());
+        let Some(lab) = ui.checked(
+            ui.lab
+                .get_value()
+                .ok_or("the backend is not ready".to_string()),
+        ) else {
             return;
         };
-        let i = match crate::sampling::whole_number(
+        let Some(i) = ui.checked(crate::sampling::whole_number(
             "digit index",
             &index.get_untracked(),
             0,
             digits.len() - 1,
-        ) {
-            Ok(i) => i,
-            Err(e) => {
-                ui.status.set(format!("error: {e}"));
-                return;
-            }
+        )) else {
+            return;
         };
         let step = t.get_untracked().clamp(1, 1000);
         let kind_now = kind.get_untracked();

@@ -195,12 +195,8 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     };
 
     let generate = move |_| {
-        let p = match params() {
-            Ok(p) => p,
-            Err(e) => {
-                ui.status.set(format!("error: {e}"));
-                return;
-            }
+        let Some(p) = ui.checked(params()) else {
+            return;
         };
         let id = ui.begin();
         predictions.set(String::new());
@@ -224,7 +220,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     if let Ok(data) = x0.clone().into_data_async().await
                         && let (Some(c), Ok(v)) = (grid.get_untracked(), data.try_to_vec::<f32>())
                     {
-                        canvas::paint_grid(&c, &v, p.count, 28);
+                        canvas::paint_grid(&c, &v, p.count, x0.dims()[2]);
                     }
                     judge(ui, x0, p.class, predictions, summary).await;
                     ui.finish(id, "done");
@@ -236,12 +232,8 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     };
 
     let run_sweep = move |_| {
-        let p = match params() {
-            Ok(p) => p,
-            Err(e) => {
-                ui.status.set(format!("error: {e}"));
-                return;
-            }
+        let Some(p) = ui.checked(params()) else {
+            return;
         };
         let id = ui.begin();
         spawn_local(async move {
