@@ -1,4 +1,4 @@
-//! `digitlab divergence`: the Q2 curves, natively, as the page will plot them.
+//! `digitlab divergence` and `digitlab duel`: the Q2 curves and the GAN/WGAN duel, natively.
 
 use crate::support::{digitlab, stderr};
 
@@ -49,4 +49,48 @@ fn bad_eps_is_refused_with_a_message() {
         "{}",
         stderr(&out)
     );
+}
+
+fn duel(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["duel", "--json"];
+    all.extend_from_slice(args);
+    let out = digitlab(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn duel_prints_the_run_as_json_and_refuses_bad_settings() {
+    let v = duel(&[
+        "--objective",
+        "wgan-lp",
+        "--iterations",
+        "20",
+        "--seed",
+        "3",
+    ]);
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 20);
+    assert_eq!(v["config"]["objective"], "wgan-lp");
+    assert_eq!(v["config"]["seed"], 3);
+    let theta = |i: usize| reports[i]["theta"].as_f64().unwrap();
+    assert!(
+        theta(19) < theta(0),
+        "theta should move towards theta0 = 0: {reports:?}"
+    );
+    for (args, message) in [
+        (
+            &["duel", "--objective", "wgan"][..],
+            "unknown objective `wgan`",
+        ),
+        (&["duel", "--eps", "-1"][..], "eps must be > 0"),
+        (
+            &["duel", "--iterations", "0"][..],
+            "--iterations must be 1 to 100000",
+        ),
+    ] {
+        let out = digitlab(args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
 }

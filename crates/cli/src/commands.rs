@@ -49,6 +49,10 @@ enum Command {
     /// range of theta, with their derivatives (and the disjoint-support case): the page's
     /// divergence curves, computed natively.
     Divergence(DivergenceArgs),
+    /// Train the 1-D generator `g(z) = theta + eps z` against a GAN discriminator or a WGAN
+    /// critic (the page's live duel, natively): prints theta, the generator's gradient and the
+    /// critic's value per iteration.
+    Duel(DuelArgs),
     /// Benchmarks: training throughput and sampling cost.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -270,6 +274,88 @@ struct DivergenceArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct DuelArgs {
+    /// minimax | non-saturating | q2 | wgan-clip | wgan-gp | wgan-lp
+    #[arg(long, default_value = "minimax")]
+    objective: String,
+    #[arg(long, default_value_t = 300)]
+    iterations: usize,
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    theta0: f64,
+    #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
+    theta_start: f64,
+    #[arg(long, default_value_t = 0.05)]
+    eps: f64,
+    /// Learning rate of theta (plain gradient descent).
+    #[arg(long, default_value_t = 0.02)]
+    lr_generator: f64,
+    /// Learning rate of the discriminator or critic (Adam).
+    #[arg(long, default_value_t = 5e-3)]
+    lr_critic: f64,
+    /// Discriminator or critic steps per generator step.
+    #[arg(long, default_value_t = 5)]
+    critic_steps: usize,
+    #[arg(long, default_value_t = 0.1)]
+    clip: f64,
+    #[arg(long, default_value_t = 10.0)]
+    gp_lambda: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object: {"config", "reports": [{iteration, theta, grad_theta, critic_value}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn duel(args: DuelArgs) -> Result<()> {
+    use digitlab_toys::duel::{Duel, DuelConfig, Objective};
+    if !(1..=100_000).contains(&args.iterations) {
+        bail!("--iterations must be 1 to 100000, got {}", args.iterations);
+    }
+    let objective = Objective::parse(&args.objective).map_err(anyhow::Error::msg)?;
+    let cfg = DuelConfig {
+        theta0: args.theta0,
+        theta_start: args.theta_start,
+        eps: args.eps,
+        lr_generator: args.lr_generator,
+        lr_critic: args.lr_critic,
+        critic_steps: args.critic_steps,
+        clip: args.clip,
+        gp_lambda: args.gp_lambda,
+        seed: args.seed,
+        ..DuelConfig::new(objective)
+    };
+    let mut duel = Duel::new(cfg.clone()).map_err(anyhow::Error::msg)?;
+    let reports: Vec<_> = (0..args.iterations).map(|_| duel.step()).collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "config": cfg, "reports": reports })
+        );
+        return Ok(());
+    }
+    let value = if objective.is_wgan() {
+        "critic's W estimate"
+    } else {
+        "discriminator BCE"
+    };
+    println!(
+        "{:>9} {:>10} {:>12} {:>20}",
+        "iteration", "theta", "dL/dtheta", value
+    );
+    let every = (reports.len() / 15).max(1);
+    for r in reports
+        .iter()
+        .filter(|r| r.iteration % every == 0 || r.iteration == 1)
+    {
+        println!(
+            "{:>9} {:>10.4} {:>12.3e} {:>20.4}",
+            r.iteration, r.theta, r.grad_theta, r.critic_value
+        );
+    }
+    Ok(())
+}
+
 fn divergence(args: DivergenceArgs) -> Result<()> {
     use digitlab_divergence::{disjoint, gaussian};
     let lo = args.theta_min.unwrap_or(args.theta0 - 3.0);
@@ -385,6 +471,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Divergence(args) => divergence(args),
+        Command::Duel(args) => duel(args),
     }
 }
 
