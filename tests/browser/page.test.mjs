@@ -169,10 +169,55 @@ test('the divergence view shows the same numbers as `digitlab divergence`', asyn
     assert.ok(Math.abs(p.js - n.js) < 2e-6, `eps ${eps}: page ${p.text} vs native JS ${n.js}`);
     assert.ok(Math.abs(p.kl / n.kl_g_data - 1) < 1e-3, `eps ${eps}: page KL ${p.kl} vs ${n.kl_g_data}`);
     assert.equal(p.w1, 1);
+    // And against the closed form KL(p_g || p_data) = (theta - theta0)^2 / (2 eps^2).
+    assert.ok(Math.abs(p.kl / (1 / (2 * eps * eps)) - 1) < 1e-3, `eps ${eps}: page KL ${p.kl}`);
   }
   assert.match((await readout()).text, /JS = 0\.693147/);
+  // At eps = 1e-3 the KL curve leaves the axis: drawn clipped, and labelled so.
+  assert.equal(await page.getByTestId('div-values').getAttribute('data-clipped'), 'true');
+  assert.match(await page.getByTestId('div-values').textContent(), /clipped: values beyond the axis/);
   assert.match((await readout()).text, /Disjoint supports: KL = infinite/);
   await shot(page, 'divergence');
+  await page.close();
+});
+
+test('the live duel: the saturating GAN stalls far from theta0, the WGANs reach it', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('tab-divergence').click();
+  // The defaults: theta0 = 0, start theta = 3, eps = 0.05.
+  assert.equal(await text(page, 'div-theta-value'), '3.00');
+  assert.equal(await text(page, 'div-eps-value'), '0.0500');
+  await page.getByTestId('duel-step').click();
+  assert.equal(await text(page, 'duel-iteration'), '1');
+  await page.getByTestId('duel-reset').click();
+  assert.equal(await text(page, 'duel-iteration'), '0');
+  const duel = async (objective, limit) => {
+    await page.getByTestId('duel-objective').selectOption(objective);
+    await page.getByTestId('duel-limit').fill(String(limit));
+    const started = Date.now();
+    await page.getByTestId('duel-play').click();
+    await page.waitForFunction((n) => document.querySelector('[data-testid=duel-iteration]').innerText === String(n)
+      && document.querySelector('[data-testid=duel-state]').innerText === 'paused', limit, { timeout: 180_000 });
+    const seconds = (Date.now() - started) / 1000;
+    const r = { objective, theta: Number(await text(page, 'duel-theta')), grad: Number(await text(page, 'duel-grad')), seconds };
+    console.log(`# duel ${JSON.stringify(r)}`);
+    return r;
+  };
+  const gan = await duel('minimax', 150);
+  assert.ok(gan.theta > 2.5, `the saturating GAN's theta moved to ${gan.theta}`);
+  assert.ok(gan.grad < 1e-6, `its gradient is still ${gan.grad}`);
+  // The page runs the same code as `digitlab duel` (floating-point sums may differ in the last bits).
+  const native = JSON.parse(execFileSync(DIGITLAB, ['duel', '--json', '--objective', 'minimax', '--iterations', '150'])).reports.at(-1);
+  assert.ok(Math.abs(native.theta - gan.theta) < 1e-3, `page ${gan.theta} vs native ${native.theta}`);
+  await shot(page, 'duel-minimax');
+  for (const objective of ['wgan-lp', 'wgan-clip']) {
+    const w = await duel(objective, 300);
+    assert.ok(Math.abs(w.theta) < 0.1, `${objective} ended at theta = ${w.theta}`);
+  }
+  await shot(page, 'duel-wgan');
+  await page.getByTestId('duel-lr-g').fill('-1');
+  assert.match(await text(page, 'duel-message'), /learning rate must be a number > 0/);
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

@@ -4,13 +4,13 @@
 //! (log scale, 1e-3 to 2); the two densities; KL (both directions), JS and W1 against theta;
 //! their derivatives in theta; a marker at the current theta. The numbers come from
 //! `digitlab-divergence`, the crate behind `digitlab divergence --json`. Exploding curves are
-//! drawn clipped at the axis with a label, never as a broken line.
+//! drawn clipped at the axis with a label, never as a broken line. Below, [`crate::duel`]
+//! trains a GAN and a WGAN on the same two Gaussians, live.
 
 use digitlab_divergence::{disjoint, gaussian};
-use leptos::html::Canvas;
 use leptos::prelude::*;
 
-use crate::plot::{self, Plot, Series};
+use crate::plot::{self, Chart, Drawing, Plot, Series};
 
 const POINTS: usize = 241;
 
@@ -22,12 +22,13 @@ fn density(x: f64, mean: f64, eps: f64) -> f64 {
 #[component]
 pub fn DivergenceView() -> impl IntoView {
     let theta0 = RwSignal::new(0.0f64);
-    let theta = RwSignal::new(1.0f64);
-    let log_eps = RwSignal::new(-1.0f64); // eps = 10^log_eps
+    // The live duel's defaults (digitlab_toys::duel::DuelConfig): far apart, narrow.
+    let theta = RwSignal::new(3.0f64);
+    let log_eps = RwSignal::new(0.05f64.log10()); // eps = 10^log_eps
     let readout = RwSignal::new(String::new());
-    let densities: NodeRef<Canvas> = NodeRef::new();
-    let values: NodeRef<Canvas> = NodeRef::new();
-    let slopes: NodeRef<Canvas> = NodeRef::new();
+    let densities = RwSignal::new(Drawing::default());
+    let values = RwSignal::new(Drawing::default());
+    let slopes = RwSignal::new(Drawing::default());
 
     Effect::new(move |_| {
         let (t0, t, eps) = (theta0.get(), theta.get(), 10f64.powf(log_eps.get()));
@@ -75,93 +76,87 @@ pub fn DivergenceView() -> impl IntoView {
             col(|p| p.w1),
         );
         let (dkl, djs, dw1) = (col(|p| p.d_kl_g_data), col(|p| p.d_js), col(|p| p.d_w1));
-        if let Some(c) = densities.get() {
-            plot::draw(
-                &c,
-                &Plot {
-                    title: "densities",
-                    log_y: false,
-                    marker_x: Some(t),
-                    series: vec![
-                        Series {
-                            label: "p_data",
-                            color: "#1f77b4",
-                            points: &pd,
-                        },
-                        Series {
-                            label: "p_g",
-                            color: "#d62728",
-                            points: &pg,
-                        },
-                    ],
-                    y_range: Some((0.0, peak.min(5.0))),
-                    x_label: "x",
-                },
-            );
-        }
-        if let Some(c) = values.get() {
-            plot::draw(
-                &c,
-                &Plot {
-                    title: "divergence vs theta",
-                    log_y: false,
-                    marker_x: Some(t),
-                    series: vec![
-                        Series {
-                            label: "KL(p_g||p_data)",
-                            color: "#9467bd",
-                            points: &kl,
-                        },
-                        Series {
-                            label: "KL(p_data||p_g)",
-                            color: "#e377c2",
-                            points: &kl_rev,
-                        },
-                        Series {
-                            label: "JS",
-                            color: "#2ca02c",
-                            points: &js,
-                        },
-                        Series {
-                            label: "W1",
-                            color: "#ff7f0e",
-                            points: &w1,
-                        },
-                    ],
-                    y_range: Some((0.0, 4.0)),
-                    x_label: "theta",
-                },
-            );
-        }
-        if let Some(c) = slopes.get() {
-            plot::draw(
-                &c,
-                &Plot {
-                    title: "derivative in theta",
-                    log_y: false,
-                    marker_x: Some(t),
-                    series: vec![
-                        Series {
-                            label: "dKL/dtheta",
-                            color: "#9467bd",
-                            points: &dkl,
-                        },
-                        Series {
-                            label: "dJS/dtheta",
-                            color: "#2ca02c",
-                            points: &djs,
-                        },
-                        Series {
-                            label: "dW1/dtheta",
-                            color: "#ff7f0e",
-                            points: &dw1,
-                        },
-                    ],
-                    y_range: Some((-4.0, 4.0)),
-                    x_label: "theta",
-                },
-            );
-        }
+        plot::draw(
+            densities,
+            &Plot {
+                title: "densities",
+                log_y: false,
+                marker_x: Some(t),
+                series: vec![
+                    Series {
+                        label: "p_data",
+                        color: "#1f77b4",
+                        points: &pd,
+                    },
+                    Series {
+                        label: "p_g",
+                        color: "#d62728",
+                        points: &pg,
+                    },
+                ],
+                y_range: Some((0.0, peak.min(5.0))),
+                x_label: "x",
+            },
+        );
+        plot::draw(
+            values,
+            &Plot {
+                title: "divergence vs theta",
+                log_y: false,
+                marker_x: Some(t),
+                series: vec![
+                    Series {
+                        label: "KL(p_g||p_data)",
+                        color: "#9467bd",
+                        points: &kl,
+                    },
+                    Series {
+                        label: "KL(p_data||p_g)",
+                        color: "#e377c2",
+                        points: &kl_rev,
+                    },
+                    Series {
+                        label: "JS",
+                        color: "#2ca02c",
+                        points: &js,
+                    },
+                    Series {
+                        label: "W1",
+                        color: "#ff7f0e",
+                        points: &w1,
+                    },
+                ],
+                y_range: Some((0.0, 4.0)),
+                x_label: "theta",
+            },
+        );
+        plot::draw(
+            slopes,
+            &Plot {
+                title: "derivative in theta",
+                log_y: false,
+                marker_x: Some(t),
+                series: vec![
+                    Series {
+                        label: "dKL/dtheta",
+                        color: "#9467bd",
+                        points: &dkl,
+                    },
+                    Series {
+                        label: "dJS/dtheta",
+                        color: "#2ca02c",
+                        points: &djs,
+                    },
+                    Series {
+                        label: "dW1/dtheta",
+                        color: "#ff7f0e",
+                        points: &dw1,
+                    },
+                ],
+                y_range: Some((-4.0, 4.0)),
+                x_label: "theta",
+            },
+        );
     });
 
     let slider = move |label: &'static str,
@@ -196,11 +191,12 @@ pub fn DivergenceView() -> impl IntoView {
                 <p class="meta" data-testid="div-readout">{move || readout.get()}</p>
             </div>
             <div class="plots">
-                <canvas node_ref=densities width="340" height="200"></canvas>
-                <canvas node_ref=values width="340" height="200"></canvas>
-                <canvas node_ref=slopes width="340" height="200"></canvas>
+                <Chart drawing=densities testid="div-densities"/>
+                <Chart drawing=values testid="div-values"/>
+                <Chart drawing=slopes testid="div-slopes"/>
             </div>
             {crate::explain::divergence()}
+            <crate::duel::DuelLab theta0=theta0 theta=theta log_eps=log_eps/>
         </section>
     }
 }

@@ -71,3 +71,23 @@ pub fn divergence() -> impl IntoView {
         </div>
     }
 }
+
+/// Beside the live duel: what each objective does to θ, and why.
+pub fn duel() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"What the duel shows (defaults: θ₀ = 0, start θ = 3, ε = 0.05)"</summary>
+                <p>"With D = sigmoid(a) and a(x) the discriminator's logit, each generator loss moves θ by −lr · E[∂loss/∂x] at its samples:"</p>
+                <p class="math">"minimax E[log(1 − D)]: −D·a′   ·   non-saturating −E[log D]: −(1 − D)·a′   ·   Q2's E[log(1 − D)] − E[log D] = −E[a]: −a′   ·   WGAN −E[f]: −f′"</p>
+                <p><b>"minimax"</b>": the discriminator separates the two narrow Gaussians within a few iterations, D(g(z)) → 0 and its tanh units saturate, so both D and a′ vanish where the samples are. The gradient falls to about 1e-8 and θ stays near 3 for good: the saturated JS of the plots above, in a real training run."</p>
+                <p><b>"q2"</b>": the loss of the question is KL(p_g ‖ p_data) at the optimal discriminator, whose derivative (θ − θ₀)/ε² is huge for small ε. Its gradient −a′ does not saturate in D, so θ does move, but in jumps: it overshoots θ₀ and keeps oscillating as the discriminator sharpens (watch the gradient plot). A loss that equals KL is unusable when the supports barely overlap."</p>
+                <p><b>"non-saturating"</b>": −(1 − D)·a′ keeps its size when D → 0, which is why GANs are trained with it in practice; here it reaches θ₀, with a noisy gradient."</p>
+                <p><b>"wgan-clip, wgan-lp"</b>": the critic estimates W1 = |θ − θ₀| (read-out: the critic's W estimate) and keeps a slope of about 1 between the two distributions, so θ walks steadily to θ₀ whatever ε is: the gradient of W1 in the plots above."</p>
+                <p><b>"wgan-gp"</b>": the gradient penalty λ(|f′| − 1)² at points between real and generated samples. In one dimension it has a trap: the critic's slope cannot turn round, only pass through 0, where the penalty is λ. If the critic starts with its slope the wrong way round, it stays so and θ runs away from θ₀ (with the defaults, θ reaches about 7 after 300 iterations). In higher dimensions the gradient can rotate without shrinking, which is why WGAN-GP works there. WGAN-LP's one-sided penalty λ·max(0, |f′| − 1)² (Petzka et al., 2018) has no such barrier."</p>
+                <p>"The penalties need f′(x) inside the loss and its gradient in the critic's weights: a second-order gradient, which Burn 0.22's autodiff does not take. For this 1-D critic f′ is computed in closed form, by carrying the derivative through the layers (h = xW + b gives dh = dx·W; tanh gives (1 − tanh²)·dh); Burn then differentiates that expression in the weights as usual. A unit test checks it against Burn's own input gradient and against finite differences."</p>
+                <p>"The same runs natively: " <code>"digitlab duel --objective minimax"</code> " (or q2, non-saturating, wgan-clip, wgan-gp, wgan-lp; " <code>"--json"</code> " for every iteration)."</p>
+            </details>
+        </div>
+    }
+}

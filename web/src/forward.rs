@@ -18,7 +18,7 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::explain;
-use crate::plot::{self, Plot, Series};
+use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::ticks::next_tick;
 
 /// Held-out digits shipped with the page (`digitlab data sample` writes them).
@@ -107,9 +107,9 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
     let original: NodeRef<Canvas> = NodeRef::new();
     let closed: NodeRef<Canvas> = NodeRef::new();
     let iterated: NodeRef<Canvas> = NodeRef::new();
-    let betas: NodeRef<Canvas> = NodeRef::new();
-    let abar: NodeRef<Canvas> = NodeRef::new();
-    let snr: NodeRef<Canvas> = NodeRef::new();
+    let betas = RwSignal::new(Drawing::default());
+    let abar = RwSignal::new(Drawing::default());
+    let snr = RwSignal::new(Drawing::default());
 
     // The schedule plots follow t.
     Effect::new(move |_| {
@@ -126,35 +126,33 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
                 .map(|i| (i as f64 + 1.0, s.snr(i)))
                 .collect()
         };
-        let draw = |node: NodeRef<Canvas>,
+        let draw = |node: RwSignal<Drawing>,
                     title: &str,
                     log_y: bool,
                     a: Vec<(f64, f64)>,
                     b: Vec<(f64, f64)>| {
-            if let Some(c) = node.get() {
-                plot::draw(
-                    &c,
-                    &Plot {
-                        title,
-                        log_y,
-                        marker_x: Some(marker),
-                        y_range: None,
-                        x_label: "t",
-                        series: vec![
-                            Series {
-                                label: "linear (DDPM)",
-                                color: "#1f77b4",
-                                points: &a,
-                            },
-                            Series {
-                                label: "cosine",
-                                color: "#ff7f0e",
-                                points: &b,
-                            },
-                        ],
-                    },
-                );
-            }
+            plot::draw(
+                node,
+                &Plot {
+                    title,
+                    log_y,
+                    marker_x: Some(marker),
+                    y_range: None,
+                    x_label: "t",
+                    series: vec![
+                        Series {
+                            label: "linear (DDPM)",
+                            color: "#1f77b4",
+                            points: &a,
+                        },
+                        Series {
+                            label: "cosine",
+                            color: "#ff7f0e",
+                            points: &b,
+                        },
+                    ],
+                },
+            );
         };
         draw(betas, "beta_t", false, curve(&lin.betas), curve(&cos.betas));
         draw(
@@ -279,9 +277,9 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
                 </div>
             </div>
             <div class="plots">
-                <canvas node_ref=betas width="320" height="180"></canvas>
-                <canvas node_ref=abar width="320" height="180"></canvas>
-                <canvas node_ref=snr width="320" height="180"></canvas>
+                <Chart drawing=betas/>
+                <Chart drawing=abar/>
+                <Chart drawing=snr/>
             </div>
             {explain::forward()}
         </section>

@@ -7,13 +7,14 @@
 //!
 //! Map: [`backend`] picks the device, [`fetch`] loads files with progress, [`lab`] holds the
 //! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
-//! [`divergence`] the divergence lab's curves, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+//! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
 
 mod app;
 mod backend;
 mod bench;
 mod canvas;
 mod divergence;
+mod duel;
 mod explain;
 mod fetch;
 mod forward;

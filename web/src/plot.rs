@@ -1,11 +1,17 @@
-//! # Line plots on a canvas
+//! # Line plots as SVG from a Leptos component
 //!
-//! Just enough for the schedule curves: a few series over a shared x range, optional log-10
-//! y axis, a vertical marker. Written here rather than pulled from a plotting crate because
-//! plotters' canvas backend would add its own web-sys surface for three curves.
+//! Just enough for the page's curves: a few series over a shared x range, an optional log-10
+//! y axis, a vertical marker, and a fixed y range beyond which curves are clamped *and
+//! labelled* (an infinite or exploding divergence is drawn at the axis edge with "clipped",
+//! never as a broken line). [`draw`] lays a [`Plot`] out into a [`Drawing`] (plain marks in
+//! pixel coordinates) and stores it in a signal; [`Chart`] renders that signal as an `<svg>`.
+//!
+//! SVG from a Leptos component rather than a plotting crate: plotters with its canvas backend
+//! would bring a second drawing stack and its own `web-sys` surface for a handful of
+//! polylines, and SVG stays crisp at any zoom, can be inspected in the DOM and needs no
+//! canvas context.
 
-use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use leptos::prelude::*;
 
 pub struct Series<'a> {
     pub label: &'a str,
@@ -18,48 +24,95 @@ pub struct Plot<'a> {
     pub log_y: bool,
     pub marker_x: Option<f64>,
     pub series: Vec<Series<'a>>,
-    /// Draw only this y range; values outside are clamped to its edge and the plot says so
-    /// (an infinite or exploding curve is shown clipped, never as a broken line).
+    /// Draw only this y range; values outside are clamped to its edge and the plot says so.
     pub y_range: Option<(f64, f64)>,
     pub x_label: &'a str,
 }
 
-pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
-    let Some(ctx) = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-    else {
-        return;
+/// One thing to draw, in pixels of a `WIDTH x HEIGHT` view box.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mark {
+    /// An SVG `points` list.
+    Line {
+        points: String,
+        color: String,
+        width: f64,
+    },
+    Text {
+        x: f64,
+        y: f64,
+        text: String,
+        color: String,
+        end: bool,
+    },
+    Frame {
+        x: f64,
+        y: f64,
+        w: f64,
+        h: f64,
+    },
+}
+
+/// A laid-out plot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Drawing {
+    pub marks: Vec<Mark>,
+    /// The plot clamped some values to its y range.
+    pub clipped: bool,
+}
+
+pub const WIDTH: f64 = 340.0;
+pub const HEIGHT: f64 = 200.0;
+
+/// Lays `plot` out and hands it to the chart that shows `target`.
+pub fn draw(target: RwSignal<Drawing>, plot: &Plot) {
+    target.set(layout(plot));
+}
+
+fn text(x: f64, y: f64, s: impl Into<String>, color: &str, end: bool) -> Mark {
+    Mark::Text {
+        x,
+        y,
+        text: s.into(),
+        color: color.into(),
+        end,
+    }
+}
+
+/// Decimals enough to tell `lo` from `hi` apart.
+fn tick(v: f64, span: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        return format!("{v:.1e}");
+    }
+    let decimals = if span > 0.0 {
+        (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize
+    } else {
+        2
     };
-    let (w, h) = (canvas.width() as f64, canvas.height() as f64);
+    format!("{v:.decimals$}")
+}
+
+pub fn layout(plot: &Plot) -> Drawing {
+    let (w, h) = (WIDTH, HEIGHT);
     let (left, right, top, bottom) = (48.0, 8.0, 20.0, 22.0);
-    ctx.set_fill_style_str("#fff");
-    ctx.fill_rect(0.0, 0.0, w, h);
-    let mut clipped = false;
     let clamp = |y: f64| match plot.y_range {
         Some((lo, hi)) => y.clamp(lo, hi),
         None => y,
     };
-    for s in &plot.series {
-        for &(_, y) in s.points {
-            if let Some((lo, hi)) = plot.y_range
-                && (y > hi || y < lo || y.is_infinite())
-            {
-                clipped = true;
-            }
-        }
-    }
+    let clipped = plot.y_range.is_some_and(|(lo, hi)| {
+        plot.series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .any(|&(_, y)| y > hi || y < lo || y.is_infinite())
+    });
     let ty = |y: f64| {
         let y = clamp(y);
         if plot.log_y { y.max(1e-12).log10() } else { y }
     };
-    let pts = plot.series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in pts {
+    for &(x, y) in plot.series.iter().flat_map(|s| s.points.iter()) {
         let y = ty(y);
-        if !y.is_finite() {
+        if !y.is_finite() || !x.is_finite() {
             continue;
         }
         x0 = x0.min(x);
@@ -72,79 +125,146 @@ pub fn draw(canvas: &HtmlCanvasElement, plot: &Plot) {
     {
         (y0, y1) = (lo, hi); // a fixed axis: curves beyond it are clamped and labelled
     }
+    let mut marks = vec![Mark::Frame {
+        x: left,
+        y: top,
+        w: w - left - right,
+        h: h - top - bottom,
+    }];
+    marks.push(text(left, 14.0, plot.title, "#222", false));
+    if clipped {
+        marks.push(text(
+            w - right,
+            14.0,
+            "clipped: values beyond the axis",
+            "#b00",
+            true,
+        ));
+    }
     if x0 >= x1 || y0 > y1 {
-        return;
+        return Drawing { marks, clipped };
     }
     if y0 == y1 {
         y1 = y0 + 1.0;
     }
     let px = |x: f64| left + (x - x0) / (x1 - x0) * (w - left - right);
     let py = |y: f64| top + (1.0 - (ty(y) - y0) / (y1 - y0)) * (h - top - bottom);
-    ctx.set_stroke_style_str("#999");
-    ctx.set_line_width(1.0);
-    ctx.stroke_rect(left, top, w - left - right, h - top - bottom);
-    ctx.set_fill_style_str("#222");
-    ctx.set_font("12px sans-serif");
-    let _ = ctx.fill_text(plot.title, left, 14.0);
-    if clipped {
-        ctx.set_fill_style_str("#b00");
-        let _ = ctx.fill_text(
-            "(clipped: values beyond the axis)",
-            left + 8.0 + ctx.measure_text(plot.title).map_or(100.0, |m| m.width()),
-            14.0,
-        );
-        ctx.set_fill_style_str("#222");
-    }
-    let fmt = |v: f64| {
+    let ylab = |v: f64| {
         if plot.log_y {
             format!("1e{v:.0}")
-        } else if v.abs() < 0.01 && v != 0.0 {
-            format!("{v:.0e}")
         } else {
-            format!("{v:.2}")
+            tick(v, y1 - y0)
         }
     };
-    let _ = ctx.fill_text(&fmt(y1), 2.0, top + 10.0);
-    let _ = ctx.fill_text(&fmt(y0), 2.0, h - bottom);
-    let fx = |v: f64| {
-        if v.fract() == 0.0 {
-            format!("{v:.0}")
-        } else {
-            format!("{v:.2}")
-        }
-    };
-    let _ = ctx.fill_text(&fx(x0), left, h - 6.0);
-    let _ = ctx.fill_text(
-        &format!("{} = {}", plot.x_label, fx(x1)),
-        w - right - 80.0,
+    marks.push(text(left - 4.0, top + 10.0, ylab(y1), "#222", true));
+    marks.push(text(left - 4.0, h - bottom, ylab(y0), "#222", true));
+    marks.push(text(left, h - 6.0, tick(x0, x1 - x0), "#222", false));
+    marks.push(text(
+        w - right,
         h - 6.0,
-    );
+        format!("{} = {}", plot.x_label, tick(x1, x1 - x0)),
+        "#222",
+        true,
+    ));
     for (k, s) in plot.series.iter().enumerate() {
-        ctx.set_stroke_style_str(s.color);
-        ctx.set_line_width(1.5);
-        ctx.begin_path();
-        let mut started = false;
+        // A non-finite value (log of 0, NaN) ends one polyline and the next finite one starts
+        // another.
+        let mut run = String::new();
+        let flush = |run: &mut String, marks: &mut Vec<Mark>| {
+            if !run.is_empty() {
+                marks.push(Mark::Line {
+                    points: std::mem::take(run),
+                    color: s.color.into(),
+                    width: 1.5,
+                });
+            }
+        };
         for &(x, y) in s.points {
-            if !ty(y).is_finite() {
-                started = false;
+            if !ty(y).is_finite() || !x.is_finite() {
+                flush(&mut run, &mut marks);
                 continue;
             }
-            if started {
-                ctx.line_to(px(x), py(y));
-            } else {
-                ctx.move_to(px(x), py(y));
-                started = true;
-            }
+            run.push_str(&format!("{:.1},{:.1} ", px(x), py(y)));
         }
-        ctx.stroke();
-        ctx.set_fill_style_str(s.color);
-        let _ = ctx.fill_text(s.label, w - right - 140.0, top + 14.0 + 14.0 * k as f64);
+        flush(&mut run, &mut marks);
+        marks.push(text(
+            w - right - 4.0,
+            top + 14.0 + 14.0 * k as f64,
+            s.label,
+            s.color,
+            true,
+        ));
     }
-    if let Some(m) = plot.marker_x {
-        ctx.set_stroke_style_str("#d33");
-        ctx.begin_path();
-        ctx.move_to(px(m), top);
-        ctx.line_to(px(m), h - bottom);
-        ctx.stroke();
+    if let Some(m) = plot.marker_x
+        && m.is_finite()
+    {
+        let x = px(m.clamp(x0, x1));
+        marks.push(Mark::Line {
+            points: format!("{x:.1},{top:.1} {x:.1},{:.1}", h - bottom),
+            color: "#d33".into(),
+            width: 1.0,
+        });
+    }
+    Drawing { marks, clipped }
+}
+
+/// The SVG of a [`Drawing`] signal.
+#[component]
+pub fn Chart(drawing: RwSignal<Drawing>, #[prop(optional)] testid: &'static str) -> impl IntoView {
+    let marks = move || {
+        drawing.with(|d| {
+            d.marks
+                .iter()
+                .map(|m| match m.clone() {
+                    Mark::Line { points, color, width } => view! {
+                        <polyline points=points fill="none" stroke=color stroke-width=width.to_string()/>
+                    }
+                    .into_any(),
+                    Mark::Text { x, y, text, color, end } => view! {
+                        <text x=x.to_string() y=y.to_string() fill=color text-anchor=if end { "end" } else { "start" }>{text}</text>
+                    }
+                    .into_any(),
+                    Mark::Frame { x, y, w, h } => view! {
+                        <rect x=x.to_string() y=y.to_string() width=w.to_string() height=h.to_string() fill="none" stroke="#999"/>
+                    }
+                    .into_any(),
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <svg class="chart" viewBox=format!("0 0 {WIDTH} {HEIGHT}") width=WIDTH.to_string() height=HEIGHT.to_string()
+            data-testid=testid data-clipped=move || drawing.with(|d| d.clipped.to_string())>
+            {marks}
+        </svg>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_beyond_the_range_are_clamped_and_labelled() {
+        let pts = [(0.0, 0.5), (1.0, f64::INFINITY), (2.0, 10.0)];
+        let d = layout(&Plot {
+            title: "t",
+            log_y: false,
+            marker_x: None,
+            series: vec![Series {
+                label: "s",
+                color: "#000",
+                points: &pts,
+            }],
+            y_range: Some((0.0, 4.0)),
+            x_label: "x",
+        });
+        assert!(d.clipped);
+        let lines: Vec<_> = d
+            .marks
+            .iter()
+            .filter(|m| matches!(m, Mark::Line { .. }))
+            .collect();
+        assert_eq!(lines.len(), 1, "one unbroken line: {lines:?}");
     }
 }

@@ -1,0 +1,415 @@
+//! # The live duel: a GAN and a WGAN trained in the page (Q2c, Q2d)
+//!
+//! `digitlab_toys::duel` trained here with Burn's autodiff on the flex CPU backend inside
+//! the wasm (the same code `digitlab duel` runs natively): a generator `g(z) = theta + eps z`
+//! against a discriminator or a critic. theta0, eps and the start (theta) come from the
+//! Divergences sliders above; the run always uses the settings shown, and changing one starts
+//! it again. Play runs until Pause or the iteration limit, yielding to the browser every
+//! ~30 ms so the page stays live; Step runs one iteration.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use digitlab_toys::duel::{Duel, DuelConfig, Objective, Report};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::plot::{self, Chart, Drawing, Plot, Series};
+use crate::sampling::whole_number;
+use crate::ticks::{next_tick, now_ms};
+
+const MAX_ITERATIONS: usize = 100_000;
+
+fn positive(name: &str, text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or(format!("{name} must be a number > 0, got {text:?}"))
+}
+
+/// The text fields of the controls.
+#[derive(Clone, Copy)]
+struct Fields {
+    objective: RwSignal<String>,
+    lr_generator: RwSignal<String>,
+    lr_critic: RwSignal<String>,
+    critic_steps: RwSignal<String>,
+    clip: RwSignal<String>,
+    gp_lambda: RwSignal<String>,
+    seed: RwSignal<String>,
+    limit: RwSignal<String>,
+}
+
+impl Fields {
+    fn new() -> Self {
+        let d = DuelConfig::new(Objective::Minimax);
+        Self {
+            objective: RwSignal::new(d.objective.name().into()),
+            lr_generator: RwSignal::new(d.lr_generator.to_string()),
+            lr_critic: RwSignal::new(d.lr_critic.to_string()),
+            critic_steps: RwSignal::new(d.critic_steps.to_string()),
+            clip: RwSignal::new(d.clip.to_string()),
+            gp_lambda: RwSignal::new(d.gp_lambda.to_string()),
+            seed: RwSignal::new("0".into()),
+            limit: RwSignal::new("1000".into()),
+        }
+    }
+
+    /// The config the fields and sliders describe (tracked: an effect that calls this reruns
+    /// when any of them changes).
+    fn config(&self, theta0: f64, theta: f64, eps: f64) -> Result<DuelConfig, String> {
+        let cfg = DuelConfig {
+            theta0,
+            theta_start: theta,
+            eps,
+            lr_generator: positive("the generator's learning rate", &self.lr_generator.get())?,
+            lr_critic: positive("the critic's learning rate", &self.lr_critic.get())?,
+            critic_steps: whole_number("critic steps", &self.critic_steps.get(), 1, 100)?,
+            clip: positive("the clipping bound", &self.clip.get())?,
+            gp_lambda: positive("the penalty weight", &self.gp_lambda.get())?,
+            seed: whole_number("the seed", &self.seed.get(), 0, u32::MAX as usize)? as u64,
+            ..DuelConfig::new(Objective::parse(&self.objective.get())?)
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+}
+
+/// The run in progress and its history (plain Rust state, outside the reactive graph).
+#[derive(Default)]
+struct Run {
+    duel: Option<Duel>,
+    history: Vec<Report>,
+}
+
+fn density(x: f64, mean: f64, eps: f64) -> f64 {
+    let z = (x - mean) / eps;
+    (-0.5 * z * z).exp()
+}
+
+fn draw(
+    run: &Run,
+    theta_plot: RwSignal<Drawing>,
+    grad_plot: RwSignal<Drawing>,
+    critic_plot: RwSignal<Drawing>,
+) {
+    let Some(duel) = &run.duel else { return };
+    let cfg = duel.config();
+    let start = (0.0, cfg.theta_start);
+    let thetas: Vec<(f64, f64)> = std::iter::once(start)
+        .chain(run.history.iter().map(|r| (r.iteration as f64, r.theta)))
+        .collect();
+    let last = thetas.last().map_or(1.0, |p| p.0.max(1.0));
+    let target = [(0.0, cfg.theta0), (last, cfg.theta0)];
+    plot::draw(
+        theta_plot,
+        &Plot {
+            title: "theta over iterations",
+            log_y: false,
+            marker_x: None,
+            series: vec![
+                Series {
+                    label: "theta",
+                    color: "#d62728",
+                    points: &thetas,
+                },
+                Series {
+                    label: "theta0",
+                    color: "#1f77b4",
+                    points: &target,
+                },
+            ],
+            y_range: None,
+            x_label: "iteration",
+        },
+    );
+    let grads: Vec<(f64, f64)> = run
+        .history
+        .iter()
+        .map(|r| (r.iteration as f64, r.grad_theta.abs().max(1e-12)))
+        .collect();
+    plot::draw(
+        grad_plot,
+        &Plot {
+            title: "|dL_G/dtheta| (log scale)",
+            log_y: true,
+            marker_x: None,
+            series: vec![Series {
+                label: "|gradient|",
+                color: "#9467bd",
+                points: &grads,
+            }],
+            y_range: None,
+            x_label: "iteration",
+        },
+    );
+    let theta = run.history.last().map_or(cfg.theta_start, |r| r.theta);
+    let pad = 4.0 * cfg.eps + 0.5;
+    let (lo, hi) = (
+        cfg.theta0.min(theta).min(cfg.theta_start) - pad,
+        cfg.theta0.max(theta).max(cfg.theta_start) + pad,
+    );
+    let mut xs: Vec<f64> = (0..241)
+        .map(|i| lo + (hi - lo) * i as f64 / 240.0)
+        .collect();
+    for m in [cfg.theta0, theta] {
+        xs.extend((0..41).map(|i| m + cfg.eps * (i as f64 - 20.0) / 5.0));
+    }
+    xs.retain(|x| (lo..=hi).contains(x));
+    xs.sort_by(f64::total_cmp);
+    let values = duel.critic_curve(&xs);
+    let f: Vec<(f64, f64)> = xs.iter().copied().zip(values.iter().copied()).collect();
+    // The densities, scaled to the critic's range so both fit on one axis.
+    let (fmin, fmax) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (base, height) = if cfg.objective.is_wgan() {
+        (fmin, (fmax - fmin).max(1e-6))
+    } else {
+        (0.0, 1.0)
+    };
+    let scaled = |mean: f64| -> Vec<(f64, f64)> {
+        xs.iter()
+            .map(|&x| (x, base + height * density(x, mean, cfg.eps)))
+            .collect()
+    };
+    let (pd, pg) = (scaled(cfg.theta0), scaled(theta));
+    let label = if cfg.objective.is_wgan() {
+        "critic f(x)"
+    } else {
+        "D(x)"
+    };
+    plot::draw(
+        critic_plot,
+        &Plot {
+            title: "critic over x, densities (scaled) beneath",
+            log_y: false,
+            marker_x: Some(theta),
+            series: vec![
+                Series {
+                    label,
+                    color: "#2ca02c",
+                    points: &f,
+                },
+                Series {
+                    label: "p_data",
+                    color: "#1f77b4",
+                    points: &pd,
+                },
+                Series {
+                    label: "p_g",
+                    color: "#d62728",
+                    points: &pg,
+                },
+            ],
+            y_range: if cfg.objective.is_wgan() {
+                None
+            } else {
+                Some((0.0, 1.0))
+            },
+            x_label: "x",
+        },
+    );
+}
+
+#[component]
+pub fn DuelLab(
+    theta0: RwSignal<f64>,
+    theta: RwSignal<f64>,
+    log_eps: RwSignal<f64>,
+) -> impl IntoView {
+    let fields = Fields::new();
+    let run: StoredValue<Rc<RefCell<Run>>, LocalStorage> = StoredValue::new_local(Rc::default());
+    let playing = RwSignal::new(false);
+    let message = RwSignal::new(String::new());
+    let last = RwSignal::new(None::<Report>);
+    // Bumped by every reset: a play loop that sees another value ends.
+    let generation = RwSignal::new(0u64);
+    let theta_plot = RwSignal::new(Drawing::default());
+    let grad_plot = RwSignal::new(Drawing::default());
+    let critic_plot = RwSignal::new(Drawing::default());
+
+    let redraw = move || run.with_value(|r| draw(&r.borrow(), theta_plot, grad_plot, critic_plot));
+
+    // Any change of a setting (or Reset) builds a fresh run from the settings shown.
+    let config =
+        Memo::new(move |_| fields.config(theta0.get(), theta.get(), 10f64.powf(log_eps.get())));
+    let reset = move || {
+        generation.update(|g| *g += 1);
+        last.set(None);
+        let fresh = match config.get_untracked() {
+            Ok(cfg) => match Duel::new(cfg) {
+                Ok(duel) => {
+                    message.set(String::new());
+                    Some(duel)
+                }
+                Err(e) => {
+                    message.set(format!("error: {e}"));
+                    None
+                }
+            },
+            Err(e) => {
+                message.set(format!("error: {e}"));
+                None
+            }
+        };
+        if fresh.is_none() {
+            playing.set(false);
+        }
+        run.with_value(|r| {
+            *r.borrow_mut() = Run {
+                duel: fresh,
+                history: vec![],
+            }
+        });
+        redraw();
+    };
+
+    // One iteration; false when the run cannot go on (no run, limit reached, diverged).
+    let advance = move || -> bool {
+        let limit = match whole_number(
+            "the iteration limit",
+            &fields.limit.get_untracked(),
+            1,
+            MAX_ITERATIONS,
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                message.set(format!("error: {e}"));
+                return false;
+            }
+        };
+        run.with_value(|r| {
+            let mut r = r.borrow_mut();
+            let Some(duel) = r.duel.as_mut() else { return false };
+            if duel.iteration() >= limit {
+                return false;
+            }
+            let report = duel.step();
+            r.history.push(report);
+            last.set(Some(report));
+            if !report.theta.is_finite() {
+                message.set("theta is no longer a finite number: this run diverged. Lower the learning rate and press Reset.".into());
+                return false;
+            }
+            true
+        })
+    };
+
+    fn play_loop_impl(
+        generation: RwSignal<u64>,
+        me: u64,
+        playing: RwSignal<bool>,
+        advance: impl Fn() -> bool + 'static,
+        redraw: impl Fn() + 'static,
+    ) {
+        spawn_local(async move {
+            loop {
+                if generation.get_untracked() != me || !playing.get_untracked() {
+                    return;
+                }
+                let start = now_ms();
+                let mut going = true;
+                while going && now_ms() - start < 30.0 {
+                    going = advance();
+                }
+                redraw();
+                if !going {
+                    playing.set(false);
+                    return;
+                }
+                next_tick().await;
+            }
+        });
+    }
+    let play_loop = move |me: u64| play_loop_impl(generation, me, playing, advance, redraw);
+
+    Effect::new(move |_| {
+        let _ = config.get();
+        let was_playing = playing.get_untracked();
+        reset();
+        if was_playing && playing.get_untracked() {
+            play_loop(generation.get_untracked());
+        }
+    });
+
+    let on_play = move |_| {
+        if playing.get_untracked() {
+            playing.set(false);
+            return;
+        }
+        if run.with_value(|r| r.borrow().duel.is_none()) {
+            reset();
+        }
+        playing.set(true);
+        play_loop(generation.get_untracked());
+    };
+    let on_step = move |_| {
+        playing.set(false);
+        advance();
+        redraw();
+    };
+    let on_reset = move |_| {
+        playing.set(false);
+        reset();
+    };
+
+    let number = move |label: &'static str, id: &'static str, sig: RwSignal<String>| {
+        view! {
+            <label>{label}
+                <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
+                    on:input=move |ev| sig.set(event_target_value(&ev))/>
+            </label>
+        }
+    };
+    let objectives: Vec<_> = Objective::ALL
+        .iter()
+        .map(|o| view! { <option value=o.name()>{o.name()}</option> })
+        .collect();
+
+    view! {
+        <section class="duel">
+            <h3>"Train it: a generator against a discriminator or a critic, live"</h3>
+            <p class="meta">"g(z) = θ + ε z learns θ; θ₀, ε and the start θ are the sliders above. Burn's autodiff runs in this page (CPU backend in the wasm; the same code as "
+                <code>"digitlab duel"</code>"). θ moves by plain gradient descent (Adam would rescale a vanishing gradient into a full step and hide it); the discriminator or critic uses Adam. Changing a setting starts the run again."</p>
+            <div class="columns">
+                <div class="controls">
+                    <label>"Objective "
+                        <select data-testid="duel-objective" prop:value=move || fields.objective.get()
+                            on:change=move |ev| fields.objective.set(event_target_value(&ev))>
+                            {objectives}
+                        </select>
+                    </label>
+                    {number("Generator learning rate ", "duel-lr-g", fields.lr_generator)}
+                    {number("Critic learning rate ", "duel-lr-d", fields.lr_critic)}
+                    {number("Critic steps per generator step ", "duel-critic-steps", fields.critic_steps)}
+                    {number("Weight clip (wgan-clip) ", "duel-clip", fields.clip)}
+                    {number("Penalty λ (wgan-gp, wgan-lp) ", "duel-lambda", fields.gp_lambda)}
+                    {number("Seed ", "duel-seed", fields.seed)}
+                    {number("Stop after iterations ", "duel-limit", fields.limit)}
+                    <div class="buttons">
+                        <button data-testid="duel-play" on:click=on_play>{move || if playing.get() { "Pause" } else { "Play" }}</button>
+                        <button data-testid="duel-step" on:click=on_step>"Step"</button>
+                        <button data-testid="duel-reset" on:click=on_reset>"Reset"</button>
+                    </div>
+                    <p class="meta">
+                        "Iteration " <span data-testid="duel-iteration">{move || last.get().map_or(0, |r| r.iteration)}</span>
+                        " · θ = " <span data-testid="duel-theta">{move || last.get().map_or_else(|| config.get().map(|c| c.theta_start).unwrap_or(f64::NAN), |r| r.theta).to_string()}</span>
+                        " · |dL_G/dθ| = " <span data-testid="duel-grad">{move || last.get().map_or(String::from("-"), |r| format!("{:.3e}", r.grad_theta.abs()))}</span>
+                        " · " {move || if config.get().is_ok_and(|c| c.objective.is_wgan()) { "critic's W estimate" } else { "discriminator loss" }}
+                        " = " <span data-testid="duel-critic">{move || last.get().map_or(String::from("-"), |r| format!("{:.4}", r.critic_value))}</span>
+                    </p>
+                    <p class="meta" data-testid="duel-state">{move || if playing.get() { "running" } else { "paused" }}</p>
+                    <p class="notice" data-testid="duel-message">{move || message.get()}</p>
+                </div>
+            </div>
+            <div class="plots">
+                <Chart drawing=theta_plot testid="duel-theta-plot"/>
+                <Chart drawing=grad_plot testid="duel-grad-plot"/>
+                <Chart drawing=critic_plot testid="duel-critic-plot"/>
+            </div>
+            {crate::explain::duel()}
+        </section>
+    }
+}
