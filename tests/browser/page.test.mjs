@@ -221,6 +221,41 @@ test('the live duel: the saturating GAN stalls far from theta0, the WGANs reach 
   await page.close();
 });
 
+test('the NCSN toy: a score network trained in the page; annealed Langevin recovers the mode weights, plain Langevin does not', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('tab-score').click();
+  await page.getByTestId('score-particles').fill('500');
+  let started = Date.now();
+  await page.getByTestId('score-train').click();
+  await page.waitForFunction(() => /^step 1500\/1500/.test(document.querySelector('[data-testid=score-train-progress]').innerText)
+    && document.querySelector('[data-testid=score-state]').innerText === 'idle', null, { timeout: 300_000 });
+  console.log(`# score training: ${await text(page, 'score-train-progress')} (${(Date.now() - started) / 1000} s)`);
+  const runTo = async (kind) => {
+    await page.getByTestId('score-kind').selectOption(kind);
+    await page.getByTestId('score-reset').click();
+    assert.match(await text(page, 'score-progress'), /^level 0\/10 · step 0\/100/);
+    started = Date.now();
+    await page.getByTestId('score-play').click();
+    await page.waitForFunction(() => /update 1000\/1000$/.test(document.querySelector('[data-testid=score-progress]').innerText)
+      && document.querySelector('[data-testid=score-state]').innerText === 'idle', null, { timeout: 300_000 });
+    const f = JSON.parse(await text(page, 'score-fractions'));
+    console.log(`# score ${kind}: fractions ${JSON.stringify(f)} (${(Date.now() - started) / 1000} s)`);
+    return f;
+  };
+  const annealed = await runTo('annealed');
+  assert.match(await text(page, 'score-progress'), /^level 10\/10 · step 100\/100 · sigma = 1\.000/);
+  assert.ok(Math.abs(annealed[0] - 0.2) < 0.07, `annealed: ${annealed}`);
+  await shot(page, 'score-annealed');
+  const plain = await runTo('plain');
+  assert.ok(Math.abs(plain[0] - 0.2) > 0.15, `plain: ${plain}`);
+  await shot(page, 'score-plain');
+  await page.getByTestId('score-sigma-min').fill('30');
+  await page.getByTestId('score-reset').click();
+  assert.match(await text(page, 'score-message'), /sigma_min \(30\) must be below sigma_max/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('the bench view reports ms per UNet call and per grid', async () => {
   const { page } = await open(browser, url, '?bench=1');
   await page.getByTestId('bench-steps').fill('2');

@@ -19,6 +19,7 @@ use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::lab::{Ddpm, Judge, Lab, parse_card};
 use crate::sampling::SamplingView;
+use crate::score::ScoreView;
 use crate::ticks::query;
 
 /// Handles shared by the views (all `Copy`: signals and arena-stored values).
@@ -98,6 +99,7 @@ enum Tab {
     Sample,
     Forward,
     Divergence,
+    Score,
     Bench,
 }
 
@@ -287,12 +289,14 @@ pub fn App() -> impl IntoView {
             <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">"Sample"</button>
             <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">"Forward process"</button>
             <button class:active=move || tab.get() == Tab::Divergence on:click=move |_| tab.set(Tab::Divergence) data-testid="tab-divergence">"Divergences"</button>
+            <button class:active=move || tab.get() == Tab::Score on:click=move |_| tab.set(Tab::Score) data-testid="tab-score">"Score (NCSN)"</button>
             <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">"Bench"</button>
         </nav>
         <main>
             <div class:hidden=move || tab.get() != Tab::Sample><SamplingView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Forward><ForwardView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Divergence><DivergenceView/></div>
+            <div class:hidden=move || tab.get() != Tab::Score><ScoreView/></div>
             <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
         </main>
         <section class="weights" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>

@@ -91,3 +91,27 @@ pub fn duel() -> impl IntoView {
         </div>
     }
 }
+
+/// The score view's texts (Q1).
+pub fn score() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"The method, and what Langevin dynamics does (Q1a)"</summary>
+                <p>"A score-based model never writes down p(x); it learns the score s(x) = ∇ₓ log p(x), the direction in which the density grows. Langevin dynamics turns a score into samples:"</p>
+                <p class="math">"x ← x + (α/2) ∇ₓ log p(x) + √α z,   z ~ N(0, I)"</p>
+                <p>"The first term climbs towards likely regions, the noise keeps the particles from collapsing onto the modes; for a small α and many steps the particles are distributed as p. NCSN (Song & Ermon, 2019) learns s(x, σ) for a range of noise levels σ by denoising score matching, E‖σ s(x + σz, σ) + z‖² (the weighting λ(σ) = σ²): the best s points from the noisy x back towards the clean one, which is exactly ∇ log p_σ of the data blurred by N(0, σ²I). Sampling then runs Langevin dynamics at each level in turn, from large σ to small (annealed), with step α_i = ε σ_i² / σ_L²."</p>
+            </details>
+            <details open>
+                <summary>"Why several noise levels: the manifold and low density (Q1b)"</summary>
+                <p><b>"Manifold hypothesis."</b>" Real data (a 28×28 digit) lies near a low-dimensional manifold in pixel space; off it p(x) = 0 and ∇ log p is undefined, and score matching, which needs a density with full support, is inconsistent. Adding Gaussian noise spreads the data over the whole space: p_σ has a well-defined score everywhere."</p>
+                <p><b>"Low data density."</b>" Score matching fits s where the training samples are. Between the modes there are almost none, so the learned score is poor there (compare the red arrows with the blue ones between the modes at σ = 1). And even with the exact score, Langevin at a small σ mixes between separated modes extremely slowly: each particle stays in the basin it started in, so the fraction per mode reflects where particles started, not the weights. Choose “plain” and the exact score and watch the table: about half the particles end in each mode instead of 0.2 / 0.8. The score of a mixture locally ignores the weights: near each mode it is that component's score."</p>
+                <p>"Large σ fills the empty region with data, so the score is learned there and points across it, weighted by the mixture weights; annealing lets particles settle their mode while the modes still overlap, then sharpens them with the small levels. Choose “annealed” and the weights come back."</p>
+            </details>
+            <details open>
+                <summary>"3 large levels, or 40, or 80 small ones (Q1c)"</summary>
+                <p>"The levels must span from σ_max, about the largest distance between data points (so particles can cross between modes), down to σ_min, below the detail one wants to keep. With few levels (3) consecutive p_σ differ a lot: particles that are typical at σ_i are atypical at σ_{i+1}, the short chain at each level does not re-equilibrate, and samples come out with wrong weights or, on images, blurry or noisy. More levels (40, 80) make each hand-over gentle, at the cost of more network calls (L × T): quality improves until the levels overlap well, then only cost grows. Try L = 3, 10, 40, 80 here with the same T and compare the mode table."</p>
+            </details>
+        </div>
+    }
+}

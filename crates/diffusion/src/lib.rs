@@ -8,11 +8,14 @@
 //!   sampler implements; [`ddpm`] and [`ddim`] are the two samplers.
 //! - [`noise`]: seeded Gaussian noise drawn on the host, so the same seed gives the same digits
 //!   on every backend (CPU, WebGPU, native or in the browser).
+//! - [`langevin`]: annealed Langevin dynamics for score models (NCSN): noise levels, step
+//!   sizes and the update.
 //! - [`pipeline`]: the one place where a model meets a scheduler: classifier-free guidance and
 //!   the step-by-step [`DenoiseRun`] that the CLI loops over and the page animates.
 
 pub mod ddim;
 pub mod ddpm;
+pub mod langevin;
 pub mod noise;
 pub mod pipeline;
 pub mod schedule;

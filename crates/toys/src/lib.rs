@@ -12,9 +12,12 @@
 //! - [`duel`]: a generator `g(z) = theta + eps z` trained against a GAN discriminator
 //!   (saturating, non-saturating or the questions' Q2 loss) or a WGAN critic (weight clipping
 //!   or gradient penalty).
+//! - [`score2d`]: a noise-conditional score network on a 2-D Gaussian mixture, trained by
+//!   denoising score matching, and particles under plain or annealed Langevin dynamics (NCSN).
 
 pub mod critic;
 pub mod duel;
+pub mod score2d;
 
 /// The device every toy runs on (see the crate docs for why the CPU).
 pub fn device() -> burn::prelude::Device {
