@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::Device;
-use digitlab_diffusion::NoiseSchedule;
+use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_models::{Classifier, ContextUnet};
 use digitlab_weights::{Card, sha256_hex};
 
@@ -42,6 +42,13 @@ impl CardFile {
         let bytes = self.weights()?;
         self.card
             .load_ddpm(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
+    }
+
+    pub fn load_ncsn(&self, device: &Device) -> Result<(ContextUnet, NoiseRange)> {
+        let bytes = self.weights()?;
+        self.card
+            .load_ncsn(&bytes, device)
             .with_context(|| format!("{}", self.path.display()))
     }
 

@@ -10,7 +10,9 @@ use burn::prelude::*;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use digitlab_data::import::{HELD_OUT, SPLIT_SEED, read_npm_package, stratified_split};
 use digitlab_data::{Dataset, Split};
-use digitlab_diffusion::{BetaSchedule, DenoiseRun, SampleRequest, SamplerKind, ScheduleConfig};
+use digitlab_diffusion::{
+    BetaSchedule, DenoiseRun, NoiseRange, SampleRequest, SamplerKind, ScheduleConfig,
+};
 use digitlab_models::{ClassifierConfig, ContextUnetConfig};
 
 use crate::backend::Backend;
@@ -117,6 +119,53 @@ impl CommonTrain {
     }
 }
 
+/// The options the DDPM and the NCSN share: the UNet and its optimisation.
+#[derive(Args, Clone)]
+pub struct UnetTrain {
+    /// Base width of the UNet.
+    #[arg(long, default_value_t = 32)]
+    n_feat: usize,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-5)]
+    lr_final: f64,
+    #[arg(long, default_value_t = 0.995)]
+    ema_decay: f64,
+    #[arg(long, default_value_t = 0.1)]
+    p_uncond: f64,
+    /// A learned null class instead of the zero one-hot vector.
+    #[arg(long)]
+    learned_null: bool,
+    /// Start from the weights of this card (same kind and architecture) with a fresh
+    /// optimizer and learning-rate schedule.
+    #[arg(long)]
+    init_from: Option<PathBuf>,
+}
+
+impl UnetTrain {
+    fn config(self, common: &CommonTrain, corruption: ddpm::Corruption) -> ddpm::DdpmTrainConfig {
+        ddpm::DdpmTrainConfig {
+            unet: ContextUnetConfig::new()
+                .with_n_feat(self.n_feat)
+                .with_learned_null(self.learned_null),
+            corruption,
+            data: common.data.display().to_string(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            lr_final: self.lr_final,
+            ema_decay: self.ema_decay,
+            p_uncond: self.p_uncond,
+            seed: common.seed,
+            init_from: self.init_from.map(|p| p.display().to_string()),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ScheduleKind {
     Linear,
@@ -129,33 +178,25 @@ enum TrainCommand {
     Ddpm {
         #[command(flatten)]
         common: CommonTrain,
-        /// Base width of the UNet.
-        #[arg(long, default_value_t = 32)]
-        n_feat: usize,
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        #[arg(long, default_value_t = 128)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        #[arg(long, default_value_t = 1e-5)]
-        lr_final: f64,
-        #[arg(long, default_value_t = 0.995)]
-        ema_decay: f64,
-        #[arg(long, default_value_t = 0.1)]
-        p_uncond: f64,
+        #[command(flatten)]
+        unet: UnetTrain,
         #[arg(long, value_enum, default_value = "linear")]
         schedule: ScheduleKind,
         /// Diffusion steps T.
         #[arg(long, default_value_t = 1000)]
         timesteps: usize,
-        /// A learned null class instead of the zero one-hot vector.
-        #[arg(long)]
-        learned_null: bool,
-        /// Start from the weights of this ddpm-cfg card (same architecture) with a fresh
-        /// optimizer and learning-rate schedule.
-        #[arg(long)]
-        init_from: Option<PathBuf>,
+    },
+    /// A noise-conditional score network (the same ContextUnet, conditioned on log sigma),
+    /// trained by denoising score matching with sigma log-uniform in [sigma_min, sigma_max].
+    Ncsn {
+        #[command(flatten)]
+        common: CommonTrain,
+        #[command(flatten)]
+        unet: UnetTrain,
+        #[arg(long, default_value_t = NoiseRange::default().sigma_min)]
+        sigma_min: f64,
+        #[arg(long, default_value_t = NoiseRange::default().sigma_max)]
+        sigma_max: f64,
     },
     /// The evaluation classifier.
     Classifier {
@@ -176,6 +217,8 @@ enum TrainCommand {
     },
 }
 
+const DEFAULT_MODEL: &str = "public/weights/ddpm-cfg.json";
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 pub enum SamplerArg {
     Ddpm,
@@ -184,8 +227,8 @@ pub enum SamplerArg {
 
 #[derive(Args, Clone)]
 pub struct SamplingArgs {
-    /// The diffusion model's card.
-    #[arg(long, default_value = "public/weights/ddpm-cfg.json")]
+    /// The diffusion model's card (or a score network's: an `ncsn` card).
+    #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
     #[arg(long, value_enum, default_value = "ddim")]
     pub sampler: SamplerArg,
@@ -226,6 +269,18 @@ struct SampleArgs {
     /// Also write every intermediate x_t and predicted x_0 as PNGs into this folder.
     #[arg(long)]
     frames: Option<PathBuf>,
+    #[command(flatten)]
+    langevin: crate::ncsn::LangevinArgs,
+    /// `ncsn` samples the score network (`--model` then defaults to public/weights/ncsn.json);
+    /// otherwise the card's kind decides.
+    #[arg(value_enum)]
+    family: Option<Family>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Family {
+    Ddpm,
+    Ncsn,
 }
 
 #[derive(Args)]
@@ -253,6 +308,8 @@ struct EvalArgs {
     /// Store the results in the model's card (its `metrics`).
     #[arg(long)]
     update_card: bool,
+    #[command(flatten)]
+    langevin: crate::ncsn::LangevinArgs,
 }
 
 #[derive(Args)]
@@ -407,17 +464,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(TrainCommand::Ddpm {
             common,
-            n_feat,
-            epochs,
-            batch_size,
-            lr,
-            lr_final,
-            ema_decay,
-            p_uncond,
+            unet,
             schedule,
             timesteps,
-            learned_null,
-            init_from,
         }) => {
             let betas = match schedule {
                 ScheduleKind::Linear => BetaSchedule::Linear {
@@ -426,24 +475,28 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
                 ScheduleKind::Cosine => BetaSchedule::Cosine { s: 0.008 },
             };
-            let config = ddpm::DdpmTrainConfig {
-                unet: ContextUnetConfig::new()
-                    .with_n_feat(n_feat)
-                    .with_learned_null(learned_null),
+            let corruption = ddpm::Corruption::Ddpm {
                 schedule: ScheduleConfig {
                     train_steps: timesteps,
                     betas,
                 },
-                data: common.data.display().to_string(),
-                epochs,
-                batch_size,
-                lr,
-                lr_final,
-                ema_decay,
-                p_uncond,
-                seed: common.seed,
-                init_from: init_from.map(|p| p.display().to_string()),
             };
+            let config = unet.config(&common, corruption);
+            ddpm::train(config, common.options()).map(|_| ())
+        }
+        Command::Train(TrainCommand::Ncsn {
+            common,
+            unet,
+            sigma_min,
+            sigma_max,
+        }) => {
+            let corruption = ddpm::Corruption::Ncsn {
+                range: NoiseRange {
+                    sigma_min,
+                    sigma_max,
+                },
+            };
+            let config = unet.config(&common, corruption);
             ddpm::train(config, common.options()).map(|_| ())
         }
         Command::Train(TrainCommand::Classifier {
@@ -564,9 +617,28 @@ fn parse_class(s: &str) -> Result<Option<usize>> {
     }
 }
 
-fn sample(args: SampleArgs) -> Result<()> {
+fn sample(mut args: SampleArgs) -> Result<()> {
+    if args.family == Some(Family::Ncsn) && args.sampling.model == PathBuf::from(DEFAULT_MODEL) {
+        args.sampling.model = PathBuf::from("public/weights/ncsn.json");
+    }
     let device = args.sampling.backend.device()?;
     let card = CardFile::read(&args.sampling.model)?;
+    if card.card.model.kind() == "ncsn" {
+        let class = parse_class(&args.class)?;
+        return crate::ncsn::sample(
+            &card,
+            &args.langevin,
+            crate::ncsn::Picture {
+                class,
+                guidance: args.guidance,
+                count: args.count,
+                seed: args.sampling.seed,
+                out: &args.out,
+                frames: args.frames.as_deref(),
+            },
+            &device,
+        );
+    }
     let (model, schedule) = card.load_ddpm(&device)?;
     let class = parse_class(&args.class)?;
     let request = SampleRequest::uniform(
@@ -625,32 +697,35 @@ fn eval(args: EvalArgs) -> Result<()> {
     match card.card.model.kind() {
         "classifier" => return eval_classifier(&card, &args, &device),
         "ddpm-cfg" => {}
+        "ncsn" => {
+            let reference = Reference::new(&args.data, &args.classifier, args.samples, &device)?;
+            return crate::ncsn::eval(
+                card,
+                &args.langevin,
+                crate::ncsn::EvalSettings {
+                    samples: args.samples,
+                    guidance: args.guidance.first().copied().unwrap_or(0.0),
+                    batch: args.batch,
+                    seed: args.sampling.seed,
+                    backend: args.sampling.backend,
+                    json: args.json,
+                    update_card: args.update_card,
+                    classifier: &args.classifier,
+                },
+                &reference,
+                &device,
+            );
+        }
         other => bail!("no evaluation for `{other}` models"),
     }
     let (model, schedule) = card.load_ddpm(&device)?;
-    let classifier = CardFile::read(&args.classifier)?.load_classifier(&device)?;
-    let test = Dataset::load(&args.data, Split::Test)?;
-    let train = Dataset::load(&args.data, Split::Train)?;
-    if args.samples < 2 {
-        bail!("--samples must be at least 2 (a covariance needs two digits)");
-    }
+    let Reference {
+        classifier,
+        test_len,
+        stats: reference_stats,
+        frechet_floor,
+    } = Reference::new(&args.data, &args.classifier, args.samples, &device)?;
     let n_classes = model.null_class();
-
-    // Reference features: held-out digits, and the real-vs-real floor from a training subsample.
-    let to_tensor = |d: &Dataset, n: usize| {
-        let px = d.rows * d.cols;
-        let vals = digitlab_models::pixels::bytes_to_unit(&d.images[..n * px]);
-        Tensor::<4>::from_data(TensorData::new(vals, [n, 1, d.rows, d.cols]), &device)
-    };
-    let reference = digitlab_eval::judge(&classifier, to_tensor(&test, test.len()), 250);
-    let reference_stats =
-        digitlab_eval::FeatureStats::new(&reference.features, reference.feature_dim);
-    let floor_n = args.samples.min(train.len());
-    let floor = digitlab_eval::judge(&classifier, to_tensor(&train, floor_n), 250);
-    let frechet_floor = digitlab_eval::frechet_distance(
-        &digitlab_eval::FeatureStats::new(&floor.features, floor.feature_dim),
-        &reference_stats,
-    );
 
     let mut results = Vec::new();
     for &w in &args.guidance {
@@ -693,7 +768,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             "histogram": j.histogram(n_classes),
             "frechet": frechet,
             "frechet_floor": frechet_floor,
-            "frechet_reference": format!("{} held-out digits", test.len()),
+            "frechet_reference": format!("{test_len} held-out digits"),
             "seconds": seconds,
             "ms_per_digit": seconds * 1000.0 / args.samples as f64,
             "backend": args.sampling.backend.name(),
@@ -737,21 +812,78 @@ fn eval(args: EvalArgs) -> Result<()> {
             args.sampling.steps,
             args.sampling.seed
         );
-        // The card keeps one entry per distinct command: re-running a command replaces its entry.
-        let mut runs: Vec<serde_json::Value> = card
-            .card
-            .metrics
-            .get("evaluations")
-            .and_then(|r| r.as_array())
-            .cloned()
-            .unwrap_or_default();
-        runs.retain(|r| r["command"] != command.as_str());
-        runs.push(serde_json::json!({ "command": command, "results": results }));
-        card.card.metrics = serde_json::json!({ "evaluations": runs });
-        card.save()?;
-        eprintln!("stored the metrics in {}", card.path.display());
+        store_evaluation(&mut card, command, results)?;
     }
     Ok(())
+}
+
+/// Adds an evaluation to a card's metrics. The card keeps one entry per distinct command:
+/// re-running a command replaces its entry.
+pub fn store_evaluation(
+    card: &mut CardFile,
+    command: String,
+    results: Vec<serde_json::Value>,
+) -> Result<()> {
+    let mut runs: Vec<serde_json::Value> = card
+        .card
+        .metrics
+        .get("evaluations")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    runs.retain(|r| r["command"] != command.as_str());
+    runs.push(serde_json::json!({ "command": command, "results": results }));
+    card.card.metrics = serde_json::json!({ "evaluations": runs });
+    card.save()?;
+    eprintln!("stored the metrics in {}", card.path.display());
+    Ok(())
+}
+
+/// What generated digits are compared with: the classifier, the held-out digits' features,
+/// and the real-vs-real floor of the Fréchet distance (a training subsample of the same size).
+pub struct Reference {
+    pub classifier: digitlab_models::Classifier,
+    pub test_len: usize,
+    pub stats: digitlab_eval::FeatureStats,
+    pub frechet_floor: f64,
+}
+
+impl Reference {
+    pub fn new(
+        data: &std::path::Path,
+        classifier: &std::path::Path,
+        samples: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let classifier = CardFile::read(classifier)?.load_classifier(device)?;
+        let test = Dataset::load(data, Split::Test)?;
+        let train = Dataset::load(data, Split::Train)?;
+        if samples < 2 {
+            bail!("--samples must be at least 2 (a covariance needs two digits)");
+        }
+        let to_tensor = |d: &Dataset, n: usize| {
+            let px = d.rows * d.cols;
+            let vals = digitlab_models::pixels::bytes_to_unit(&d.images[..n * px]);
+            Tensor::<4>::from_data(TensorData::new(vals, [n, 1, d.rows, d.cols]), device)
+        };
+        let reference = digitlab_eval::judge(&classifier, to_tensor(&test, test.len()), 250);
+        let stats = digitlab_eval::FeatureStats::new(&reference.features, reference.feature_dim);
+        let floor = digitlab_eval::judge(
+            &classifier,
+            to_tensor(&train, samples.min(train.len())),
+            250,
+        );
+        let frechet_floor = digitlab_eval::frechet_distance(
+            &digitlab_eval::FeatureStats::new(&floor.features, floor.feature_dim),
+            &stats,
+        );
+        Ok(Self {
+            classifier,
+            test_len: test.len(),
+            stats,
+            frechet_floor,
+        })
+    }
 }
 
 impl EvalArgs {

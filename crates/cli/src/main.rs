@@ -10,6 +10,7 @@ mod cards;
 mod commands;
 mod files;
 mod grid;
+mod ncsn;
 mod train;
 
 use clap::Parser;

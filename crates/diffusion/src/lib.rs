@@ -9,13 +9,15 @@
 //! - [`noise`]: seeded Gaussian noise drawn on the host, so the same seed gives the same digits
 //!   on every backend (CPU, WebGPU, native or in the browser).
 //! - [`langevin`]: annealed Langevin dynamics for score models (NCSN): noise levels, step
-//!   sizes and the update.
+//!   sizes and the update; [`ncsn`]: the ContextUnet as a noise-conditional score network
+//!   and [`LangevinRun`], its step-by-step sampler.
 //! - [`pipeline`]: the one place where a model meets a scheduler: classifier-free guidance and
 //!   the step-by-step [`DenoiseRun`] that the CLI loops over and the page animates.
 
 pub mod ddim;
 pub mod ddpm;
 pub mod langevin;
+pub mod ncsn;
 pub mod noise;
 pub mod pipeline;
 pub mod schedule;
@@ -23,6 +25,7 @@ pub mod scheduler;
 
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
+pub use ncsn::{LangevinRequest, LangevinRun, NoiseRange};
 pub use noise::NoiseSource;
 pub use pipeline::{DenoiseRun, SampleRequest, guided_noise};
 pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
@@ -45,4 +48,6 @@ pub enum DiffusionError {
     BadClass { got: usize, n_classes: usize },
     #[error("a sampling run needs between 1 and {max} samples, got {got}")]
     BadCount { got: usize, max: usize },
+    #[error("noise levels need 0 < sigma_min < sigma_max, got {0} and {1}")]
+    BadNoiseRange(f64, f64),
 }

@@ -13,7 +13,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
+use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{Classifier, ClassifierConfig, ContextUnet, ContextUnetConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,6 +32,12 @@ pub enum ModelSpec {
     },
     /// The evaluation classifier.
     Classifier { classifier: ClassifierConfig },
+    /// A noise-conditional score network (the ContextUnet conditioned on log sigma), sampled
+    /// by annealed Langevin dynamics; trained with classes dropped to null like `ddpm-cfg`.
+    Ncsn {
+        unet: ContextUnetConfig,
+        noise: NoiseRange,
+    },
 }
 
 impl ModelSpec {
@@ -39,6 +45,7 @@ impl ModelSpec {
         match self {
             ModelSpec::DdpmCfg { .. } => "ddpm-cfg",
             ModelSpec::Classifier { .. } => "classifier",
+            ModelSpec::Ncsn { .. } => "ncsn",
         }
     }
 }
@@ -174,6 +181,24 @@ impl Card {
         Ok((model, schedule))
     }
 
+    /// Rebuilds a score network and its noise range from this card and the weights' bytes.
+    pub fn load_ncsn(
+        &self,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(ContextUnet, NoiseRange), CardError> {
+        self.expect_kind("ncsn")?;
+        let ModelSpec::Ncsn { unet, noise } = &self.model else {
+            unreachable!("kind checked")
+        };
+        self.check_bytes(bytes)?;
+        unet.validate().map_err(CardError::Config)?;
+        noise
+            .check()
+            .map_err(|e| CardError::Config(e.to_string()))?;
+        Ok((load_record(unet.init(device), bytes)?, *noise))
+    }
+
     /// Rebuilds the classifier from this card and the weights' bytes.
     pub fn load_classifier(&self, bytes: &[u8], device: &Device) -> Result<Classifier, CardError> {
         self.expect_kind("classifier")?;
@@ -275,6 +300,27 @@ mod tests {
         assert!(matches!(
             wrong.load_ddpm(&bytes, &device),
             Err(CardError::Mismatch(_))
+        ));
+        // A score network's card is not a diffusion model's, and loads as what it is.
+        let ncsn = card_for(
+            ModelSpec::Ncsn {
+                unet: unet.clone(),
+                noise: NoiseRange::default(),
+            },
+            &bytes,
+        );
+        let ncsn = Card::from_json(&ncsn.to_json()).unwrap();
+        assert!(matches!(
+            ncsn.load_ddpm(&bytes, &device),
+            Err(CardError::WrongKind { .. })
+        ));
+        assert_eq!(
+            ncsn.load_ncsn(&bytes, &device).unwrap().1,
+            NoiseRange::default()
+        );
+        assert!(matches!(
+            card.load_ncsn(&bytes, &device),
+            Err(CardError::WrongKind { .. })
         ));
         // Garbage and future versions.
         assert!(matches!(Card::from_json("{"), Err(CardError::Parse(_))));

@@ -1,9 +1,15 @@
-//! # `digitlab train ddpm`
+//! # `digitlab train ddpm` and `digitlab train ncsn`
 //!
-//! Trains the ContextUnet to predict the noise in `x_t` (DDPM's "simple" loss,
-//! `|| eps - eps_theta(x_t, t, c) ||^2`, Algorithm 1), dropping the class to null with
-//! probability `p_uncond` so the same network also learns the unconditional score that
-//! classifier-free guidance needs.
+//! Trains the ContextUnet to predict the noise added to a digit, dropping the class to null
+//! with probability `p_uncond` so the same network also learns the unconditional score that
+//! classifier-free guidance needs. The two models differ only in how the digit is corrupted
+//! ([`Corruption`]):
+//!
+//! - DDPM: `t` uniform in `0..T`, `x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`, the "simple"
+//!   loss `|| eps - eps_theta(x_t, t, c) ||^2` (Algorithm 1).
+//! - NCSN: `sigma` log-uniform in `[sigma_min, sigma_max]`, `x~ = x_0 + sigma z`, the network
+//!   fed `x~ / sqrt(1 + sigma^2)` and `log sigma`; `|| z - eps_theta ||^2` is denoising score
+//!   matching with `lambda(sigma) = sigma^2` (see `digitlab_diffusion::ncsn`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,7 +19,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
-use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
+use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
 use digitlab_weights::{
     Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes,
@@ -29,13 +35,42 @@ use super::{ema, step_rng};
 use crate::backend::{Backend, machine};
 use crate::cards::write_weights;
 
-pub const KIND: &str = "ddpm-cfg";
+/// How training corrupts a digit before the network predicts the noise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "process", rename_all = "kebab-case")]
+pub enum Corruption {
+    Ddpm { schedule: ScheduleConfig },
+    Ncsn { range: NoiseRange },
+}
+
+impl Corruption {
+    /// The kind of the weights (card and checkpoints).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Corruption::Ddpm { .. } => "ddpm-cfg",
+            Corruption::Ncsn { .. } => "ncsn",
+        }
+    }
+
+    fn model_spec(&self, unet: &ContextUnetConfig) -> ModelSpec {
+        match *self {
+            Corruption::Ddpm { schedule } => ModelSpec::DdpmCfg {
+                unet: unet.clone(),
+                schedule,
+            },
+            Corruption::Ncsn { range } => ModelSpec::Ncsn {
+                unet: unet.clone(),
+                noise: range,
+            },
+        }
+    }
+}
 
 /// Everything that determines the trained weights (saved in checkpoints and cards).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DdpmTrainConfig {
     pub unet: ContextUnetConfig,
-    pub schedule: ScheduleConfig,
+    pub corruption: Corruption,
     pub data: String,
     pub epochs: usize,
     pub batch_size: usize,
@@ -47,7 +82,7 @@ pub struct DdpmTrainConfig {
     /// Probability of replacing the class by null (classifier-free guidance training).
     pub p_uncond: f64,
     pub seed: u64,
-    /// Start from these weights (a `ddpm-cfg` card of the same architecture) instead of a
+    /// Start from these weights (a card of the same kind and architecture) instead of a
     /// random init: to continue a finished run with a new learning-rate schedule.
     #[serde(default)]
     pub init_from: Option<String>,
@@ -66,7 +101,8 @@ pub struct RunOptions {
 
 /// One training step's random draws, a function of (seed, step) only.
 struct StepDraws {
-    t: Vec<usize>,
+    /// DDPM: the time step `t`; NCSN: `u` in `[0, 1)`, with `sigma = sigma_min^(1-u) sigma_max^u`.
+    level: Vec<f64>,
     labels: Vec<i64>,
     noise: Vec<f32>,
 }
@@ -74,8 +110,11 @@ struct StepDraws {
 fn draws(config: &DdpmTrainConfig, step: usize, labels: &[u8], pixels: usize) -> StepDraws {
     let mut rng = step_rng(config.seed, step);
     let n = labels.len();
-    let t = (0..n)
-        .map(|_| rng.random_range(0..config.schedule.train_steps))
+    let level = (0..n)
+        .map(|_| match config.corruption {
+            Corruption::Ddpm { schedule } => rng.random_range(0..schedule.train_steps) as f64,
+            Corruption::Ncsn { .. } => rng.random::<f64>(),
+        })
         .collect();
     let null = config.unet.n_classes as i64;
     let labels = labels
@@ -91,12 +130,23 @@ fn draws(config: &DdpmTrainConfig, step: usize, labels: &[u8], pixels: usize) ->
     let noise = (0..n * pixels)
         .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
         .collect();
-    StepDraws { t, labels, noise }
+    StepDraws {
+        level,
+        labels,
+        noise,
+    }
 }
 
 pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     config.unet.validate().map_err(anyhow::Error::msg)?;
-    let schedule = NoiseSchedule::new(config.schedule)?;
+    let kind = config.corruption.kind();
+    let schedule = match config.corruption {
+        Corruption::Ddpm { schedule } => Some(NoiseSchedule::new(schedule)?),
+        Corruption::Ncsn { range } => {
+            range.check()?;
+            None
+        }
+    };
     if !(0.0..1.0).contains(&config.p_uncond) || !(0.0..1.0).contains(&config.ema_decay) {
         bail!("p_uncond and ema_decay must be in [0, 1)");
     }
@@ -134,7 +184,7 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let device = opts.backend.device()?.autodiff();
     let checkpoints = Checkpoints::new(&opts.run);
     let (mut model, mut ema_model, mut optim, start, seconds_before) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<DdpmTrainConfig>(KIND)?;
+        let (state, dir) = checkpoints.latest::<DdpmTrainConfig>(kind)?;
         check_same_config(&state.config, &config)?;
         let read = |f: &str| {
             std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
@@ -154,15 +204,16 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             None => config.unet.init(&device),
             Some(path) => {
                 let card = crate::cards::CardFile::read(std::path::Path::new(path))?;
-                match &card.card.model {
-                    ModelSpec::DdpmCfg { unet, schedule }
-                        if *unet == config.unet && *schedule == config.schedule => {}
-                    other => bail!(
-                        "--init-from {path}: a `{}` model with another config; it must match --n-feat, --schedule and --timesteps",
-                        other.kind()
-                    ),
+                if card.card.model != config.corruption.model_spec(&config.unet) {
+                    bail!(
+                        "--init-from {path}: a `{}` model with another config; it must be a `{kind}` card with the same --n-feat and noise options",
+                        card.card.model.kind()
+                    );
                 }
-                card.load_ddpm(&device)?.0
+                match config.corruption {
+                    Corruption::Ddpm { .. } => card.load_ddpm(&device)?.0,
+                    Corruption::Ncsn { .. } => card.load_ncsn(&device)?.0,
+                }
             }
         };
         let ema_model = model.valid();
@@ -188,7 +239,7 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                            seconds: f64|
      -> Result<()> {
         let state = State {
-            kind: KIND.into(),
+            kind: kind.into(),
             step,
             seconds,
             config: config.clone(),
@@ -213,9 +264,31 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let d = draws(&config, step, &batch.labels, pixels);
         let x0 = batch.images(side, &device);
         let noise = Tensor::<4>::from_data(TensorData::new(d.noise, [n, 1, side, side]), &device);
-        // 2. forward process q(x_t | x_0)
-        let x_t = schedule.q_sample(x0, noise.clone(), &d.t);
-        let time: Vec<f32> = d.t.iter().map(|&t| schedule.time_input(t)).collect();
+        // 2. the corruption: q(x_t | x_0), or x~ = x_0 + sigma z
+        let (x_t, time): (Tensor<4>, Vec<f32>) = match (&schedule, config.corruption) {
+            (Some(schedule), _) => {
+                let t: Vec<usize> = d.level.iter().map(|&t| t as usize).collect();
+                (
+                    schedule.q_sample(x0, noise.clone(), &t),
+                    t.iter().map(|&t| schedule.time_input(t)).collect(),
+                )
+            }
+            (None, Corruption::Ncsn { range }) => {
+                let (lo, hi) = (range.sigma_min.ln(), range.sigma_max.ln());
+                let sigmas: Vec<f64> = d.level.iter().map(|u| (lo + u * (hi - lo)).exp()).collect();
+                let column = |f: &dyn Fn(f64) -> f64| {
+                    let v: Vec<f32> = sigmas.iter().map(|&s| f(s) as f32).collect();
+                    Tensor::<4>::from_data(TensorData::new(v, [n, 1, 1, 1]), &device)
+                        .expand([n, 1, side, side])
+                };
+                let noisy = x0 + noise.clone() * column(&|s| s);
+                (
+                    noisy * column(&NoiseRange::input_scale),
+                    sigmas.iter().map(|&s| range.time_input(s)).collect(),
+                )
+            }
+            (None, Corruption::Ddpm { .. }) => unreachable!("a DDPM has a schedule"),
+        };
         let time = Tensor::<1>::from_floats(time.as_slice(), &device);
         let labels = Tensor::<1, Int>::from_data(TensorData::new(d.labels, [n]), &device);
         // 3. noise prediction and the simple loss
@@ -267,10 +340,7 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         format_version: FORMAT_VERSION,
         weights: String::new(),
         sha256: String::new(),
-        model: ModelSpec::DdpmCfg {
-            unet: config.unet.clone(),
-            schedule: config.schedule,
-        },
+        model: config.corruption.model_spec(&config.unet),
         data: DataInfo {
             name: data_name(&data_dir),
             train_images: train.len(),
@@ -298,7 +368,7 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         },
         metrics: serde_json::Value::Null,
     };
-    let path = write_weights(&opts.run, KIND, &record_bytes(ema_model), card)?;
+    let path = write_weights(&opts.run, kind, &record_bytes(ema_model), card)?;
     eprintln!("wrote {}", path.display());
     Ok(path)
 }
