@@ -17,7 +17,7 @@ use crate::bench::BenchView;
 use crate::divergence::DivergenceView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
-use crate::lab::{Ddpm, Judge, Lab, parse_card};
+use crate::lab::{Ddpm, Judge, Lab, Score, parse_card};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
 use crate::ticks::query;
@@ -32,6 +32,8 @@ pub struct Ui {
     pub backend: RwSignal<String>,
     pub notice: RwSignal<String>,
     pub model_info: RwSignal<String>,
+    /// The score network in use, or why there is none.
+    pub ncsn_info: RwSignal<String>,
     pub ready: RwSignal<bool>,
     pub busy: RwSignal<bool>,
     /// Bumped by every new run and by Stop; a run that sees another id ends.
@@ -114,6 +116,7 @@ async fn load_shipped(
         backend: kind,
         ddpm: None,
         judge: None,
+        ncsn: None,
     };
     // The diffusion model first: the page can sample without the classifier.
     let card = parse_card(&fetch::text("weights/ddpm-cfg.json").await?)?;
@@ -138,7 +141,22 @@ async fn load_shipped(
     let card = parse_card(&fetch::text("weights/classifier.json").await?)?;
     let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
     lab.judge = Some(Judge::load(card, bytes, &device)?);
-    ui.lab.set_value(Some(lab));
+    ui.lab.set_value(Some(lab.clone()));
+
+    // The score network last, and optional: the page works without it.
+    let score = async {
+        let card = parse_card(&fetch::text("weights/ncsn.json").await?)?;
+        let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
+        Score::load(card, bytes, "shipped".into(), &device)
+    };
+    match score.await {
+        Ok(score) => {
+            ui.ncsn_info.set(score.describe());
+            lab.ncsn = Some(score);
+            ui.lab.set_value(Some(lab));
+        }
+        Err(e) => ui.ncsn_info.set(format!("no score network loaded ({e})")),
+    }
     Ok(())
 }
 
@@ -183,9 +201,16 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
                 Some(Judge::load(card, bytes, &lab.device).map_err(|e| format!("{source}: {e}"))?);
             format!("loaded your classifier ({source})")
         }
+        "ncsn" => {
+            let score = Score::load(card, bytes, source.clone(), &lab.device)
+                .map_err(|e| format!("{source}: {e}"))?;
+            ui.ncsn_info.set(score.describe());
+            lab.ncsn = Some(score);
+            format!("loaded your score network ({source})")
+        }
         other => {
             return Err(format!(
-                "{source}: a `{other}` model; this page samples `ddpm-cfg` models"
+                "{source}: a `{other}` model; this page loads `ddpm-cfg`, `ncsn` and `classifier` models"
             ));
         }
     };
@@ -207,6 +232,7 @@ pub fn App() -> impl IntoView {
         backend: RwSignal::new("starting the backend".into()),
         notice: RwSignal::new(String::new()),
         model_info: RwSignal::new(String::new()),
+        ncsn_info: RwSignal::new(String::new()),
         ready: RwSignal::new(false),
         busy: RwSignal::new(false),
         run_id: RwSignal::new(0),
@@ -229,6 +255,7 @@ pub fn App() -> impl IntoView {
             backend: kind.clone(),
             ddpm: None,
             judge: None,
+            ncsn: None,
         }));
         if let Err(e) = load_digits(ui).await {
             ui.notice
@@ -296,7 +323,7 @@ pub fn App() -> impl IntoView {
             <div class:hidden=move || tab.get() != Tab::Sample><SamplingView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Forward><ForwardView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Divergence><DivergenceView/></div>
-            <div class:hidden=move || tab.get() != Tab::Score><ScoreView/></div>
+            <div class:hidden=move || tab.get() != Tab::Score><ScoreView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
         </main>
         <section class="weights" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>

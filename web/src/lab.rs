@@ -1,6 +1,6 @@
 //! # The loaded models
 //!
-//! A `Lab` holds the device, the diffusion model and the classifier. Each model keeps the
+//! A `Lab` holds the device, the diffusion model, the score network (NCSN) and the classifier. Each model keeps the
 //! bytes it was loaded from, so a lost WebGPU device can be replaced by the CPU backend
 //! without fetching anything again.
 
@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use digitlab_diffusion::NoiseSchedule;
+use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_models::{Classifier, ContextUnet};
 use digitlab_weights::{Card, FORMAT_VERSION};
 
@@ -25,6 +25,58 @@ pub struct Ddpm {
     pub source: String,
 }
 
+/// A score network (NCSN) with its card.
+#[derive(Clone)]
+pub struct Score {
+    pub card: Rc<Card>,
+    pub bytes: Rc<Vec<u8>>,
+    pub model: ContextUnet,
+    pub range: NoiseRange,
+    pub source: String,
+}
+
+impl Score {
+    pub fn load(
+        card: Card,
+        bytes: Vec<u8>,
+        source: String,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let (model, range) = card.load_ncsn(&bytes, device).map_err(|e| e.to_string())?;
+        Ok(Self {
+            card: Rc::new(card),
+            bytes: Rc::new(bytes),
+            model,
+            range,
+            source,
+        })
+    }
+
+    pub fn on(&self, device: &Device) -> Result<Self, String> {
+        Self::load(
+            (*self.card).clone(),
+            (*self.bytes).clone(),
+            self.source.clone(),
+            device,
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        let t = &self.card.training;
+        format!(
+            "{} ({}): sigma {} to {}, {} steps, batch {}, {:.0} s on {}",
+            self.card.weights,
+            self.source,
+            self.range.sigma_max,
+            self.range.sigma_min,
+            t.steps,
+            t.batch_size,
+            t.seconds,
+            t.backend
+        )
+    }
+}
+
 #[derive(Clone)]
 pub struct Judge {
     pub card: Rc<Card>,
@@ -38,6 +90,7 @@ pub struct Lab {
     pub backend: BackendKind,
     pub ddpm: Option<Ddpm>,
     pub judge: Option<Judge>,
+    pub ncsn: Option<Score>,
 }
 
 /// Checks a card's text before any weights are touched: valid JSON of a known format version.
@@ -130,6 +183,7 @@ impl Lab {
         Ok(Self {
             ddpm: self.ddpm.as_ref().map(|d| d.on(&device)).transpose()?,
             judge: self.judge.as_ref().map(|j| j.on(&device)).transpose()?,
+            ncsn: self.ncsn.as_ref().map(|s| s.on(&device)).transpose()?,
             device,
             backend,
         })

@@ -7,7 +7,7 @@
 //!
 //! Map: [`backend`] picks the device, [`fetch`] loads files with progress, [`lab`] holds the
 //! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
-//! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+//! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and [`ncsn`] NCSN sampling on MNIST, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
 
 mod app;
 mod backend;
@@ -19,6 +19,7 @@ mod explain;
 mod fetch;
 mod forward;
 mod lab;
+mod ncsn;
 mod plot;
 mod sampling;
 mod score;

@@ -352,7 +352,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
 }
 
 /// Labels the final digits with the shipped classifier (run in the page, on the same device).
-async fn judge(
+pub async fn judge(
     ui: Ui,
     x0: Tensor<4>,
     class: Option<usize>,

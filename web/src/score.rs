@@ -159,7 +159,7 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, toy: &Toy, mixture: &Mixture, sigma
 }
 
 #[component]
-pub fn ScoreView() -> impl IntoView {
+pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
     let mixture = Mixture::ncsn();
     let fields = Fields {
         levels: RwSignal::new("10".into()),
@@ -500,5 +500,6 @@ pub fn ScoreView() -> impl IntoView {
             </div>
             {crate::explain::score()}
         </section>
+        <crate::ncsn::NcsnMnist ui=ui/>
     }
 }

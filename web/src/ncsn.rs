@@ -1,0 +1,305 @@
+//! # NCSN on MNIST in the page: annealed Langevin sampling with 3, 40 or 80 levels
+//!
+//! The shipped (or the person's own) `ncsn` weights, sampled by `digitlab_diffusion`'s
+//! [`LangevinRun`], one network call at a time with a redraw and a yield after each, on the
+//! page's backend. Two ways to compare numbers of levels: the same total number of network
+//! calls (T = calls / L), or the same updates per level (cost grows with L). Below, the table
+//! that `digitlab eval` measured and stored in the card.
+
+use digitlab_diffusion::langevin::{LangevinKind, LangevinSchedule, geometric_sigmas};
+use digitlab_diffusion::{LangevinRequest, LangevinRun};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::app::Ui;
+use crate::canvas;
+use crate::sampling::{MAX_COUNT, whole_number};
+use crate::ticks::{next_tick, now_ms};
+
+/// A checked request from the controls.
+struct Request {
+    class: Option<usize>,
+    levels: usize,
+    per_level: usize,
+    step_size: f64,
+    guidance: f64,
+    count: usize,
+    seed: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse(
+    digit: &str,
+    levels: &str,
+    budget: &str,
+    amount: &str,
+    step_size: &str,
+    guidance: f64,
+    count: &str,
+    seed: &str,
+) -> Result<Request, String> {
+    let class = match digit {
+        "none" => None,
+        d => Some(whole_number("the digit", d, 0, 9)?),
+    };
+    let levels = whole_number("levels", levels, 1, 1000)?;
+    let per_level = if budget == "calls" {
+        let calls = whole_number("network calls", amount, levels, 100_000)?;
+        calls / levels
+    } else {
+        whole_number("updates per level", amount, 1, 10_000)?
+    };
+    let step_size = step_size
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or(format!(
+            "the step size must be a number > 0, got {step_size:?}"
+        ))?;
+    Ok(Request {
+        class,
+        levels,
+        per_level,
+        step_size,
+        guidance,
+        count: whole_number("samples", count, 1, MAX_COUNT)?,
+        seed: whole_number("the seed", seed, 0, u32::MAX as usize)? as u64,
+    })
+}
+
+/// One row of the card's stored evaluations.
+fn table_rows(ui: Ui) -> Vec<[String; 7]> {
+    let Some(card) = ui.lab.with_value(|l| {
+        l.as_ref()
+            .and_then(|l| l.ncsn.as_ref())
+            .map(|s| s.card.clone())
+    }) else {
+        return vec![];
+    };
+    let mut rows = vec![];
+    for run in card.metrics["evaluations"].as_array().into_iter().flatten() {
+        for r in run["results"].as_array().into_iter().flatten() {
+            let f = |k: &str, d: usize| r[k].as_f64().map_or("-".into(), |v| format!("{v:.d$}"));
+            rows.push([
+                f("levels", 0),
+                f("steps_per_level", 0),
+                f("network_calls", 0),
+                r["accuracy"]
+                    .as_f64()
+                    .map_or("-".into(), |v| format!("{:.1} %", v * 100.0)),
+                f("confidence", 3),
+                f("frechet", 1),
+                f("ms_per_digit", 0),
+            ]);
+        }
+    }
+    rows
+}
+
+#[component]
+pub fn NcsnMnist(ui: Ui) -> impl IntoView {
+    let digit = RwSignal::new("3".to_string());
+    let levels = RwSignal::new("3".to_string());
+    let budget = RwSignal::new("calls".to_string());
+    let amount = RwSignal::new("30".to_string());
+    let step_size = RwSignal::new("8e-5".to_string());
+    let guidance = RwSignal::new(0.0f64);
+    let count = RwSignal::new("4".to_string());
+    let seed = RwSignal::new("1".to_string());
+    let counter = RwSignal::new(String::from("0/0"));
+    let predictions = RwSignal::new(String::new());
+    let summary = RwSignal::new(String::new());
+    let grid: NodeRef<Canvas> = NodeRef::new();
+
+    let generate = move |_| {
+        let Some(r) = ui.checked(parse(
+            &digit.get_untracked(),
+            &levels.get_untracked(),
+            &budget.get_untracked(),
+            &amount.get_untracked(),
+            &step_size.get_untracked(),
+            guidance.get_untracked(),
+            &count.get_untracked(),
+            &seed.get_untracked(),
+        )) else {
+            return;
+        };
+        let id = ui.begin();
+        predictions.set(String::new());
+        summary.set(String::new());
+        spawn_local(async move {
+            ui.status.set("sampling".into());
+            let result = async {
+                let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
+                let score = lab
+                    .ncsn
+                    .as_ref()
+                    .ok_or("no score network is loaded (see Weights below)")?;
+                let sigmas =
+                    geometric_sigmas(score.range.sigma_max, score.range.sigma_min, r.levels)?;
+                let schedule = LangevinSchedule::new(
+                    LangevinKind::Annealed,
+                    sigmas,
+                    r.per_level,
+                    r.step_size,
+                )?;
+                let request = LangevinRequest {
+                    labels: vec![r.class; r.count],
+                    guidance: r.guidance,
+                    schedule,
+                    denoise: true,
+                    seed: r.seed,
+                };
+                let mut run = LangevinRun::new(&score.model, score.range, &request, &lab.device)
+                    .map_err(|e| e.to_string())?;
+                let total = run.total_steps();
+                let side = score.model.image_shape()[1];
+                let started = now_ms();
+                while let Some(at) = run.step(&score.model) {
+                    if ui.run_id.get_untracked() != id {
+                        return Ok(None);
+                    }
+                    let data = run
+                        .sample()
+                        .clone()
+                        .clamp(-1.0, 1.0)
+                        .into_data_async()
+                        .await
+                        .map_err(|e| ui.backend_failed(format!("{e:?}")))?;
+                    let values: Vec<f32> = data.try_to_vec().map_err(|e| format!("{e:?}"))?;
+                    if let Some(c) = grid.get_untracked() {
+                        canvas::paint_grid(&c, &values, r.count, side);
+                    }
+                    let k = run.completed_steps();
+                    ui.step_ms.set((now_ms() - started) / k as f64);
+                    counter.set(format!(
+                        "level {}/{} · σ = {:.4} · call {k}/{total}{}",
+                        at.level + 1,
+                        r.levels,
+                        at.sigma,
+                        if at.alpha == 0.0 {
+                            " (denoising step)"
+                        } else {
+                            ""
+                        }
+                    ));
+                    next_tick().await;
+                }
+                Ok::<_, String>(Some(run.sample().clone().clamp(-1.0, 1.0)))
+            }
+            .await;
+            match result {
+                Ok(Some(x0)) => {
+                    crate::sampling::judge(ui, x0, r.class, predictions, summary).await;
+                    ui.finish(id, "done");
+                }
+                Ok(None) => ui.finish(id, "stopped"),
+                Err(e) => ui.finish(id, &format!("error: {e}")),
+            }
+        });
+    };
+
+    view! {
+        <section class="view">
+            <h2>"NCSN on MNIST: annealed Langevin dynamics with 3, 40 or 80 noise levels"</h2>
+            <p class="meta">"Score network: " <span data-testid="ncsn-info">{move || ui.ncsn_info.get()}</span></p>
+            <div class="columns">
+                <div class="controls">
+                    <label>"Digit "
+                        <select data-testid="ncsn-digit" prop:value=move || digit.get()
+                            on:change=move |ev| digit.set(event_target_value(&ev))>
+                            <option value="none">"unconditional"</option>
+                            {(0..10).map(|d| view! { <option value=d.to_string()>{d}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Levels L "
+                        <select data-testid="ncsn-levels" prop:value=move || levels.get()
+                            on:change=move |ev| levels.set(event_target_value(&ev))>
+                            <option value="3">"3"</option>
+                            <option value="40">"40"</option>
+                            <option value="80">"80"</option>
+                        </select>
+                    </label>
+                    <label>"Compare at "
+                        <select data-testid="ncsn-budget" prop:value=move || budget.get()
+                            on:change=move |ev| budget.set(event_target_value(&ev))>
+                            <option value="calls">"the same total network calls (T = calls / L)"</option>
+                            <option value="per-level">"the same updates per level T"</option>
+                        </select>
+                    </label>
+                    <label>{move || if budget.get() == "calls" { "Network calls " } else { "Updates per level T " }}
+                        <input type="number" min="1" data-testid="ncsn-amount" prop:value=move || amount.get()
+                            on:input=move |ev| amount.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Step size ε "
+                        <input type="text" data-testid="ncsn-step-size" prop:value=move || step_size.get()
+                            on:input=move |ev| step_size.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Guidance w "
+                        <input type="range" min="0" max="4" step="0.1" data-testid="ncsn-guidance"
+                            prop:value=move || guidance.get().to_string()
+                            on:input=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                                    guidance.set(v.clamp(0.0, 4.0));
+                                }
+                            }/>
+                        <output>{move || format!("{:.1}", guidance.get())}</output>
+                    </label>
+                    <label>"Samples "
+                        <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="ncsn-count"
+                            prop:value=move || count.get() on:input=move |ev| count.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Seed "
+                        <input type="number" min="0" data-testid="ncsn-seed"
+                            prop:value=move || seed.get() on:input=move |ev| seed.set(event_target_value(&ev))/>
+                    </label>
+                    <div class="buttons">
+                        <button data-testid="ncsn-generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>"Generate"</button>
+                        <button data-testid="ncsn-stop" on:click=move |_| ui.stop() disabled=move || !ui.busy.get()>"Stop"</button>
+                    </div>
+                    <p class="meta" data-testid="ncsn-counter">{move || counter.get()}</p>
+                    <p class="meta">{move || summary.get()}</p>
+                    <span data-testid="ncsn-predictions" hidden>{move || predictions.get()}</span>
+                </div>
+                <canvas class="digits" node_ref=grid width="28" height="28" data-testid="ncsn-samples"></canvas>
+            </div>
+            <h3>"Quality and cost, measured by digitlab eval"</h3>
+            <table class="stats" data-testid="ncsn-table">
+                <tr><th>"levels L"</th><th>"updates per level T"</th><th>"network calls"</th><th>"classifier accuracy"</th><th>"confidence"</th><th>"Fréchet"</th><th>"ms per digit"</th></tr>
+                {move || {
+                    let _ = ui.ncsn_info.get();
+                    table_rows(ui)
+                        .into_iter()
+                        .map(|row| view! { <tr>{row.into_iter().map(|c| view! { <td>{c}</td> }).collect_view()}</tr> })
+                        .collect_view()
+                }}
+            </table>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_sets_the_updates_per_level() {
+        let r = parse("3", "40", "calls", "240", "8e-5", 0.0, "4", "1").unwrap();
+        assert_eq!((r.levels, r.per_level, r.class), (40, 6, Some(3)));
+        let r = parse("none", "80", "per-level", "3", "1e-4", 1.0, "2", "0").unwrap();
+        assert_eq!((r.levels, r.per_level, r.class), (80, 3, None));
+        assert!(
+            parse("3", "80", "calls", "40", "8e-5", 0.0, "4", "1")
+                .unwrap_err()
+                .contains("network calls")
+        );
+        assert!(
+            parse("3", "3", "calls", "30", "-1", 0.0, "4", "1")
+                .unwrap_err()
+                .contains("step size")
+        );
+        assert!(parse("12", "3", "calls", "30", "1e-4", 0.0, "4", "1").is_err());
+    }
+}
