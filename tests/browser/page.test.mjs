@@ -256,6 +256,29 @@ test('the NCSN toy: a score network trained in the page; annealed Langevin recov
   await page.close();
 });
 
+test('NCSN on MNIST: the shipped score network samples in the page with its level counter, and its eval table shows', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('tab-score').click();
+  await page.waitForFunction(() => /ncsn\.bpk \(shipped\)/.test(document.querySelector('[data-testid=ncsn-info]').innerText), null, { timeout: 120_000 });
+  // The eval table from the card: 3, 40 and 80 levels at equal network calls, and more.
+  const rows = await page.getByTestId('ncsn-table').locator('tr').count();
+  assert.ok(rows >= 4, `the table has ${rows - 1} rows`);
+  await page.getByTestId('ncsn-levels').selectOption('3');
+  await page.getByTestId('ncsn-budget').selectOption('calls');
+  await page.getByTestId('ncsn-amount').fill('6');
+  await page.getByTestId('ncsn-count').fill('2');
+  await page.getByTestId('ncsn-digit').selectOption('3');
+  await run(page, 'ncsn-generate');
+  assert.match(await text(page, 'ncsn-counter'), /^level 3\/3 · σ = 0\.0200 · call 7\/7 \(denoising step\)$/);
+  assert.equal((await text(page, 'ncsn-predictions')).split(',').length, 2);
+  await shot(page, 'ncsn-mnist');
+  await page.getByTestId('ncsn-amount').fill('2');
+  await page.getByTestId('ncsn-generate').click();
+  await waitStatus(page, /^error: network calls must be a whole number from 3/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('the bench view reports ms per UNet call and per grid', async () => {
   const { page } = await open(browser, url, '?bench=1');
   await page.getByTestId('bench-steps').fill('2');
