@@ -143,17 +143,28 @@ async fn load_shipped(
     lab.judge = Some(Judge::load(card, bytes, &device)?);
     ui.lab.set_value(Some(lab.clone()));
 
-    // The score network last, and optional: the page works without it.
+    // The score network last, and optional: the page works without it. It joins the lab as it
+    // is by then (the person may have loaded other weights, or the backend may have changed).
     let score = async {
         let card = parse_card(&fetch::text("weights/ncsn.json").await?)?;
         let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
-        Score::load(card, bytes, "shipped".into(), &device)
+        Ok::<_, String>((card, bytes))
     };
     match score.await {
-        Ok(score) => {
-            ui.ncsn_info.set(score.describe());
-            lab.ncsn = Some(score);
-            ui.lab.set_value(Some(lab));
+        Ok((card, bytes)) => {
+            let Some(mut now) = ui.lab.get_value() else {
+                return Ok(());
+            };
+            if now.ncsn.is_none() {
+                match Score::load(card, bytes, "shipped".into(), &now.device) {
+                    Ok(score) => {
+                        ui.ncsn_info.set(score.describe());
+                        now.ncsn = Some(score);
+                        ui.lab.set_value(Some(now));
+                    }
+                    Err(e) => ui.ncsn_info.set(format!("no score network loaded ({e})")),
+                }
+            }
         }
         Err(e) => ui.ncsn_info.set(format!("no score network loaded ({e})")),
     }

@@ -67,7 +67,17 @@ impl Fields {
             lr_critic: positive("the critic's learning rate", &self.lr_critic.get())?,
             critic_steps: whole_number("critic steps", &self.critic_steps.get(), 1, 100)?,
             clip: positive("the clipping bound", &self.clip.get())?,
-            gp_lambda: positive("the penalty weight", &self.gp_lambda.get())?,
+            gp_lambda: self
+                .gp_lambda
+                .get()
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or(format!(
+                    "the penalty weight must be a number >= 0, got {:?}",
+                    self.gp_lambda.get()
+                ))?,
             seed: whole_number("the seed", &self.seed.get(), 0, u32::MAX as usize)? as u64,
             ..DuelConfig::new(Objective::parse(&self.objective.get())?)
         };
@@ -97,8 +107,18 @@ fn draw(
     let Some(duel) = &run.duel else { return };
     let cfg = duel.config();
     let start = (0.0, cfg.theta_start);
+    // At most ~2,000 points per curve: redrawn every ~30 ms, the whole history would make long
+    // runs slower and slower.
+    let stride = (run.history.len() / 2000).max(1);
+    let shown: Vec<&Report> = run
+        .history
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % stride == 0 || *i + 1 == run.history.len())
+        .map(|(_, r)| r)
+        .collect();
     let thetas: Vec<(f64, f64)> = std::iter::once(start)
-        .chain(run.history.iter().map(|r| (r.iteration as f64, r.theta)))
+        .chain(shown.iter().map(|r| (r.iteration as f64, r.theta)))
         .collect();
     let last = thetas.last().map_or(1.0, |p| p.0.max(1.0));
     let target = [(0.0, cfg.theta0), (last, cfg.theta0)];
@@ -124,8 +144,7 @@ fn draw(
             x_label: "iteration",
         },
     );
-    let grads: Vec<(f64, f64)> = run
-        .history
+    let grads: Vec<(f64, f64)> = shown
         .iter()
         .map(|r| (r.iteration as f64, r.grad_theta.abs().max(1e-12)))
         .collect();

@@ -335,6 +335,9 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
     let reset = {
         let (show_run, redraw) = (show_run.clone(), redraw.clone());
         move |_| {
+            if busy.get_untracked() == "training" {
+                return; // Stop ends the training first
+            }
             job.update(|j| *j += 1);
             if busy.get_untracked() == "running" {
                 busy.set(String::new());

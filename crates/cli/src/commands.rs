@@ -342,20 +342,20 @@ struct DuelArgs {
     theta0: f64,
     #[arg(long, default_value_t = 3.0, allow_negative_numbers = true)]
     theta_start: f64,
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     eps: f64,
     /// Learning rate of theta (plain gradient descent).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
     lr_generator: f64,
     /// Learning rate of the discriminator or critic (Adam).
-    #[arg(long, default_value_t = 5e-3)]
+    #[arg(long, default_value_t = 5e-3, allow_negative_numbers = true)]
     lr_critic: f64,
     /// Discriminator or critic steps per generator step.
     #[arg(long, default_value_t = 5)]
     critic_steps: usize,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     clip: f64,
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     gp_lambda: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -704,7 +704,13 @@ fn eval(args: EvalArgs) -> Result<()> {
                 &args.langevin,
                 crate::ncsn::EvalSettings {
                     samples: args.samples,
-                    guidance: args.guidance.first().copied().unwrap_or(0.0),
+                    guidance: match args.guidance[..] {
+                        [w] => w,
+                        _ => bail!(
+                            "a score network is evaluated at one --guidance value at a time, got {:?}",
+                            args.guidance
+                        ),
+                    },
                     batch: args.batch,
                     seed: args.sampling.seed,
                     backend: args.sampling.backend,

@@ -45,6 +45,9 @@ pub struct LangevinArgs {
 impl LangevinArgs {
     /// The schedule for `levels` levels over `range`.
     pub fn schedule(&self, levels: usize, range: &NoiseRange) -> Result<LangevinSchedule> {
+        if levels == 0 {
+            bail!("--levels must be at least 1");
+        }
         let per_level = match (self.steps_per_level, self.calls) {
             (Some(_), Some(_)) => bail!("give --steps-per-level or --calls, not both"),
             (Some(t), None) => t,

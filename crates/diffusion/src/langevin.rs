@@ -86,6 +86,9 @@ impl LangevinSchedule {
         if sigmas.is_empty() || sigmas.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err("noise levels must be finite numbers > 0".into());
         }
+        if sigmas.windows(2).any(|w| w[1] >= w[0]) {
+            return Err("noise levels must decrease from the first to the last".into());
+        }
         if !(1..=100_000).contains(&steps_per_level) {
             return Err(format!(
                 "steps per level must be 1 to 100000, got {steps_per_level}"
@@ -174,6 +177,7 @@ mod tests {
         let last = a.step(5);
         assert_eq!((last.level, last.step), (2, 1));
         assert!((last.alpha - 1e-4).abs() < 1e-12);
+        assert!(LangevinSchedule::new(LangevinKind::Annealed, vec![0.1, 1.0], 2, 1e-4).is_err());
         assert!((0..6).all(
             |k| (p.step(k).sigma - 0.1).abs() < 1e-12 && (p.step(k).alpha - 1e-4).abs() < 1e-12
         ));

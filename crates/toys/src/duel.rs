@@ -2,7 +2,7 @@
 //!
 //! The questions' Q2 set-up, trained: `p_data = N(theta0, eps^2)` and a generator
 //! `g(z) = theta + eps z`, `z ~ N(0, 1)`, so `p_g = N(theta, eps^2)` and the only thing to learn
-//! is `theta`. Each iteration takes `d_steps` steps of the discriminator (or critic), then one
+//! is `theta`. Each iteration takes `critic_steps` steps of the discriminator (or critic), then one
 //! step of `theta`.
 //!
 //! Generator objectives, with `a(x)` the discriminator's logit and `D = sigmoid(a)`:
@@ -17,8 +17,9 @@
 //! | `wgan-lp`        | `-E[f(g(z))]`, penalty `max(0, |f'| - 1)^2`| `-f'`                        |
 //!
 //! At the optimal discriminator `a* = log(p_data / p_g)`, so the `q2` loss equals
-//! `KL(p_g || p_data)`, and the minimax one `2 JS - 2 log 2`: the two divergences the
-//! Divergences view plots. The discriminator is trained by binary cross-entropy, the critic to
+//! `KL(p_g || p_data)`; for the minimax loss the whole game value at `D*` is
+//! `2 JS - 2 log 2`, and the generator's term has the same gradient in `theta`: the two
+//! divergences the Divergences view plots. The discriminator is trained by binary cross-entropy, the critic to
 //! maximise `E[f(real)] - E[f(fake)]` (the dual form of W1).
 //!
 //! The penalties are taken at random points between real and generated samples, with
@@ -305,7 +306,7 @@ impl Duel {
         value.into_scalar::<f32>() as f64
     }
 
-    /// `d_steps` critic steps, then one step of `theta`.
+    /// `critic_steps` critic steps, then one step of `theta`.
     pub fn step(&mut self) -> Report {
         let mut critic_value = 0.0;
         for _ in 0..self.cfg.critic_steps {
