@@ -192,6 +192,12 @@ fn a_tiny_ncsn_trains_samples_and_is_evaluated_at_several_levels() {
         "{}",
         stderr(&out)
     );
+    let out = digitlab(&["sample", "--model", c, "--levels", "3", "--sigma-max", "50"]);
+    assert!(
+        stderr(&out).contains("must lie in the trained range 0.02 to 20"),
+        "{}",
+        stderr(&out)
+    );
     let out = digitlab(&["sample", "--model", c, "--levels", "3", "--step-size", "0"]);
     assert!(
         stderr(&out).contains("step size must be a number > 0"),

@@ -20,6 +20,7 @@ use crate::ticks::{next_tick, now_ms};
 /// A checked request from the controls.
 struct Request {
     class: Option<usize>,
+    sigma_max: f64,
     levels: usize,
     per_level: usize,
     step_size: f64,
@@ -35,6 +36,7 @@ fn parse(
     budget: &str,
     amount: &str,
     step_size: &str,
+    sigma_max: &str,
     guidance: f64,
     count: &str,
     seed: &str,
@@ -58,8 +60,15 @@ fn parse(
         .ok_or(format!(
             "the step size must be a number > 0, got {step_size:?}"
         ))?;
+    let sigma_max = sigma_max
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or(format!("sigma_max must be a number > 0, got {sigma_max:?}"))?;
     Ok(Request {
         class,
+        sigma_max,
         levels,
         per_level,
         step_size,
@@ -105,6 +114,7 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
     let budget = RwSignal::new("calls".to_string());
     let amount = RwSignal::new("30".to_string());
     let step_size = RwSignal::new("8e-5".to_string());
+    let sigma_max = RwSignal::new("2".to_string());
     let guidance = RwSignal::new(0.0f64);
     let count = RwSignal::new("4".to_string());
     let seed = RwSignal::new("1".to_string());
@@ -120,6 +130,7 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
             &budget.get_untracked(),
             &amount.get_untracked(),
             &step_size.get_untracked(),
+            &sigma_max.get_untracked(),
             guidance.get_untracked(),
             &count.get_untracked(),
             &seed.get_untracked(),
@@ -137,8 +148,14 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                     .ncsn
                     .as_ref()
                     .ok_or("no score network is loaded (see Weights below)")?;
-                let sigmas =
-                    geometric_sigmas(score.range.sigma_max, score.range.sigma_min, r.levels)?;
+                let range = score.range;
+                if !(range.sigma_min..=range.sigma_max).contains(&r.sigma_max) {
+                    return Err(format!(
+                        "sigma_max must lie in the trained range {} to {}, got {}",
+                        range.sigma_min, range.sigma_max, r.sigma_max
+                    ));
+                }
+                let sigmas = geometric_sigmas(r.sigma_max, range.sigma_min, r.levels)?;
                 let schedule = LangevinSchedule::new(
                     LangevinKind::Annealed,
                     sigmas,
@@ -237,6 +254,10 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                         <input type="text" data-testid="ncsn-step-size" prop:value=move || step_size.get()
                             on:input=move |ev| step_size.set(event_target_value(&ev))/>
                     </label>
+                    <label>"σ_max (trained up to the card's) "
+                        <input type="text" data-testid="ncsn-sigma-max" prop:value=move || sigma_max.get()
+                            on:input=move |ev| sigma_max.set(event_target_value(&ev))/>
+                    </label>
                     <label>"Guidance w "
                         <input type="range" min="0" max="4" step="0.1" data-testid="ncsn-guidance"
                             prop:value=move || guidance.get().to_string()
@@ -286,20 +307,20 @@ mod tests {
 
     #[test]
     fn the_budget_sets_the_updates_per_level() {
-        let r = parse("3", "40", "calls", "240", "8e-5", 0.0, "4", "1").unwrap();
+        let r = parse("3", "40", "calls", "240", "8e-5", "2", 0.0, "4", "1").unwrap();
         assert_eq!((r.levels, r.per_level, r.class), (40, 6, Some(3)));
-        let r = parse("none", "80", "per-level", "3", "1e-4", 1.0, "2", "0").unwrap();
+        let r = parse("none", "80", "per-level", "3", "1e-4", "2", 1.0, "2", "0").unwrap();
         assert_eq!((r.levels, r.per_level, r.class), (80, 3, None));
         assert!(
-            parse("3", "80", "calls", "40", "8e-5", 0.0, "4", "1")
+            parse("3", "80", "calls", "40", "8e-5", "2", 0.0, "4", "1")
                 .unwrap_err()
                 .contains("network calls")
         );
         assert!(
-            parse("3", "3", "calls", "30", "-1", 0.0, "4", "1")
+            parse("3", "3", "calls", "30", "-1", "2", 0.0, "4", "1")
                 .unwrap_err()
                 .contains("step size")
         );
-        assert!(parse("12", "3", "calls", "30", "1e-4", 0.0, "4", "1").is_err());
+        assert!(parse("12", "3", "calls", "30", "1e-4", "2", 0.0, "4", "1").is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! # `digitlab sample ncsn` and `digitlab eval` of a score network
 //!
 //! Annealed Langevin dynamics with a trained `ncsn` card (`digitlab_diffusion::ncsn`). The
-//! levels are geometric between the card's `sigma_max` and `sigma_min`; each level runs
+//! levels are geometric between `--sigma-max` (default 2) and the card's `sigma_min`, inside
+//! the range the network was trained on; each level runs
 //! `--steps-per-level` updates, or `--calls / L` of them, so that 3, 40 and 80 levels can be
 //! compared at the same number of network calls or at the same updates per level.
 
@@ -34,6 +35,14 @@ pub struct LangevinArgs {
     /// default is the NCSN paper's 2e-5 for pixels in [0, 1], times 4 for pixels in [-1, 1].
     #[arg(long, default_value_t = 8e-5)]
     pub step_size: f64,
+    /// NCSN: the largest noise level of the run, within the card's trained range (the default
+    /// 2 starts below the trained 20: from 20, a few updates per level cannot pull the chain
+    /// back into the range the network knows, and the digits come out as noise).
+    #[arg(long, default_value_t = 2.0)]
+    pub sigma_max: f64,
+    /// NCSN: the smallest noise level (default: the card's sigma_min).
+    #[arg(long)]
+    pub sigma_min: Option<f64>,
     /// NCSN: plain Langevin at sigma_min (same number of updates) instead of annealing.
     #[arg(long)]
     pub plain: bool,
@@ -64,8 +73,19 @@ impl LangevinArgs {
         } else {
             LangevinKind::Annealed
         };
-        let sigmas = geometric_sigmas(range.sigma_max, range.sigma_min, levels)
-            .map_err(anyhow::Error::msg)?;
+        let sigma_min = self.sigma_min.unwrap_or(range.sigma_min);
+        let inside =
+            |s: f64| s >= range.sigma_min * (1.0 - 1e-9) && s <= range.sigma_max * (1.0 + 1e-9);
+        if !(inside(self.sigma_max) && inside(sigma_min)) {
+            bail!(
+                "--sigma-max {} and --sigma-min {sigma_min} must lie in the trained range {} to {}",
+                self.sigma_max,
+                range.sigma_min,
+                range.sigma_max
+            );
+        }
+        let sigmas =
+            geometric_sigmas(self.sigma_max, sigma_min, levels).map_err(anyhow::Error::msg)?;
         LangevinSchedule::new(kind, sigmas, per_level, self.step_size).map_err(anyhow::Error::msg)
     }
 
@@ -76,7 +96,13 @@ impl LangevinArgs {
             (None, Some(c)) => format!("--calls {c}"),
             (None, None) => "--steps-per-level 10".into(),
         };
-        f.push_str(&format!(" --step-size {}", self.step_size));
+        f.push_str(&format!(
+            " --step-size {} --sigma-max {}",
+            self.step_size, self.sigma_max
+        ));
+        if let Some(s) = self.sigma_min {
+            f.push_str(&format!(" --sigma-min {s}"));
+        }
         if self.plain {
             f.push_str(" --plain");
         }
@@ -206,8 +232,9 @@ pub fn eval(
             "levels": levels,
             "steps_per_level": schedule.steps_per_level,
             "network_calls": calls,
-            "sigma_max": range.sigma_max,
-            "sigma_min": range.sigma_min,
+            "sigma_max": schedule.sigmas[0],
+            "sigma_min": schedule.sigmas[schedule.sigmas.len() - 1],
+            "trained_sigmas": [range.sigma_min, range.sigma_max],
             "step_size": args.step_size,
             "annealed": !args.plain,
             "denoise": !args.no_denoise,
