@@ -113,9 +113,9 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
     let levels = RwSignal::new("3".to_string());
     let budget = RwSignal::new("calls".to_string());
     let amount = RwSignal::new("30".to_string());
-    let step_size = RwSignal::new("8e-5".to_string());
+    let step_size = RwSignal::new("2e-3".to_string());
     let sigma_max = RwSignal::new("2".to_string());
-    let guidance = RwSignal::new(0.0f64);
+    let guidance = RwSignal::new(1.0f64);
     let count = RwSignal::new("4".to_string());
     let seed = RwSignal::new("1".to_string());
     let counter = RwSignal::new(String::from("0/0"));
