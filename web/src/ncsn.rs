@@ -18,6 +18,7 @@ use crate::sampling::{MAX_COUNT, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 /// A checked request from the controls.
+#[derive(Debug)]
 struct Request {
     class: Option<usize>,
     sigma_max: f64,
