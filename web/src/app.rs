@@ -111,7 +111,7 @@ async fn load_shipped(
     kind: BackendKind,
 ) -> Result<(), String> {
     ui.status.set("loading weights".into());
-    let mut lab = Lab {
+    let lab = Lab {
         device: device.clone(),
         backend: kind,
         ddpm: None,
@@ -134,17 +134,32 @@ async fn load_shipped(
     .await?;
     let ddpm = Ddpm::load(card, bytes, "shipped".into(), &device)?;
     ui.model_info.set(ddpm.describe());
-    lab.ddpm = Some(ddpm);
-    ui.lab.set_value(Some(lab.clone()));
+    ui.lab.set_value(Some(Lab {
+        ddpm: Some(ddpm),
+        ..lab
+    }));
     ui.ready.set(true);
 
     let card = parse_card(&fetch::text("weights/classifier.json").await?)?;
     let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
-    lab.judge = Some(Judge::load(card, bytes, &device)?);
-    ui.lab.set_value(Some(lab.clone()));
+    let judge = Judge::load(card, bytes, &device)?;
+    // Into the lab as it is now: the score network or the person's own weights may have
+    // arrived meanwhile.
+    ui.lab.update_value(|now| {
+        if let Some(now) = now
+            && now.judge.is_none()
+        {
+            now.judge = Some(judge);
+        }
+    });
+    Ok(())
+}
 
-    // The score network last, and optional: the page works without it. It joins the lab as it
-    // is by then (the person may have loaded other weights, or the backend may have changed).
+/// The score network, fetched the first time the Score view opens (it is not needed before,
+/// and it is as large as the diffusion model). Optional: the page works without it, and it joins
+/// the lab as the lab is by then (other weights may have been loaded, or the backend changed).
+async fn load_ncsn(ui: Ui) {
+    ui.ncsn_info.set("loading the score network".into());
     let score = async {
         let card = parse_card(&fetch::text("weights/ncsn.json").await?)?;
         let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
@@ -153,7 +168,7 @@ async fn load_shipped(
     match score.await {
         Ok((card, bytes)) => {
             let Some(mut now) = ui.lab.get_value() else {
-                return Ok(());
+                return;
             };
             if now.ncsn.is_none() {
                 match Score::load(card, bytes, "shipped".into(), &now.device) {
@@ -168,7 +183,6 @@ async fn load_shipped(
         }
         Err(e) => ui.ncsn_info.set(format!("no score network loaded ({e})")),
     }
-    Ok(())
 }
 
 async fn load_digits(ui: Ui) -> Result<(), String> {
@@ -256,6 +270,13 @@ pub fn App() -> impl IntoView {
         Tab::Sample
     });
     let user_message = RwSignal::new(String::new());
+    let ncsn_requested = StoredValue::new(false);
+    Effect::new(move |_| {
+        if tab.get() == Tab::Score && ui.ready.get() && !ncsn_requested.get_value() {
+            ncsn_requested.set_value(true);
+            spawn_local(load_ncsn(ui));
+        }
+    });
 
     spawn_local(async move {
         let force_cpu = query("backend").is_some_and(|b| b == "cpu");
