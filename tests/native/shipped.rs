@@ -1,14 +1,15 @@
-//! The shipped weights themselves: they load, and the shipped DDPM's digits at w = 2 are the
+//! The shipped weights themselves: they load, the shipped NCSN's digits are recognised, and the
+//! shipped DDPM's digits at w = 2 are the
 //! ones asked for, according to the shipped classifier (4 digits of every class, DDPM sampler,
 //! 50 steps: the sampler that suits the shipped model best, see the README's measurements).
 
 use image::GenericImageView;
 
-use crate::support::{digitlab, root, stderr};
+use crate::support::{digitlab, imported, root, stderr};
 
 #[test]
 fn shipped_cards_match_their_weights() {
-    for card in ["ddpm-cfg", "classifier"] {
+    for card in ["ddpm-cfg", "classifier", "ncsn"] {
         let text =
             std::fs::read_to_string(root().join(format!("public/weights/{card}.json"))).unwrap();
         let card = digitlab_weights::Card::from_json(&text).unwrap();
@@ -88,4 +89,44 @@ mod digitlab_cli_support {
         let x = Tensor::<4>::from_data(TensorData::new(vals, [digits.len(), 1, 28, 28]), &device);
         digitlab_eval::judge(&model, x, 64).predicted
     }
+}
+
+/// The shipped score network: annealed Langevin with 40 levels of 3 updates (the best row of the
+/// README's table), 2 digits of every class, judged by the shipped classifier.
+#[test]
+fn shipped_ncsn_draws_digits_the_classifier_is_sure_of() {
+    let out = digitlab(&[
+        "eval",
+        "--model",
+        root().join("public/weights/ncsn.json").to_str().unwrap(),
+        "--classifier",
+        root()
+            .join("public/weights/classifier.json")
+            .to_str()
+            .unwrap(),
+        "--data",
+        imported().to_str().unwrap(),
+        "--samples",
+        "20",
+        "--batch",
+        "20",
+        "--guidance",
+        "1",
+        "--levels",
+        "40",
+        "--steps-per-level",
+        "3",
+        "--seed",
+        "5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["sweep"][0];
+    let (accuracy, confidence) = (
+        r["accuracy"].as_f64().unwrap(),
+        r["confidence"].as_f64().unwrap(),
+    );
+    assert!(accuracy >= 0.7, "{accuracy}: {r}");
+    assert!(confidence >= 0.8, "{confidence}: {r}");
 }
