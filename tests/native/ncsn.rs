@@ -1,21 +1,7 @@
 //! The score network on MNIST: a tiny `digitlab train ncsn`, then `sample ncsn` and `eval`
 //! with several numbers of levels.
 
-use std::path::Path;
-
-use crate::support::{digitlab, root, small_dataset, stderr};
-
-fn losses(run: &Path) -> Vec<f64> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect()
-}
+use crate::support::{digitlab, losses, root, small_dataset, stderr};
 
 #[test]
 fn a_tiny_ncsn_trains_samples_and_is_evaluated_at_several_levels() {

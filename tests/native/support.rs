@@ -66,3 +66,16 @@ pub fn small_dataset(n: usize) -> tempfile::TempDir {
     }
     dir
 }
+
+/// The losses a run logged in its `metrics.jsonl`, in order.
+pub fn losses(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}

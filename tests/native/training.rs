@@ -6,7 +6,7 @@ use burn::prelude::*;
 use digitlab_diffusion::NoiseSource;
 use digitlab_weights::Card;
 
-use crate::support::{digitlab, small_dataset, stderr};
+use crate::support::{digitlab, losses, small_dataset, stderr};
 
 fn tiny_ddpm(data: &Path, run: &Path, extra: &[&str]) {
     let mut args = vec![
@@ -32,18 +32,6 @@ fn tiny_ddpm(data: &Path, run: &Path, extra: &[&str]) {
     args.extend(extra);
     let out = digitlab(&args);
     assert!(out.status.success(), "training failed: {}", stderr(&out));
-}
-
-fn losses(run: &Path) -> Vec<f64> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect()
 }
 
 fn output_of(card: &Path) -> Vec<f32> {

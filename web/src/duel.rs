@@ -15,18 +15,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::plot::{self, Chart, Drawing, Plot, Series};
-use crate::sampling::whole_number;
+use crate::sampling::{positive_number, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 const MAX_ITERATIONS: usize = 100_000;
-
-fn positive(name: &str, text: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or(format!("{name} must be a number > 0, got {text:?}"))
-}
 
 /// The text fields of the controls.
 #[derive(Clone, Copy)]
@@ -63,10 +55,13 @@ impl Fields {
             theta0,
             theta_start: theta,
             eps,
-            lr_generator: positive("the generator's learning rate", &self.lr_generator.get())?,
-            lr_critic: positive("the critic's learning rate", &self.lr_critic.get())?,
+            lr_generator: positive_number(
+                "the generator's learning rate",
+                &self.lr_generator.get(),
+            )?,
+            lr_critic: positive_number("the critic's learning rate", &self.lr_critic.get())?,
             critic_steps: whole_number("critic steps", &self.critic_steps.get(), 1, 100)?,
-            clip: positive("the clipping bound", &self.clip.get())?,
+            clip: positive_number("the clipping bound", &self.clip.get())?,
             gp_lambda: self
                 .gp_lambda
                 .get()

@@ -14,7 +14,7 @@ use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
-use crate::sampling::{MAX_COUNT, whole_number};
+use crate::sampling::{MAX_COUNT, positive_number, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 /// A checked request from the controls.
@@ -61,12 +61,7 @@ fn parse(
         .ok_or(format!(
             "the step size must be a number > 0, got {step_size:?}"
         ))?;
-    let sigma_max = sigma_max
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or(format!("sigma_max must be a number > 0, got {sigma_max:?}"))?;
+    let sigma_max = positive_number("sigma_max", sigma_max)?;
     Ok(Request {
         class,
         sigma_max,

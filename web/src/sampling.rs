@@ -32,6 +32,15 @@ pub fn whole_number(name: &str, text: &str, lo: usize, hi: usize) -> Result<usiz
         ))
 }
 
+/// A typed number that must be finite and `> 0` (learning rates, step sizes, noise levels).
+pub fn positive_number(name: &str, text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or(format!("{name} must be a number > 0, got {text:?}"))
+}
+
 /// A checked request from the controls.
 #[derive(Clone, Debug)]
 pub struct Params {

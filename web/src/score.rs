@@ -18,19 +18,11 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
-use crate::sampling::whole_number;
+use crate::sampling::{positive_number, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 const HALF: f64 = 10.0; // the canvas shows [-HALF, HALF]^2
 const SIZE: f64 = 360.0;
-
-fn positive(name: &str, text: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or(format!("{name} must be a number > 0, got {text:?}"))
-}
 
 #[derive(Default)]
 struct Toy {
@@ -55,8 +47,8 @@ struct Fields {
 
 impl Fields {
     fn sigmas(&self) -> Result<(f64, f64), String> {
-        let hi = positive("sigma_max", &self.sigma_max.get_untracked())?;
-        let lo = positive("sigma_min", &self.sigma_min.get_untracked())?;
+        let hi = positive_number("sigma_max", &self.sigma_max.get_untracked())?;
+        let lo = positive_number("sigma_min", &self.sigma_min.get_untracked())?;
         if lo >= hi {
             return Err(format!("sigma_min ({lo}) must be below sigma_max ({hi})"));
         }
@@ -67,7 +59,7 @@ impl Fields {
         let (hi, lo) = self.sigmas()?;
         let levels = whole_number("levels", &self.levels.get_untracked(), 1, 1000)?;
         let steps = whole_number("steps per level", &self.steps.get_untracked(), 1, 10_000)?;
-        let eps = positive("the step size", &self.eps.get_untracked())?;
+        let eps = positive_number("the step size", &self.eps.get_untracked())?;
         let n = whole_number("particles", &self.particles.get_untracked(), 1, 5000)?;
         let seed = whole_number("the seed", &self.seed.get_untracked(), 0, u32::MAX as usize)?;
         let kind = if self.kind.get_untracked() == "plain" {

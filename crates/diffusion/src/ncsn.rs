@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::DiffusionError;
 use crate::langevin::{LangevinSchedule, LangevinStep, langevin_update, tweedie};
 use crate::noise::NoiseSource;
-use crate::pipeline::{MAX_GUIDANCE, MAX_SAMPLES, guided_noise};
+use crate::pipeline::{checked_labels, guided_noise};
 
 /// The noise levels a score network was trained on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -130,32 +130,8 @@ impl LangevinRun {
         device: &Device,
     ) -> Result<Self, DiffusionError> {
         range.check()?;
-        let count = request.labels.len();
-        if count == 0 || count > MAX_SAMPLES {
-            return Err(DiffusionError::BadCount {
-                got: count,
-                max: MAX_SAMPLES,
-            });
-        }
-        if !request.guidance.is_finite() || !(0.0..=MAX_GUIDANCE).contains(&request.guidance) {
-            return Err(DiffusionError::BadGuidance(request.guidance));
-        }
-        let n_classes = model.null_class();
-        let mut labels = Vec::with_capacity(count);
-        for label in &request.labels {
-            match *label {
-                Some(c) if c >= n_classes => {
-                    return Err(DiffusionError::BadClass { got: c, n_classes });
-                }
-                Some(c) => labels.push(c as i64),
-                None => labels.push(n_classes as i64),
-            }
-        }
-        let guidance = if request.labels.iter().all(Option::is_none) {
-            0.0
-        } else {
-            request.guidance
-        };
+        let (labels, guidance) = checked_labels(model, &request.labels, request.guidance)?;
+        let count = labels.len();
         let image = model.image_shape();
         let mut noise = NoiseSource::new(request.seed, count);
         let start = request.schedule.sigmas[0];

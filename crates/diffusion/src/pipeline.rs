@@ -91,6 +91,43 @@ pub fn guided_noise(
     eps_cond * (1.0 + guidance) - eps_uncond * guidance
 }
 
+/// Checks the labels and guidance of a sampling request against the model: the labels as the
+/// model's class indices (null for unconditional) and the guidance to use (0 for an
+/// all-unconditional batch, which needs no second half-batch). Shared by every sampler.
+pub fn checked_labels(
+    model: &ContextUnet,
+    labels: &[Option<usize>],
+    guidance: f64,
+) -> Result<(Vec<i64>, f64), DiffusionError> {
+    let count = labels.len();
+    if count == 0 || count > MAX_SAMPLES {
+        return Err(DiffusionError::BadCount {
+            got: count,
+            max: MAX_SAMPLES,
+        });
+    }
+    if !guidance.is_finite() || !(0.0..=MAX_GUIDANCE).contains(&guidance) {
+        return Err(DiffusionError::BadGuidance(guidance));
+    }
+    let n_classes = model.null_class();
+    let mut out = Vec::with_capacity(count);
+    for label in labels {
+        match *label {
+            Some(c) if c >= n_classes => {
+                return Err(DiffusionError::BadClass { got: c, n_classes });
+            }
+            Some(c) => out.push(c as i64),
+            None => out.push(n_classes as i64),
+        }
+    }
+    let guidance = if labels.iter().all(Option::is_none) {
+        0.0
+    } else {
+        guidance
+    };
+    Ok((out, guidance))
+}
+
 /// The state of one sampling run.
 pub struct DenoiseRun {
     scheduler: Box<dyn Scheduler>,
@@ -110,33 +147,8 @@ impl DenoiseRun {
         request: &SampleRequest,
         device: &Device,
     ) -> Result<Self, DiffusionError> {
-        let count = request.labels.len();
-        if count == 0 || count > MAX_SAMPLES {
-            return Err(DiffusionError::BadCount {
-                got: count,
-                max: MAX_SAMPLES,
-            });
-        }
-        if !request.guidance.is_finite() || !(0.0..=MAX_GUIDANCE).contains(&request.guidance) {
-            return Err(DiffusionError::BadGuidance(request.guidance));
-        }
-        let n_classes = model.null_class();
-        let mut labels = Vec::with_capacity(count);
-        for label in &request.labels {
-            match *label {
-                Some(c) if c >= n_classes => {
-                    return Err(DiffusionError::BadClass { got: c, n_classes });
-                }
-                Some(c) => labels.push(c as i64),
-                None => labels.push(n_classes as i64),
-            }
-        }
-        // Guidance needs a condition: an all-unconditional run skips the second half-batch.
-        let guidance = if request.labels.iter().all(Option::is_none) {
-            0.0
-        } else {
-            request.guidance
-        };
+        let (labels, guidance) = checked_labels(model, &request.labels, request.guidance)?;
+        let count = labels.len();
         let scheduler = make_scheduler(request.sampler, schedule, request.steps)?;
         let image = model.image_shape();
         let mut noise = NoiseSource::new(request.seed, count);
