@@ -485,10 +485,27 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                                 }
                             }/>
                     </label>
-                    <table class="stats">
-                        <tr><th>"mode"</th><th>"true weight"</th><th>"particles"</th></tr>
-                        <tr><td>"(−5, −5)"</td><td>{weights[0]}</td><td>{move || fractions.get().first().map_or("-".into(), |f| format!("{f:.3}"))}</td></tr>
-                        <tr><td>"(5, 5)"</td><td>{weights[1]}</td><td>{move || fractions.get().get(1).map_or("-".into(), |f| format!("{f:.3}"))}</td></tr>
+                    <table class="stats" data-testid="score-histogram">
+                        <tr><th>"mode"</th><th>"true weight"</th><th>"particles"</th><th>"histogram (grey: true, black: particles)"</th></tr>
+                        {weights
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &w)| {
+                                let name = if k == 0 { "(−5, −5)" } else { "(5, 5)" };
+                                let got = move || fractions.get().get(k).copied();
+                                view! {
+                                    <tr>
+                                        <td>{name}</td>
+                                        <td>{w}</td>
+                                        <td>{move || got().map_or("-".into(), |f| format!("{f:.3}"))}</td>
+                                        <td>
+                                            <div class="bar true" style=format!("width: {:.0}px", w * 200.0)></div>
+                                            <div class="bar" style=move || format!("width: {:.0}px", got().unwrap_or(0.0) * 200.0)></div>
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
                     </table>
                     <span data-testid="score-fractions" hidden>{move || format!("{:?}", fractions.get())}</span>
                 </div>
