@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::plot::{self, Chart, Drawing, Plot, Series};
-use crate::sampling::{positive_number, whole_number};
+use crate::sampling::{positive_number, text_field, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 const MAX_ITERATIONS: usize = 100_000;
@@ -369,14 +369,6 @@ pub fn DuelLab(
         reset();
     };
 
-    let number = move |label: &'static str, id: &'static str, sig: RwSignal<String>| {
-        view! {
-            <label>{label}
-                <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
-                    on:input=move |ev| sig.set(event_target_value(&ev))/>
-            </label>
-        }
-    };
     let objectives: Vec<_> = Objective::ALL
         .iter()
         .map(|o| view! { <option value=o.name()>{o.name()}</option> })
@@ -395,13 +387,13 @@ pub fn DuelLab(
                             {objectives}
                         </select>
                     </label>
-                    {number("Generator learning rate ", "duel-lr-g", fields.lr_generator)}
-                    {number("Critic learning rate ", "duel-lr-d", fields.lr_critic)}
-                    {number("Critic steps per generator step ", "duel-critic-steps", fields.critic_steps)}
-                    {number("Weight clip (wgan-clip) ", "duel-clip", fields.clip)}
-                    {number("Penalty λ (wgan-gp, wgan-lp) ", "duel-lambda", fields.gp_lambda)}
-                    {number("Seed ", "duel-seed", fields.seed)}
-                    {number("Stop after iterations ", "duel-limit", fields.limit)}
+                    {text_field("Generator learning rate ", "duel-lr-g", fields.lr_generator)}
+                    {text_field("Critic learning rate ", "duel-lr-d", fields.lr_critic)}
+                    {text_field("Critic steps per generator step ", "duel-critic-steps", fields.critic_steps)}
+                    {text_field("Weight clip (wgan-clip) ", "duel-clip", fields.clip)}
+                    {text_field("Penalty λ (wgan-gp, wgan-lp) ", "duel-lambda", fields.gp_lambda)}
+                    {text_field("Seed ", "duel-seed", fields.seed)}
+                    {text_field("Stop after iterations ", "duel-limit", fields.limit)}
                     <div class="buttons">
                         <button data-testid="duel-play" on:click=on_play>{move || if playing.get() { "Pause" } else { "Play" }}</button>
                         <button data-testid="duel-step" on:click=on_step>"Step"</button>

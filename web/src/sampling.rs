@@ -41,6 +41,17 @@ pub fn positive_number(name: &str, text: &str) -> Result<f64, String> {
         .ok_or(format!("{name} must be a number > 0, got {text:?}"))
 }
 
+/// A labelled text input bound to `sig` (`data-testid` = `id`), for the settings that are
+/// parsed when used (the duel's and the score toy's).
+pub fn text_field(label: &'static str, id: &'static str, sig: RwSignal<String>) -> impl IntoView {
+    view! {
+        <label>{label}
+            <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
+                on:input=move |ev| sig.set(event_target_value(&ev))/>
+        </label>
+    }
+}
+
 /// A checked request from the controls.
 #[derive(Clone, Debug)]
 pub struct Params {

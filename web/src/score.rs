@@ -18,7 +18,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
-use crate::sampling::{positive_number, whole_number};
+use crate::sampling::{positive_number, text_field, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 const HALF: f64 = 10.0; // the canvas shows [-HALF, HALF]^2
@@ -412,14 +412,6 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
         }
     };
 
-    let text = move |label: &'static str, id: &'static str, sig: RwSignal<String>| {
-        view! {
-            <label>{label}
-                <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
-                    on:input=move |ev| sig.set(event_target_value(&ev))/>
-            </label>
-        }
-    };
     let weights = mixture.weights.clone();
 
     view! {
@@ -429,7 +421,7 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
             <div class="columns">
                 <div class="controls">
                     <h3>"1. Train the score network"</h3>
-                    {text("Training steps ", "score-train-steps", fields.train_steps)}
+                    {text_field("Training steps ", "score-train-steps", fields.train_steps)}
                     <div class="buttons">
                         <button data-testid="score-train" on:click=train>"Train"</button>
                         <button data-testid="score-train-stop" on:click=stop_training>"Stop"</button>
@@ -445,12 +437,12 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                             <option value="80">"80"</option>
                         </select>
                     </label>
-                    {text("σ_max ", "score-sigma-max", fields.sigma_max)}
-                    {text("σ_min ", "score-sigma-min", fields.sigma_min)}
-                    {text("Steps per level T ", "score-steps", fields.steps)}
-                    {text("Step size ε ", "score-eps", fields.eps)}
-                    {text("Particles ", "score-particles", fields.particles)}
-                    {text("Seed ", "score-seed", fields.seed)}
+                    {text_field("σ_max ", "score-sigma-max", fields.sigma_max)}
+                    {text_field("σ_min ", "score-sigma-min", fields.sigma_min)}
+                    {text_field("Steps per level T ", "score-steps", fields.steps)}
+                    {text_field("Step size ε ", "score-eps", fields.eps)}
+                    {text_field("Particles ", "score-particles", fields.particles)}
+                    {text_field("Seed ", "score-seed", fields.seed)}
                     <label>"Dynamics "
                         <select data-testid="score-kind" prop:value=move || fields.kind.get()
                             on:change=move |ev| fields.kind.set(event_target_value(&ev))>
