@@ -6,6 +6,9 @@
 //!   classifier-free guidance, after TeaPearce/Conditional_Diffusion_MNIST.
 //! - [`Classifier`]: a small CNN used only to *judge* generated digits (accuracy, confidence,
 //!   and the features of the Fréchet distance).
+//! - [`Vae`]: a convolutional VAE with a Bernoulli decoder.
+//! - [`Generator`] and [`Critic`]: a DCGAN generator and its discriminator / WGAN critic
+//!   (optionally spectrally normalised).
 //!
 //! Every module has a `#[derive(Config)]` whose JSON travels with the weights, so that
 //! inference rebuilds exactly the trained architecture before loading the record.
@@ -13,12 +16,16 @@
 pub mod classifier;
 pub mod context_unet;
 pub mod embeddings;
+pub mod gan;
 pub mod pixels;
 pub mod resnet;
 pub mod unet_blocks;
+pub mod vae;
 
 pub use classifier::{Classifier, ClassifierConfig};
 pub use context_unet::{ContextUnet, ContextUnetConfig};
+pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig};
+pub use vae::{Vae, VaeConfig};
 
 /// Number of groups for a GroupNorm over `channels`: 8 where it divides, else 1 (LayerNorm-like).
 ///
