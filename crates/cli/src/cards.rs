@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
-use digitlab_models::{Classifier, ContextUnet};
-use digitlab_weights::{Card, sha256_hex};
+use digitlab_models::{Classifier, ContextUnet, Generator, Vae};
+use digitlab_weights::{Card, GanLoss, sha256_hex};
 
 use crate::files;
 
@@ -49,6 +49,20 @@ impl CardFile {
         let bytes = self.weights()?;
         self.card
             .load_ncsn(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
+    }
+
+    pub fn load_vae(&self, device: &Device) -> Result<Vae> {
+        let bytes = self.weights()?;
+        self.card
+            .load_vae(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
+    }
+
+    pub fn load_generator(&self, device: &Device) -> Result<(Generator, GanLoss)> {
+        let bytes = self.weights()?;
+        self.card
+            .load_generator(&bytes, device)
             .with_context(|| format!("{}", self.path.display()))
     }
 

@@ -17,7 +17,7 @@ use digitlab_models::{ClassifierConfig, ContextUnetConfig};
 
 use crate::backend::Backend;
 use crate::cards::CardFile;
-use crate::train::{classifier, ddpm};
+use crate::train::{classifier, ddpm, gan, vae};
 use crate::{bench, grid};
 
 /// The name the default data carries in weights cards.
@@ -43,7 +43,8 @@ enum Command {
     /// Train a model (checkpoints as it goes; --resume carries on).
     #[command(subcommand)]
     Train(TrainCommand),
-    /// Sample digits from a diffusion model into a PNG grid.
+    /// Sample digits into a PNG grid: from a diffusion model, a score network (`ncsn`), a VAE
+    /// or a GAN (the card given by --model decides).
     Sample(SampleArgs),
     /// Measure a model: a generator's accuracy, confidence and Fréchet distance, or a classifier's held-out accuracy.
     Eval(EvalArgs),
@@ -198,6 +199,61 @@ enum TrainCommand {
         #[arg(long, default_value_t = NoiseRange::default().sigma_max)]
         sigma_max: f64,
     },
+    /// A convolutional VAE with a Bernoulli decoder (negative ELBO; the held-out ELBO is
+    /// measured after every epoch).
+    Vae {
+        #[command(flatten)]
+        common: CommonTrain,
+        /// Latent size: 2 for the page's manifold view, 16 for quality.
+        #[arg(long, default_value_t = 16)]
+        latent: usize,
+        #[arg(long, default_value_t = 32)]
+        width: usize,
+        #[arg(long, default_value_t = 256)]
+        hidden: usize,
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-4)]
+        lr_final: f64,
+    },
+    /// A DCGAN, or a WGAN with a spectrally normalised (`wgan-sn`) or clipped (`wgan-clip`)
+    /// critic. Defaults per loss: dcgan lr 2e-4, betas 0.5/0.999, 1 critic step; wgan-sn lr
+    /// 1e-4, betas 0.5/0.9, 5 critic steps; wgan-clip lr 5e-5, betas 0.5/0.9, 5 critic steps,
+    /// clip 0.01.
+    Gan {
+        #[command(flatten)]
+        common: CommonTrain,
+        #[arg(long, value_enum)]
+        loss: GanLossArg,
+        #[arg(long, default_value_t = 64)]
+        latent: usize,
+        #[arg(long, default_value_t = 32)]
+        width: usize,
+        /// Class-conditional generator and projection critic.
+        #[arg(long)]
+        conditional: bool,
+        /// Passes of the critic over the training digits.
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[arg(long)]
+        lr_generator: Option<f64>,
+        #[arg(long)]
+        lr_critic: Option<f64>,
+        #[arg(long)]
+        beta_1: Option<f64>,
+        #[arg(long)]
+        beta_2: Option<f64>,
+        #[arg(long)]
+        n_critic: Option<usize>,
+        #[arg(long, default_value_t = 0.01)]
+        clip: f64,
+    },
     /// The evaluation classifier.
     Classifier {
         #[command(flatten)]
@@ -216,6 +272,18 @@ enum TrainCommand {
         max_shift: usize,
     },
 }
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+pub enum GanLossArg {
+    Dcgan,
+    /// Refused: needs second-order gradients (see the error message).
+    WganGp,
+    WganSn,
+    WganClip,
+}
+
+/// Why `--loss wgan-gp` is refused (and what to use instead).
+pub const WGAN_GP_REFUSAL: &str = "wgan-gp needs the gradient of the critic's input gradient (a second-order derivative), and Burn 0.22's autodiff cannot differentiate through a gradient: the penalty would be a constant that trains nothing. Use --loss wgan-sn (spectrally normalised critic, the Lipschitz constraint the penalty encourages) or --loss wgan-clip (the original WGAN's weight clipping)";
 
 const DEFAULT_MODEL: &str = "public/weights/ddpm-cfg.json";
 
@@ -499,6 +567,81 @@ pub fn run(cli: Cli) -> Result<()> {
             let config = unet.config(&common, corruption);
             ddpm::train(config, common.options()).map(|_| ())
         }
+        Command::Train(TrainCommand::Vae {
+            common,
+            latent,
+            width,
+            hidden,
+            epochs,
+            batch_size,
+            lr,
+            lr_final,
+        }) => {
+            let config = vae::VaeTrainConfig {
+                vae: digitlab_models::VaeConfig::new()
+                    .with_latent(latent)
+                    .with_width(width)
+                    .with_hidden(hidden),
+                data: common.data.display().to_string(),
+                epochs,
+                batch_size,
+                lr,
+                lr_final,
+                seed: common.seed,
+            };
+            vae::train(config, common.options()).map(|_| ())
+        }
+        Command::Train(TrainCommand::Gan {
+            common,
+            loss,
+            latent,
+            width,
+            conditional,
+            epochs,
+            batch_size,
+            lr_generator,
+            lr_critic,
+            beta_1,
+            beta_2,
+            n_critic,
+            clip,
+        }) => {
+            use digitlab_weights::GanLoss;
+            let loss = match loss {
+                GanLossArg::Dcgan => GanLoss::Dcgan,
+                GanLossArg::WganSn => GanLoss::WganSn,
+                GanLossArg::WganClip => GanLoss::WganClip,
+                GanLossArg::WganGp => bail!("{WGAN_GP_REFUSAL}"),
+            };
+            let (lr, b1, b2, k) = match loss {
+                GanLoss::Dcgan => (2e-4, 0.5, 0.999, 1),
+                GanLoss::WganSn => (1e-4, 0.5, 0.9, 5),
+                GanLoss::WganClip => (5e-5, 0.5, 0.9, 5),
+            };
+            let n_classes = conditional.then_some(10);
+            let config = gan::GanTrainConfig {
+                generator: digitlab_models::GeneratorConfig::new()
+                    .with_latent(latent)
+                    .with_width(width)
+                    .with_n_classes(n_classes),
+                critic: digitlab_models::CriticConfig::new()
+                    .with_width(width)
+                    .with_n_classes(n_classes)
+                    .with_spectral_norm(loss == GanLoss::WganSn),
+                loss,
+                data: common.data.display().to_string(),
+                epochs,
+                batch_size,
+                lr_generator: lr_generator.unwrap_or(lr),
+                lr_critic: lr_critic.unwrap_or(lr),
+                beta_1: beta_1.unwrap_or(b1),
+                beta_2: beta_2.unwrap_or(b2),
+                n_critic: n_critic.unwrap_or(k),
+                clip,
+                seed: common.seed,
+            };
+            gan::train(config, common.options()).map(|_| ())
+        }
         Command::Train(TrainCommand::Classifier {
             common,
             width,
@@ -623,6 +766,15 @@ fn sample(mut args: SampleArgs) -> Result<()> {
     }
     let device = args.sampling.backend.device()?;
     let card = CardFile::read(&args.sampling.model)?;
+    if matches!(card.card.model.kind(), "vae" | "gan") {
+        return crate::generators::sample(
+            &card,
+            args.count,
+            args.sampling.seed,
+            &args.out,
+            &device,
+        );
+    }
     if card.card.model.kind() == "ncsn" {
         let class = parse_class(&args.class)?;
         return crate::ncsn::sample(
@@ -717,6 +869,23 @@ fn eval(args: EvalArgs) -> Result<()> {
                     json: args.json,
                     update_card: args.update_card,
                     classifier: &args.classifier,
+                },
+                &reference,
+                &device,
+            );
+        }
+        "vae" | "gan" => {
+            let reference = Reference::new(&args.data, &args.classifier, args.samples, &device)?;
+            return crate::generators::eval(
+                card,
+                crate::generators::EvalSettings {
+                    samples: args.samples,
+                    batch: args.batch,
+                    seed: args.sampling.seed,
+                    backend: args.sampling.backend,
+                    json: args.json,
+                    update_card: args.update_card,
+                    data: &args.data,
                 },
                 &reference,
                 &device,

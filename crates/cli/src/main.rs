@@ -9,6 +9,7 @@ mod bench;
 mod cards;
 mod commands;
 mod files;
+mod generators;
 mod grid;
 mod ncsn;
 mod train;

@@ -36,6 +36,13 @@ impl NoiseSource {
         out
     }
 
+    /// A `[count, latent]` tensor of standard normal noise: the `z` of a VAE or GAN, drawn the
+    /// same way in the CLI and the page.
+    pub fn latent(&mut self, latent: usize, device: &Device) -> Tensor<2> {
+        let count = self.streams.len();
+        Tensor::from_data(TensorData::new(self.draw(latent), [count, latent]), device)
+    }
+
     /// A `[count, c, h, w]` tensor of standard normal noise on `device`.
     pub fn tensor(&mut self, [c, h, w]: [usize; 3], device: &Device) -> Tensor<4> {
         let count = self.streams.len();

@@ -60,6 +60,16 @@ impl Judgement {
         h
     }
 
+    /// Classes that received at least `min_share` of the digits (e.g. 0.025: a quarter of a
+    /// fair tenth): a generator that dropped a mode scores below `n_classes`.
+    pub fn modes_covered(&self, n_classes: usize, min_share: f64) -> usize {
+        let n = self.predicted.len().max(1) as f64;
+        self.histogram(n_classes)
+            .iter()
+            .filter(|&&c| c as f64 / n >= min_share)
+            .count()
+    }
+
     pub fn mean_confidence(&self) -> f64 {
         self.confidence.iter().map(|&c| c as f64).sum::<f64>() / self.confidence.len().max(1) as f64
     }
@@ -99,4 +109,34 @@ pub fn judge(classifier: &Classifier, images: Tensor<4>, batch: usize) -> Judgem
         }
     }
     out
+}
+
+/// The share a class needs for [`Judgement::modes_covered`] in DigitLab's reports: a quarter of
+/// the tenth that a generator covering all digits evenly would give it.
+pub const MODE_SHARE: f64 = 0.025;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_and_modes_covered() {
+        // 40 digits: six classes with 6 each, one with 3 (7.5 %), one with 1 (2.5 %), none
+        // of the last two.
+        let mut predicted = Vec::new();
+        for c in 0..6 {
+            predicted.extend([c; 6]);
+        }
+        predicted.extend([6; 3]);
+        predicted.push(7);
+        let j = Judgement {
+            confidence: vec![1.0; predicted.len()],
+            predicted,
+            features: Vec::new(),
+            feature_dim: 0,
+        };
+        assert_eq!(j.histogram(10), vec![6, 6, 6, 6, 6, 6, 3, 1, 0, 0]);
+        assert_eq!(j.modes_covered(10, MODE_SHARE), 8);
+        assert_eq!(j.modes_covered(10, 0.05), 7);
+    }
 }

@@ -10,9 +10,12 @@
 //!   generated and held-out digits (FID's formula with an MNIST classifier instead of
 //!   Inception), printed beside the real-vs-real floor: a training subsample of the same size
 //!   against the held-out set.
+//!
+//! For an unconditional generator (a VAE or GAN) the class histogram replaces accuracy: **mode
+//! coverage** counts the digits that get a fair share of the samples ([`MODE_SHARE`]).
 
 pub mod frechet;
 pub mod judge;
 
 pub use frechet::{FeatureStats, frechet_distance};
-pub use judge::{Judgement, judge};
+pub use judge::{Judgement, MODE_SHARE, judge};

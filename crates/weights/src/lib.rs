@@ -14,7 +14,10 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
-use digitlab_models::{Classifier, ClassifierConfig, ContextUnet, ContextUnetConfig};
+use digitlab_models::{
+    Classifier, ClassifierConfig, ContextUnet, ContextUnetConfig, Generator, GeneratorConfig, Vae,
+    VaeConfig,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -38,6 +41,37 @@ pub enum ModelSpec {
         unet: ContextUnetConfig,
         noise: NoiseRange,
     },
+    /// A variational autoencoder (encoder and decoder).
+    Vae { vae: VaeConfig },
+    /// A GAN's generator (the critic stays in the training run's checkpoints), with the loss
+    /// it was trained against.
+    Gan {
+        generator: GeneratorConfig,
+        loss: GanLoss,
+    },
+}
+
+/// The adversarial objective a generator was trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanLoss {
+    /// DCGAN: the non-saturating loss against a logistic discriminator.
+    Dcgan,
+    /// Wasserstein loss against a spectrally normalised critic (WGAN-GP's stand-in: Burn 0.22
+    /// has no second-order gradients, see `digitlab_models::gan`).
+    WganSn,
+    /// Wasserstein loss against a critic whose weights are clipped (the original WGAN).
+    WganClip,
+}
+
+impl GanLoss {
+    pub fn name(self) -> &'static str {
+        match self {
+            GanLoss::Dcgan => "dcgan",
+            GanLoss::WganSn => "wgan-sn",
+            GanLoss::WganClip => "wgan-clip",
+        }
+    }
 }
 
 impl ModelSpec {
@@ -46,6 +80,8 @@ impl ModelSpec {
             ModelSpec::DdpmCfg { .. } => "ddpm-cfg",
             ModelSpec::Classifier { .. } => "classifier",
             ModelSpec::Ncsn { .. } => "ncsn",
+            ModelSpec::Vae { .. } => "vae",
+            ModelSpec::Gan { .. } => "gan",
         }
     }
 }
@@ -199,6 +235,32 @@ impl Card {
         Ok((load_record(unet.init(device), bytes)?, *noise))
     }
 
+    /// Rebuilds a VAE from this card and the weights' bytes.
+    pub fn load_vae(&self, bytes: &[u8], device: &Device) -> Result<Vae, CardError> {
+        self.expect_kind("vae")?;
+        let ModelSpec::Vae { vae } = &self.model else {
+            unreachable!("kind checked")
+        };
+        self.check_bytes(bytes)?;
+        vae.validate().map_err(CardError::Config)?;
+        load_record(vae.init(device), bytes)
+    }
+
+    /// Rebuilds a GAN's generator (and says which loss trained it).
+    pub fn load_generator(
+        &self,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(Generator, GanLoss), CardError> {
+        self.expect_kind("gan")?;
+        let ModelSpec::Gan { generator, loss } = &self.model else {
+            unreachable!("kind checked")
+        };
+        self.check_bytes(bytes)?;
+        generator.validate().map_err(CardError::Config)?;
+        Ok((load_record(generator.init(device), bytes)?, *loss))
+    }
+
     /// Rebuilds the classifier from this card and the weights' bytes.
     pub fn load_classifier(&self, bytes: &[u8], device: &Device) -> Result<Classifier, CardError> {
         self.expect_kind("classifier")?;
@@ -321,6 +383,35 @@ mod tests {
         assert!(matches!(
             card.load_ncsn(&bytes, &device),
             Err(CardError::WrongKind { .. })
+        ));
+        // A VAE and a generator load as themselves, and not as each other.
+        let vae_config = VaeConfig::new().with_latent(2).with_width(4).with_hidden(8);
+        let vae_bytes = record_bytes(vae_config.init(&device));
+        let vae = card_for(ModelSpec::Vae { vae: vae_config }, &vae_bytes);
+        let vae = Card::from_json(&vae.to_json()).unwrap();
+        assert_eq!(vae.load_vae(&vae_bytes, &device).unwrap().latent(), 2);
+        let g_config = GeneratorConfig::new().with_latent(8).with_width(4);
+        let g_bytes = record_bytes(g_config.init(&device));
+        let gan = card_for(
+            ModelSpec::Gan {
+                generator: g_config,
+                loss: GanLoss::WganSn,
+            },
+            &g_bytes,
+        );
+        let gan = Card::from_json(&gan.to_json()).unwrap();
+        assert_eq!(
+            gan.load_generator(&g_bytes, &device).unwrap().1,
+            GanLoss::WganSn
+        );
+        assert!(matches!(
+            gan.load_vae(&g_bytes, &device),
+            Err(CardError::WrongKind { .. })
+        ));
+        let vae_as_gan = card_for(gan.model.clone(), &vae_bytes);
+        assert!(matches!(
+            vae_as_gan.load_generator(&vae_bytes, &device),
+            Err(CardError::Mismatch(_))
         ));
         // Garbage and future versions.
         assert!(matches!(Card::from_json("{"), Err(CardError::Parse(_))));

@@ -39,7 +39,7 @@ impl Checkpoints {
     pub fn save<C: Serialize>(
         &self,
         state: &State<C>,
-        files_: &[(&str, Vec<u8>)],
+        files_: &[(String, Vec<u8>)],
     ) -> Result<PathBuf> {
         let name = format!("step-{:07}", state.step);
         let dir = self.root.join(&name);
@@ -135,14 +135,35 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
 }
 
 /// Burn's Adam with the run's linear learning-rate decay: fresh, or restored from a checkpoint
-/// folder (`optim.bpk`, `lr.bpk`), and saved back as the same two files.
+/// folder (`<prefix>optim.bpk`, `<prefix>lr.bpk`), and saved back as the same two files. A GAN
+/// has two, told apart by the prefix.
 pub struct Optimizer {
     optim: burn::optim::ModuleOptimizer,
     schedule: burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler,
+    prefix: &'static str,
 }
 
 impl Optimizer {
+    /// Adam with Burn's default betas, files without a prefix.
     pub fn new(
+        lr: f64,
+        lr_final: f64,
+        total_steps: usize,
+        resume_from: Option<&Path>,
+    ) -> Result<Self> {
+        Self::adam(
+            burn::optim::AdamConfig::new(),
+            "",
+            lr,
+            lr_final,
+            total_steps,
+            resume_from,
+        )
+    }
+
+    pub fn adam(
+        config: burn::optim::AdamConfig,
+        prefix: &'static str,
         lr: f64,
         lr_final: f64,
         total_steps: usize,
@@ -150,7 +171,7 @@ impl Optimizer {
     ) -> Result<Self> {
         use burn::optim::lr_scheduler::{LrSchedulerRecord, linear::LinearLrSchedulerConfig};
         use burn::tensor::Bytes;
-        let mut optim = burn::optim::AdamConfig::new().init();
+        let mut optim = config.init();
         let mut schedule = LinearLrSchedulerConfig::new(lr, lr_final, total_steps)
             .init()
             .map_err(anyhow::Error::msg)?;
@@ -160,13 +181,17 @@ impl Optimizer {
                     .with_context(|| format!("reading {}", dir.join(f).display()))
             };
             optim = optim.load_record(burn::optim::OptimizerRecord::from_bytes(
-                Bytes::from_bytes_vec(read("optim.bpk")?),
+                Bytes::from_bytes_vec(read(&format!("{prefix}optim.bpk"))?),
             )?);
             schedule = schedule.load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(
-                read("lr.bpk")?,
+                read(&format!("{prefix}lr.bpk"))?,
             ))?);
         }
-        Ok(Self { optim, schedule })
+        Ok(Self {
+            optim,
+            schedule,
+            prefix,
+        })
     }
 
     /// One optimizer step at the schedule's next learning rate, which it returns.
@@ -181,10 +206,16 @@ impl Optimizer {
     }
 
     /// The checkpoint files of the optimizer state and the schedule's position.
-    pub fn files(&self) -> Result<[(&'static str, Vec<u8>); 2]> {
+    pub fn files(&self) -> Result<[(String, Vec<u8>); 2]> {
         Ok([
-            ("optim.bpk", self.optim.to_record().into_bytes()?.to_vec()),
-            ("lr.bpk", self.schedule.to_record().into_bytes()?.to_vec()),
+            (
+                format!("{}optim.bpk", self.prefix),
+                self.optim.to_record().into_bytes()?.to_vec(),
+            ),
+            (
+                format!("{}lr.bpk", self.prefix),
+                self.schedule.to_record().into_bytes()?.to_vec(),
+            ),
         ])
     }
 }

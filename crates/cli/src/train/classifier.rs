@@ -166,7 +166,7 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
             checkpoints.save(
                 &state,
                 &[
-                    ("model.bpk", record_bytes(model.clone())),
+                    ("model.bpk".into(), record_bytes(model.clone())),
                     optim_file,
                     lr_file,
                 ],

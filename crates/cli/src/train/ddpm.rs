@@ -248,8 +248,8 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         checkpoints.save(
             &state,
             &[
-                ("model.bpk", record_bytes(model.clone())),
-                ("ema.bpk", record_bytes(ema_model.clone())),
+                ("model.bpk".into(), record_bytes(model.clone())),
+                ("ema.bpk".into(), record_bytes(ema_model.clone())),
                 optim_file,
                 lr_file,
             ],

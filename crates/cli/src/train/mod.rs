@@ -10,14 +10,16 @@
 //! - [`ema`]: the exponential moving average of the weights used for sampling.
 //! - [`checkpoint`]: atomic checkpoints and `--resume`.
 //! - [`progress`]: the progress bar and the JSONL metrics log.
-//! - [`ddpm`], [`classifier`]: the two trainers.
+//! - [`ddpm`] (also the NCSN), [`classifier`], [`vae`], [`gan`]: the trainers.
 
 pub mod checkpoint;
 pub mod classifier;
 pub mod data;
 pub mod ddpm;
 pub mod ema;
+pub mod gan;
 pub mod progress;
+pub mod vae;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
