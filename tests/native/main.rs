@@ -5,6 +5,7 @@
 mod cli_errors;
 mod divergence;
 mod forward_process;
+mod generators;
 mod ncsn;
 mod shipped;
 mod support;

@@ -153,7 +153,7 @@ pub fn eval(
             ),
             device,
         );
-        let (rec, kl) = crate::train::vae::held_out_elbo(vae, images, settings.seed);
+        let (rec, kl) = crate::train::vae::held_out_elbo(vae, images);
         result["held_out_neg_elbo"] = (rec + kl).into();
         result["held_out_reconstruction"] = rec.into();
         result["held_out_kl"] = kl.into();

@@ -112,6 +112,18 @@ impl Generator {
         self.latent
     }
 
+    /// Folds the batch norms' pending running-statistics updates into their values.
+    ///
+    /// Burn's `RunningState` keeps the latest update aside until it is read with
+    /// `value_sync`, and a record is written from the older value: a checkpoint taken without
+    /// this lags one update behind, and a resumed run drifts from the uninterrupted one.
+    pub fn sync_running_stats(&self) {
+        for bn in [&self.bn0, &self.bn1] {
+            let _ = bn.running_mean.value_sync();
+            let _ = bn.running_var.value_sync();
+        }
+    }
+
     pub fn is_conditional(&self) -> bool {
         self.embed.is_some()
     }

@@ -109,7 +109,8 @@ struct Clip(f64);
 impl ModuleMapper for Clip {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let c = self.0;
-        param.map(|t| t.clamp(-c, c))
+        // Detached and tracked afresh: the clamp must not join the next step's graph.
+        param.map(|t| t.clamp(-c, c).detach().require_grad())
     }
 }
 
@@ -290,6 +291,7 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 seconds: seconds_before + started.elapsed().as_secs_f64(),
                 config: config.clone(),
             };
+            generator.sync_running_stats();
             let [g_optim_file, g_lr_file] = g_optim.files()?;
             let [c_optim_file, c_lr_file] = c_optim.files()?;
             checkpoints.save(
