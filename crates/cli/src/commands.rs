@@ -56,6 +56,9 @@ enum Command {
     /// critic (the page's live duel, natively): prints theta, the generator's gradient and the
     /// critic's value per iteration.
     Duel(DuelArgs),
+    /// Evaluate every shipped generator on one footing (same classifier, digits, seed and
+    /// backend) into public/weights/comparison.json.
+    Compare(crate::compare::CompareArgs),
     /// Benchmarks: training throughput and sampling cost.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -666,6 +669,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample(args),
         Command::Eval(args) => eval(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Compare(args) => crate::compare::run(args),
         Command::Divergence(args) => divergence(args),
         Command::Duel(args) => duel(args),
     }
@@ -941,6 +945,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             "per_class": j.per_class_accuracy(&expected, n_classes),
             "confidence": j.mean_confidence(),
             "histogram": j.histogram(n_classes),
+            "modes_covered": j.modes_covered(n_classes, digitlab_eval::MODE_SHARE),
             "frechet": frechet,
             "frechet_floor": frechet_floor,
             "frechet_reference": format!("{test_len} held-out digits"),

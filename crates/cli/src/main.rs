@@ -8,6 +8,7 @@ mod backend;
 mod bench;
 mod cards;
 mod commands;
+mod compare;
 mod files;
 mod generators;
 mod grid;

@@ -246,6 +246,7 @@ pub fn eval(
             "per_class": j.per_class_accuracy(&expected, n_classes),
             "confidence": j.mean_confidence(),
             "histogram": j.histogram(n_classes),
+            "modes_covered": j.modes_covered(n_classes, digitlab_eval::MODE_SHARE),
             "frechet": frechet,
             "frechet_floor": reference.frechet_floor,
             "frechet_reference": format!("{} held-out digits", reference.test_len),
