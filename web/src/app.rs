@@ -14,13 +14,16 @@ use wasm_bindgen::JsCast;
 
 use crate::backend::{self, BackendKind};
 use crate::bench::BenchView;
+use crate::compare::CompareView;
 use crate::divergence::DivergenceView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
+use crate::gan::GanView;
 use crate::lab::{Ddpm, Judge, Lab, Score, parse_card};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
 use crate::ticks::query;
+use crate::vae::VaeView;
 
 /// Handles shared by the views (all `Copy`: signals and arena-stored values).
 #[derive(Clone, Copy)]
@@ -102,6 +105,9 @@ enum Tab {
     Forward,
     Divergence,
     Score,
+    Vae,
+    Gan,
+    Compare,
     Bench,
 }
 
@@ -117,6 +123,7 @@ async fn load_shipped(
         ddpm: None,
         judge: None,
         ncsn: None,
+        latents: Vec::new(),
     };
     // The diffusion model first: the page can sample without the classifier.
     let card = parse_card(&fetch::text("weights/ddpm-cfg.json").await?)?;
@@ -288,6 +295,7 @@ pub fn App() -> impl IntoView {
             ddpm: None,
             judge: None,
             ncsn: None,
+            latents: Vec::new(),
         }));
         if let Err(e) = load_digits(ui).await {
             ui.notice
@@ -349,6 +357,9 @@ pub fn App() -> impl IntoView {
             <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">"Forward process"</button>
             <button class:active=move || tab.get() == Tab::Divergence on:click=move |_| tab.set(Tab::Divergence) data-testid="tab-divergence">"Divergences"</button>
             <button class:active=move || tab.get() == Tab::Score on:click=move |_| tab.set(Tab::Score) data-testid="tab-score">"Score (NCSN)"</button>
+            <button class:active=move || tab.get() == Tab::Vae on:click=move |_| tab.set(Tab::Vae) data-testid="tab-vae">"VAE"</button>
+            <button class:active=move || tab.get() == Tab::Gan on:click=move |_| tab.set(Tab::Gan) data-testid="tab-gan">"GAN"</button>
+            <button class:active=move || tab.get() == Tab::Compare on:click=move |_| tab.set(Tab::Compare) data-testid="tab-compare">"Compare"</button>
             <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">"Bench"</button>
         </nav>
         <main>
@@ -356,6 +367,9 @@ pub fn App() -> impl IntoView {
             <div class:hidden=move || tab.get() != Tab::Forward><ForwardView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Divergence><DivergenceView/></div>
             <div class:hidden=move || tab.get() != Tab::Score><ScoreView ui=ui/></div>
+            <div class:hidden=move || tab.get() != Tab::Vae><VaeView ui=ui active=Signal::derive(move || tab.get() == Tab::Vae)/></div>
+            <div class:hidden=move || tab.get() != Tab::Gan><GanView ui=ui active=Signal::derive(move || tab.get() == Tab::Gan)/></div>
+            <div class:hidden=move || tab.get() != Tab::Compare><CompareView ui=ui active=Signal::derive(move || tab.get() == Tab::Compare)/></div>
             <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
         </main>
         <section class="weights" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>

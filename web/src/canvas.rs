@@ -18,8 +18,18 @@ pub fn columns(n: usize) -> usize {
 
 /// Grey levels of a grid of `n` images of `side x side` (values in `[-1, 1]`).
 pub fn grid_bytes(values: &[f32], n: usize, side: usize) -> (usize, usize, Vec<u8>) {
+    grid_bytes_in(values, n, side, columns(n))
+}
+
+/// [`grid_bytes`] with `cols` columns (a strip: `cols = n`).
+pub fn grid_bytes_in(
+    values: &[f32],
+    n: usize,
+    side: usize,
+    cols: usize,
+) -> (usize, usize, Vec<u8>) {
     let bytes = unit_to_bytes(values);
-    let cols = columns(n).min(n.max(1));
+    let cols = cols.max(1).min(n.max(1));
     let rows = n.div_ceil(cols).max(1);
     let (w, h) = (
         cols * (side + GUTTER) + GUTTER,
@@ -62,6 +72,12 @@ pub fn paint_grey(canvas: &HtmlCanvasElement, w: usize, h: usize, grey: &[u8]) {
 
 pub fn paint_grid(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: usize) {
     let (w, h, grey) = grid_bytes(values, n, side);
+    paint_grey(canvas, w, h, &grey);
+}
+
+/// `n` images in one row.
+pub fn paint_strip(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: usize) {
+    let (w, h, grey) = grid_bytes_in(values, n, side, n);
     paint_grey(canvas, w, h, &grey);
 }
 

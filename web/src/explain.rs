@@ -115,3 +115,35 @@ pub fn score() -> impl IntoView {
         </div>
     }
 }
+
+pub fn vae() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"What a VAE learns (Q5)"</summary>
+                <p>"A latent-variable model p(x) = ∫ p(x | z) p(z) dz with p(z) = N(0, I) and a decoder network giving p(x | z): one Bernoulli probability per pixel. The integral is intractable, so an encoder network proposes q(z | x) = N(μ(x), diag σ²(x)) and training maximises the evidence lower bound"</p>
+                <p class="math">"log p(x) ≥ ELBO = E_q[log p(x | z)] − KL(q(z | x) ‖ N(0, I))"</p>
+                <p>"The first term is the reconstruction (binary cross-entropy of the pixels), the second keeps the encodings close to the prior so that decoding a fresh z ~ N(0, I) gives a digit. The KL of two Gaussians has a closed form, ½ Σ (μ² + σ² − 1 − log σ²); the expectation is estimated with one sample z = μ + σ ε (the reparameterisation trick, which lets the gradient reach the encoder). The card reports the held-out −ELBO in nats per digit split into both terms; the classic MLP VAE with 20 latents reaches about 100."</p>
+            </details>
+            <details>
+                <summary>"Why VAE samples are blurry"</summary>
+                <p>"The decoder's output is the mean of p(x | z), and an encoder that is unsure which digit a z stands for makes the decoder average over them. GANs have no likelihood to average with; diffusion models refine one sample step by step. The comparison view puts numbers on it."</p>
+            </details>
+        </div>
+    }
+}
+
+pub fn gan() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"Two GANs from the same z (Q5)"</summary>
+                <p>"A generator G maps z ~ N(0, I) to a digit; it never sees the data, only a critic's opinion. DCGAN's discriminator D outputs a logit and minimises the logistic loss softplus(−D(x)) + softplus(D(G(z))); the generator minimises the non-saturating softplus(−D(G(z))) = −log σ(D(G(z))) rather than log(1 − σ(D(G(z)))), whose gradient vanishes when D wins (the duel in the Divergences view shows it in 1-D). WGAN replaces D by a critic f and the loss by the Wasserstein-1 estimate W ≈ E f(x) − E f(G(z)), which is only an estimate when f is 1-Lipschitz."</p>
+            </details>
+            <details>
+                <summary>"Why WGAN-SN and not WGAN-GP"</summary>
+                <p>"WGAN-GP enforces the Lipschitz bound softly with λ (‖∇ₓ f(x̂)‖ − 1)²: the weights' gradient then passes through a gradient, a second-order derivative. Burn 0.22's autodiff cannot differentiate a gradient (the gradients it returns are not themselves tracked), so that penalty would be a constant that trains nothing. DigitLab ships the closest honest alternative under its own name: WGAN-SN divides every weight matrix of the critic by its largest singular value (spectral normalisation, Miyato et al. 2018), which makes each layer 1-Lipschitz by construction. `digitlab train gan --loss wgan-gp` refuses with this reason; `--loss wgan-clip` offers the original WGAN's weight clipping. The penalty itself is shown working in 1-D in the Divergences view's duel, where the critic's input slope has a closed form."</p>
+            </details>
+        </div>
+    }
+}

@@ -1,6 +1,7 @@
 //! # The loaded models
 //!
-//! A `Lab` holds the device, the diffusion model, the score network (NCSN) and the classifier. Each model keeps the
+//! A `Lab` holds the device, the diffusion model, the score network (NCSN), the latent-variable
+//! models (VAEs and GAN generators) and the classifier. Each model keeps the
 //! bytes it was loaded from, so a lost WebGPU device can be replaced by the CPU backend
 //! without fetching anything again.
 
@@ -9,7 +10,7 @@ use std::rc::Rc;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
-use digitlab_models::{Classifier, ContextUnet};
+use digitlab_models::{Classifier, ContextUnet, Generator, Vae};
 use digitlab_weights::{Card, FORMAT_VERSION};
 
 use crate::backend::BackendKind;
@@ -77,6 +78,78 @@ impl Score {
     }
 }
 
+/// What turns a latent `z` into a digit.
+#[derive(Clone)]
+pub enum Decoding {
+    Vae(Vae),
+    Gan(Generator),
+}
+
+/// A VAE or an (unconditional) GAN generator with its card, under the stem of its shipped
+/// file (`vae`, `vae-2d`, `dcgan`, `wgan-sn`).
+#[derive(Clone)]
+pub struct LatentModel {
+    pub name: String,
+    pub card: Rc<Card>,
+    pub bytes: Rc<Vec<u8>>,
+    pub model: Decoding,
+}
+
+impl LatentModel {
+    pub fn load(name: &str, card: Card, bytes: Vec<u8>, device: &Device) -> Result<Self, String> {
+        let model = match card.model.kind() {
+            "vae" => Decoding::Vae(card.load_vae(&bytes, device).map_err(|e| e.to_string())?),
+            "gan" => {
+                let (g, _) = card
+                    .load_generator(&bytes, device)
+                    .map_err(|e| e.to_string())?;
+                if g.is_conditional() {
+                    return Err("this page shows unconditional GANs; sample a conditional one with `digitlab sample`".into());
+                }
+                Decoding::Gan(g)
+            }
+            other => return Err(format!("a `{other}` model is not a VAE or a GAN")),
+        };
+        Ok(Self {
+            name: name.into(),
+            card: Rc::new(card),
+            bytes: Rc::new(bytes),
+            model,
+        })
+    }
+
+    pub fn on(&self, device: &Device) -> Result<Self, String> {
+        Self::load(
+            &self.name,
+            (*self.card).clone(),
+            (*self.bytes).clone(),
+            device,
+        )
+    }
+
+    pub fn latent(&self) -> usize {
+        match &self.model {
+            Decoding::Vae(v) => v.latent(),
+            Decoding::Gan(g) => g.latent(),
+        }
+    }
+
+    /// `[n, latent]` to digits `[n, 1, 28, 28]` in `[-1, 1]`.
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<4> {
+        match &self.model {
+            Decoding::Vae(v) => v.decode(z),
+            Decoding::Gan(g) => g.forward(z, None),
+        }
+    }
+
+    pub fn vae(&self) -> Option<&Vae> {
+        match &self.model {
+            Decoding::Vae(v) => Some(v),
+            Decoding::Gan(_) => None,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Judge {
     pub card: Rc<Card>,
@@ -91,6 +164,7 @@ pub struct Lab {
     pub ddpm: Option<Ddpm>,
     pub judge: Option<Judge>,
     pub ncsn: Option<Score>,
+    pub latents: Vec<LatentModel>,
 }
 
 /// Checks a card's text before any weights are touched: valid JSON of a known format version.
@@ -178,12 +252,21 @@ impl Judge {
 }
 
 impl Lab {
+    pub fn latent(&self, name: &str) -> Option<&LatentModel> {
+        self.latents.iter().find(|m| m.name == name)
+    }
+
     /// The same models on another device (after a lost WebGPU device).
     pub fn moved_to(&self, device: Device, backend: BackendKind) -> Result<Self, String> {
         Ok(Self {
             ddpm: self.ddpm.as_ref().map(|d| d.on(&device)).transpose()?,
             judge: self.judge.as_ref().map(|j| j.on(&device)).transpose()?,
             ncsn: self.ncsn.as_ref().map(|s| s.on(&device)).transpose()?,
+            latents: self
+                .latents
+                .iter()
+                .map(|m| m.on(&device))
+                .collect::<Result<_, _>>()?,
             device,
             backend,
         })

@@ -13,17 +13,21 @@ mod app;
 mod backend;
 mod bench;
 mod canvas;
+mod compare;
 mod divergence;
 mod duel;
 mod explain;
 mod fetch;
 mod forward;
+mod gan;
 mod lab;
+mod latent;
 mod ncsn;
 mod plot;
 mod sampling;
 mod score;
 mod ticks;
+mod vae;
 
 fn main() {
     install_panic_hook();

@@ -1,0 +1,206 @@
+//! # The comparison view (Q5)
+//!
+//! The table `digitlab compare` wrote (`weights/comparison.json`): every shipped generator
+//! measured by `digitlab eval` with the same classifier, held-out reference, number of digits,
+//! seed and backend. One column is measured here, on the page's backend: the sampling cost per
+//! digit in this browser, for a batch of 16 digits, median of 3 after a warm-up. The VAE and GAN
+//! rows time their one decoder call; the diffusion and score models time one guided network
+//! call and multiply by the calls their row's sampler makes (the same figure as the Bench
+//! view's, without running every step).
+
+use burn::prelude::*;
+use digitlab_diffusion::{NoiseSource, guided_noise};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::app::Ui;
+use crate::latent;
+use crate::ticks::{next_tick, now_ms};
+
+const BATCH: usize = 16;
+
+/// Median ms of `f` over 3 runs after one warm-up (which compiles the kernels).
+async fn time<F, Fut>(mut f: F) -> Result<f64, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    f().await?;
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let start = now_ms();
+        f().await?;
+        times.push(now_ms() - start);
+        next_tick().await;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[1])
+}
+
+/// Browser ms per digit for one row of the table (by its card's stem), or why not.
+async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
+    let lab = ui.lab.get_value().ok_or("no backend")?;
+    let device = lab.device.clone();
+    let unet = match stem {
+        "ddpm-cfg" => Some(
+            lab.ddpm
+                .as_ref()
+                .ok_or("no diffusion model loaded")?
+                .model
+                .clone(),
+        ),
+        "ncsn" => Some(
+            lab.ncsn
+                .as_ref()
+                .ok_or("open the Score view to load it")?
+                .model
+                .clone(),
+        ),
+        _ => None,
+    };
+    if let Some(model) = unet {
+        let x = NoiseSource::new(0, BATCH).tensor(model.image_shape(), &device);
+        let t = Tensor::<1>::from_floats(vec![0.5f32; BATCH].as_slice(), &device);
+        let labels = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                (0..BATCH as i64).map(|l| l % 10).collect::<Vec<_>>(),
+                [BATCH],
+            ),
+            &device,
+        );
+        let ms = time(|| {
+            let eps = guided_noise(&model, x.clone(), t.clone(), labels.clone(), 1.0);
+            async move {
+                eps.into_data_async().await.map_err(|e| format!("{e:?}"))?;
+                Ok(())
+            }
+        })
+        .await?;
+        return Ok(format!(
+            "{:.1} (≈ {calls} calls × {:.1} ms / {BATCH})",
+            ms * calls as f64 / BATCH as f64,
+            ms
+        ));
+    }
+    latent::load(ui, stem).await?;
+    let m = latent::model(ui, stem)?;
+    let z = latent::noise(0, BATCH, m.latent(), &device);
+    let ms = time(|| {
+        let x = m.decode(z.clone());
+        async move { latent::read(x).await.map(|_| ()) }
+    })
+    .await?;
+    Ok(format!("{:.2}", ms / BATCH as f64))
+}
+
+/// The table's rows, from the comparison file.
+fn rows(table: &serde_json::Value) -> Vec<serde_json::Value> {
+    table["rows"].as_array().cloned().unwrap_or_default()
+}
+
+fn stem(row: &serde_json::Value) -> String {
+    row["card"]
+        .as_str()
+        .unwrap_or("")
+        .trim_end_matches(".json")
+        .to_string()
+}
+
+#[component]
+pub fn CompareView(ui: Ui, active: Signal<bool>) -> impl IntoView {
+    let table = RwSignal::new(serde_json::Value::Null);
+    let info = RwSignal::new(String::from("opens with the view"));
+    let browser = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
+    let measured = RwSignal::new(0u32);
+    let requested = StoredValue::new(false);
+    Effect::new(move |_| {
+        if active.get() && !requested.get_value() {
+            requested.set_value(true);
+            spawn_local(async move {
+                match crate::fetch::text("weights/comparison.json").await {
+                    Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v) => {
+                            info.set(format!(
+                                "{} · {} digits per model, seed {}, on {} ({})",
+                                v["command"].as_str().unwrap_or(""),
+                                v["samples"],
+                                v["seed"],
+                                v["backend"].as_str().unwrap_or(""),
+                                v["machine"].as_str().unwrap_or("")
+                            ));
+                            table.set(v);
+                        }
+                        Err(e) => info.set(format!("comparison.json does not parse: {e}")),
+                    },
+                    Err(e) => info.set(format!("no comparison table ({e})")),
+                }
+            });
+        }
+    });
+    let run = move |_| {
+        let id = ui.begin();
+        spawn_local(async move {
+            ui.status.set("measuring".into());
+            for row in rows(&table.get_untracked()) {
+                if ui.run_id.get_untracked() != id {
+                    return;
+                }
+                let s = stem(&row);
+                let calls = row["result"]["network_calls"]
+                    .as_u64()
+                    .map(|c| c as usize)
+                    .or_else(|| row["result"]["steps"].as_u64().map(|s| s as usize))
+                    .unwrap_or(1);
+                let cell = match measure(ui, &s, calls).await {
+                    Ok(v) => v,
+                    Err(e) => format!("not measured: {e}"),
+                };
+                browser.update(|b| {
+                    b.insert(s, cell);
+                });
+                next_tick().await;
+            }
+            measured.update(|n| *n += 1);
+            ui.finish(id, "done");
+        });
+    };
+    let body = move || {
+        rows(&table.get())
+            .into_iter()
+            .map(|row| {
+                let r = &row["result"];
+                let f = |k: &str, d: usize| r[k].as_f64().map_or("-".into(), |v| format!("{v:.d$}"));
+                let s = stem(&row);
+                let cell_id = format!("compare-browser-{s}");
+                let b = s.clone();
+                view! {
+                    <tr data-testid=format!("compare-row-{s}")>
+                        <td>{row["name"].as_str().unwrap_or("").to_string()}</td>
+                        <td>{format!("{} (floor {})", f("frechet", 1), f("frechet_floor", 1))}</td>
+                        <td>{f("confidence", 3)}</td>
+                        <td>{r["modes_covered"].as_u64().map_or("-".into(), |m| format!("{m} / 10"))}</td>
+                        <td>{r["accuracy"].as_f64().map_or("unconditional".into(), |a| format!("{:.1} %", a * 100.0))}</td>
+                        <td>{format!("{} ({})", f("ms_per_digit", 2), r["backend"].as_str().unwrap_or(""))}</td>
+                        <td data-testid=cell_id>{move || browser.with(|m| m.get(&b).cloned().unwrap_or_default())}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <section class="view">
+            <h2>"Every generator on one footing"</h2>
+            <p>"Measured by " <code>"digitlab compare"</code> ", which runs " <code>"digitlab eval --json"</code>
+               " for each shipped model with the same classifier, the same 1,000 held-out digits as the Fréchet reference, the same number of digits and seed. "
+               "Fréchet distance: between Gaussians fitted to the classifier's features of generated and held-out digits (lower is better; the floor is real training digits of the same number against the held-out ones). "
+               "Modes covered: digits that get at least 2.5 % of the samples (a quarter of a fair share). The diffusion and score models are asked for each class in turn, so their coverage is by construction; the VAEs and GANs are unconditional, and their histogram is the test."</p>
+            <p class="meta" data-testid="compare-info">{move || info.get()}</p>
+            <table class="stats" data-testid="compare-table">
+                <tr><th>"model"</th><th>"Fréchet"</th><th>"confidence"</th><th>"modes covered"</th><th>"accuracy of the requested digit"</th><th>"native ms per digit"</th><th>"this browser: ms per digit"</th></tr>
+                {body}
+            </table>
+            <button data-testid="compare-measure" on:click=run disabled=move || !ui.ready.get() || ui.busy.get() || table.with(|t| t.is_null())>"Measure in this browser"</button>
+            <span data-testid="compare-measured" hidden>{move || measured.get()}</span>
+        </section>
+    }
+}

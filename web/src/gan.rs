@@ -1,0 +1,242 @@
+//! # The GAN view (Q5)
+//!
+//! DCGAN and WGAN-SN generators side by side from the same `z`, a walk between two `z`s in
+//! both, and their training curves read from the logs shipped beside the weights
+//! (`weights/<name>.metrics.jsonl`, written by `digitlab train gan`).
+
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::app::Ui;
+use crate::canvas;
+use crate::explain;
+use crate::latent::{self, LATENT_MODELS_GAN};
+use crate::plot::{self, Chart, Drawing, Plot, Series};
+use crate::sampling::{text_field, whole_number};
+
+const COUNT: usize = 16;
+
+/// `(step, value)` of `key` in a JSONL training log.
+pub fn curve(log: &str, key: &str) -> Vec<(f64, f64)> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?)))
+        .collect()
+}
+
+#[component]
+pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
+    let info = RwSignal::new(String::from("opens with the view"));
+    let seed = RwSignal::new("1".to_string());
+    let from = RwSignal::new("0".to_string());
+    let to = RwSignal::new("1".to_string());
+    let t = RwSignal::new(0.5f64);
+    let done = RwSignal::new(0u32);
+    let error = RwSignal::new(String::new());
+    let summaries = [RwSignal::new(String::new()), RwSignal::new(String::new())];
+    let predictions = [RwSignal::new(String::new()), RwSignal::new(String::new())];
+    let grids: [NodeRef<Canvas>; 2] = Default::default();
+    let strips: [NodeRef<Canvas>; 2] = Default::default();
+    let points: [NodeRef<Canvas>; 2] = Default::default();
+    let dcgan_curve = RwSignal::new(Drawing::default());
+    let wgan_curve = RwSignal::new(Drawing::default());
+
+    let report = move |r: Result<(), String>| match r {
+        Ok(()) => done.update(|n| *n += 1),
+        Err(e) => error.set(e),
+    };
+    let device = move || {
+        ui.lab
+            .with_value(|l| l.as_ref().map(|l| l.device.clone()))
+            .ok_or("no backend".to_string())
+    };
+
+    let generate = move || {
+        spawn_local(async move {
+            let r = async {
+                let seed =
+                    whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
+                let device = device()?;
+                for (k, name) in LATENT_MODELS_GAN.iter().enumerate() {
+                    let m = latent::model(ui, name)?;
+                    let x = m.decode(latent::noise(seed, COUNT, m.latent(), &device));
+                    let values = latent::read(x.clone()).await?;
+                    if let Some(c) = grids[k].get_untracked() {
+                        canvas::paint_grid(&c, &values, COUNT, 28);
+                    }
+                    crate::sampling::judge(ui, x, None, predictions[k], summaries[k]).await;
+                }
+                Ok(())
+            }
+            .await;
+            report(r);
+        });
+    };
+
+    // Both generators along the straight line from z_i to z_j (samples i and j of the seed).
+    let walk = move |strip_too: bool| {
+        spawn_local(async move {
+            let r = async {
+                let seed =
+                    whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
+                let i = whole_number("the first sample", &from.get_untracked(), 0, COUNT - 1)?;
+                let j = whole_number("the second sample", &to.get_untracked(), 0, COUNT - 1)?;
+                let device = device()?;
+                for (k, name) in LATENT_MODELS_GAN.iter().enumerate() {
+                    let m = latent::model(ui, name)?;
+                    let d = m.latent();
+                    let z = latent::read(latent::noise(seed, COUNT, d, &device)).await?;
+                    let (a, b) = (&z[i * d..(i + 1) * d], &z[j * d..(j + 1) * d]);
+                    let lerp = |s: f32| a.iter().zip(b).map(move |(a, b)| (1.0 - s) * a + s * b);
+                    if strip_too {
+                        let line: Vec<f32> = (0..9).flat_map(|q| lerp(q as f32 / 8.0)).collect();
+                        let values = latent::decode(&m, latent::latents(line, d, &device)).await?;
+                        if let Some(c) = strips[k].get_untracked() {
+                            canvas::paint_strip(&c, &values, 9, 28);
+                        }
+                    }
+                    let one: Vec<f32> = lerp(t.get_untracked() as f32).collect();
+                    let values = latent::decode(&m, latent::latents(one, d, &device)).await?;
+                    if let Some(c) = points[k].get_untracked() {
+                        canvas::paint_grid(&c, &values, 1, 28);
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            report(r);
+        });
+    };
+
+    let requested = StoredValue::new(false);
+    Effect::new(move |_| {
+        if active.get() && ui.ready.get() && !requested.get_value() {
+            requested.set_value(true);
+            spawn_local(async move {
+                info.set("loading the generators".into());
+                let mut lines = Vec::new();
+                for name in LATENT_MODELS_GAN {
+                    match latent::load(ui, name).await {
+                        Ok(line) => lines.push(line),
+                        Err(e) => lines.push(format!("no {name} ({e})")),
+                    }
+                }
+                info.set(lines.join(" · "));
+                generate();
+                walk(true);
+                let log = |name: &'static str| async move {
+                    crate::fetch::text(&format!("weights/{name}.metrics.jsonl"))
+                        .await
+                        .unwrap_or_default()
+                };
+                let (d, w) = (log("dcgan").await, log("wgan-sn").await);
+                let (dl, gl) = (curve(&d, "critic_loss"), curve(&d, "generator_loss"));
+                plot::draw(
+                    dcgan_curve,
+                    &Plot {
+                        title: "DCGAN losses (shipped log)",
+                        log_y: false,
+                        marker_x: None,
+                        series: vec![
+                            Series {
+                                label: "discriminator",
+                                color: "#d62728",
+                                points: &dl,
+                            },
+                            Series {
+                                label: "generator",
+                                color: "#1f77b4",
+                                points: &gl,
+                            },
+                        ],
+                        y_range: None,
+                        x_label: "generator step",
+                    },
+                );
+                let west = curve(&w, "w_estimate");
+                plot::draw(
+                    wgan_curve,
+                    &Plot {
+                        title: "WGAN-SN critic's estimate of W (shipped log)",
+                        log_y: false,
+                        marker_x: None,
+                        series: vec![Series {
+                            label: "W estimate",
+                            color: "#2ca02c",
+                            points: &west,
+                        }],
+                        y_range: None,
+                        x_label: "generator step",
+                    },
+                );
+            });
+        }
+    });
+
+    let column = |k: usize,
+                  title: &'static str,
+                  grid_id: &'static str,
+                  strip_id: &'static str,
+                  point_id: &'static str,
+                  pred_id: &'static str| {
+        view! {
+            <div>
+                <h4>{title}</h4>
+                <canvas class="digits" node_ref=grids[k] width="28" height="28" data-testid=grid_id></canvas>
+                <p class="meta">{move || summaries[k].get()}</p>
+                <span data-testid=pred_id hidden>{move || predictions[k].get()}</span>
+                <canvas class="digits strip" node_ref=strips[k] width="28" height="28" data-testid=strip_id></canvas>
+                <canvas class="digits small" node_ref=points[k] width="28" height="28" data-testid=point_id></canvas>
+            </div>
+        }
+    };
+
+    view! {
+        <section class="view">
+            <h2>"GANs: DCGAN and WGAN-SN from the same z"</h2>
+            {explain::gan()}
+            <p class="meta">"Models: " <span data-testid="gan-info">{move || info.get()}</span></p>
+            <p class="notice" data-testid="gan-error">{move || error.get()}</p>
+            <span data-testid="gan-done" hidden>{move || done.get()}</span>
+            <div class="controls row">
+                {text_field("Seed ", "gan-seed", seed)}
+                <button data-testid="gan-generate" on:click=move |_| { generate(); walk(true); } disabled=move || !ui.ready.get()>"Generate"</button>
+                {text_field("Walk from sample # ", "gan-from", from)}
+                {text_field("to # ", "gan-to", to)}
+                <label>"t "
+                    <input type="range" min="0" max="1" step="0.05" data-testid="gan-t"
+                        prop:value=move || t.get().to_string()
+                        on:input=move |ev| {
+                            if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                                t.set(v.clamp(0.0, 1.0));
+                                walk(false);
+                            }
+                        }/>
+                    <output>{move || format!("{:.2}", t.get())}</output>
+                </label>
+            </div>
+            <div class="columns">
+                {column(0, "DCGAN", "gan-dcgan", "gan-dcgan-strip", "gan-dcgan-point", "gan-dcgan-predictions")}
+                {column(1, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions")}
+            </div>
+            <h3>"Training curves"</h3>
+            <div class="columns">
+                <Chart drawing=dcgan_curve testid="gan-dcgan-curve"/>
+                <Chart drawing=wgan_curve testid="gan-wgan-curve"/>
+            </div>
+            <p class="meta">"The WGAN critic's W estimate falls as the generator's digits approach the data; DCGAN's losses measure a game, not a distance, and need not fall."</p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_skip_lines_without_the_key() {
+        let log = "{\"step\":1,\"w_estimate\":3.5}\n{\"step\":2}\nnot json\n{\"step\":3,\"w_estimate\":1.0}";
+        assert_eq!(curve(log, "w_estimate"), vec![(1.0, 3.5), (3.0, 1.0)]);
+    }
+}
