@@ -289,3 +289,110 @@ test('the bench view reports ms per UNet call and per grid', async () => {
   assert.match(r.backend, /WebGPU/);
   await page.close();
 });
+
+/// Waits in real time until the text of `testid` satisfies `ok`, failing on a panic.
+async function waitText(page, testid, ok, timeout = 240_000) {
+  const start = Date.now();
+  for (;;) {
+    const t = (await page.getByTestId(testid).textContent()) ?? '';
+    if (ok(t)) return t;
+    const panic = await page.getByTestId('panic').innerText().catch(() => '');
+    if (panic) throw new Error(`page panicked: ${panic}`);
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting on ${testid}, last: ${t}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+const meanAbs = (a, b) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+
+/// The 28x28 cell `i` of a one-row strip's grey levels (2-pixel gutters).
+function cell(strip, i) {
+  const out = [];
+  for (let y = 0; y < 28; y++) {
+    for (let x = 0; x < 28; x++) out.push(strip.grey[(2 + y) * strip.width + 2 + i * 30 + x]);
+  }
+  return out;
+}
+
+/// The page's grid of `testid` against `digitlab sample --model <card> --count 16 --seed 1`.
+async function sameAsCli(page, testid, card, name) {
+  await mkdir(SHOTS, { recursive: true });
+  const png = join(SHOTS, `cli-${name}.png`);
+  execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights', card), '--count', '16', '--seed', '1', '--out', png]);
+  const [a, b] = [await canvasGrey(page, testid), await pngGrey(page, await readFile(png))];
+  assert.deepEqual([a.width, a.height], [b.width, b.height], `${name} grid size`);
+  const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
+  assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${name} vs CLI: max ${Math.max(...d)}`);
+}
+
+test('the VAE view: samples equal `digitlab sample`, reconstructions resemble their digits, the 2-D plane decodes a click', async () => {
+  const { page, errors } = await open(browser, url);
+  await page.getByTestId('tab-vae').click();
+  await waitText(page, 'vae-scatter', () => true);
+  await page.waitForFunction(() => document.querySelector('[data-testid="vae-scatter"]').dataset.points === '100', null, { timeout: 240_000 });
+  await waitText(page, 'vae-done', (t) => Number(t) >= 5);
+  assert.equal(await text(page, 'vae-error'), '');
+  assert.match(await text(page, 'vae-info'), /vae\.bpk \(latent 16\)/);
+  await sameAsCli(page, 'vae-samples', 'vae.json', 'vae');
+  // The classifier reads the samples (mean confidence printed by the page).
+  await waitText(page, 'vae-predictions', (t) => t.split(',').length === 16);
+  // Each reconstruction is closer to its own digit than to the others.
+  const [orig, rec] = [await canvasGrey(page, 'vae-originals'), await canvasGrey(page, 'vae-recon')];
+  for (let i = 0; i < 10; i++) {
+    const own = meanAbs(cell(rec, i), cell(orig, i));
+    const others = [...Array(10).keys()].filter((j) => j !== i).map((j) => meanAbs(cell(rec, i), cell(orig, j)));
+    assert.ok(own < Math.min(...others), `digit ${i}: own ${own.toFixed(1)}, nearest other ${Math.min(...others).toFixed(1)}`);
+  }
+  // The interpolation strip starts near the first digit's reconstruction and ends near the second's.
+  const strip = await canvasGrey(page, 'vae-strip');
+  assert.ok(meanAbs(cell(strip, 0), cell(orig, 1)) < meanAbs(cell(strip, 8), cell(orig, 1)));
+  // A click on the 2-D plane decodes that point.
+  await page.getByTestId('vae-scatter').click({ position: { x: 75, y: 75 } });
+  await waitText(page, 'vae-picked-z', (t) => t.startsWith('z = (-1.50, 1.50)'));
+  await waitText(page, 'vae-done', (t) => Number(t) >= 6);
+  const picked = await canvasGrey(page, 'vae-picked');
+  assert.ok(Math.max(...picked.grey) > 150, 'the decoded point has ink');
+  await shot(page, 'vae');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the GAN view: DCGAN and WGAN-SN from the same z equal `digitlab sample`, with their training curves', async () => {
+  const { page, errors } = await open(browser, url);
+  await page.getByTestId('tab-gan').click();
+  await waitText(page, 'gan-done', (t) => Number(t) >= 2);
+  assert.equal(await text(page, 'gan-error'), '');
+  await sameAsCli(page, 'gan-dcgan', 'dcgan.json', 'dcgan');
+  await sameAsCli(page, 'gan-wgan', 'wgan-sn.json', 'wgan-sn');
+  for (const id of ['gan-dcgan-predictions', 'gan-wgan-predictions']) {
+    await waitText(page, id, (t) => t.split(',').length === 16);
+  }
+  // The walk's ends are the grid's samples 0 and 1.
+  const [grid, strip] = [await canvasGrey(page, 'gan-dcgan'), await canvasGrey(page, 'gan-dcgan-strip')];
+  const gridCell = (g, i) => { const out = []; for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) out.push(g.grey[(2 + y) * g.width + 2 + i * 30 + x]); return out; };
+  assert.ok(meanAbs(cell(strip, 0), gridCell(grid, 0)) < 2 && meanAbs(cell(strip, 8), gridCell(grid, 1)) < 2);
+  for (const id of ['gan-dcgan-curve', 'gan-wgan-curve']) {
+    assert.ok(await page.getByTestId(id).locator('polyline').count() >= 1, `${id} has a curve`);
+  }
+  await shot(page, 'gan');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the comparison view shows every model and measures the browser cost of the VAE and GANs', async () => {
+  const { page, errors } = await open(browser, url);
+  await page.getByTestId('tab-compare').click();
+  await waitText(page, 'compare-info', (t) => t.startsWith('digitlab compare'));
+  for (const stem of ['ddpm-cfg', 'ncsn', 'vae', 'vae-2d', 'dcgan', 'wgan-sn']) {
+    assert.equal(await page.getByTestId(`compare-row-${stem}`).count(), 1, stem);
+  }
+  await run(page, 'compare-measure');
+  for (const stem of ['vae', 'dcgan', 'wgan-sn']) {
+    const v = Number(await text(page, `compare-browser-${stem}`));
+    assert.ok(v > 0, `${stem}: ${v}`);
+  }
+  assert.match(await text(page, 'compare-browser-ddpm-cfg'), /≈ 50 calls/);
+  await shot(page, 'compare');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -165,7 +165,7 @@ async fn load_shipped(
 /// The score network, fetched the first time the Score view opens (it is not needed before,
 /// and it is as large as the diffusion model). Optional: the page works without it, and it joins
 /// the lab as the lab is by then (other weights may have been loaded, or the backend changed).
-async fn load_ncsn(ui: Ui) {
+pub async fn load_ncsn(ui: Ui) {
     ui.ncsn_info.set("loading the score network".into());
     let score = async {
         let card = parse_card(&fetch::text("weights/ncsn.json").await?)?;

@@ -49,13 +49,13 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
                 .model
                 .clone(),
         ),
-        "ncsn" => Some(
-            lab.ncsn
-                .as_ref()
-                .ok_or("open the Score view to load it")?
-                .model
-                .clone(),
-        ),
+        "ncsn" => {
+            if lab.ncsn.is_none() {
+                crate::app::load_ncsn(ui).await;
+            }
+            let lab = ui.lab.get_value().ok_or("no backend")?;
+            Some(lab.ncsn.as_ref().ok_or("the score network did not load")?.model.clone())
+        }
         _ => None,
     };
     if let Some(model) = unet {

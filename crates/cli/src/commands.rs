@@ -212,7 +212,7 @@ enum TrainCommand {
         latent: usize,
         #[arg(long, default_value_t = 32)]
         width: usize,
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 64)]
         hidden: usize,
         #[arg(long, default_value_t = 20)]
         epochs: usize,
