@@ -333,7 +333,9 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"></canvas>
             </div>
             <h3>"Reconstructions of held-out digits (decoder of the encoder's mean)"</h3>
+            <p class="meta">"held-out digits"</p>
             <canvas class="digits strip" node_ref=originals width="28" height="28" data-testid="vae-originals"></canvas>
+            <p class="meta">"their reconstructions"</p>
             <canvas class="digits strip" node_ref=recons width="28" height="28" data-testid="vae-recon"></canvas>
             <h3>"Interpolation between two held-out digits' encodings"</h3>
             <div class="controls row">
@@ -352,8 +354,10 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     <output>{move || format!("{:.2}", t.get())}</output>
                 </label>
             </div>
-            <canvas class="digits strip" node_ref=strip width="28" height="28" data-testid="vae-strip"></canvas>
-            <canvas class="digits small" node_ref=interp width="28" height="28" data-testid="vae-interp"></canvas>
+            <div class="columns">
+                <canvas class="digits strip" node_ref=strip width="28" height="28" data-testid="vae-strip"></canvas>
+                <canvas class="digits small" node_ref=interp width="28" height="28" data-testid="vae-interp"></canvas>
+            </div>
             <h3>"The 2-D model: its decoded latent plane, and where held-out digits land"</h3>
             <p class="meta">"Model: " <span data-testid="vae-2d-info">{move || info_2d.get()}</span></p>
             <div class="columns">
