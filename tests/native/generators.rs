@@ -186,6 +186,28 @@ fn gan_losses_behave() {
     let w = column(&log(clip.path()), "w_estimate");
     assert!(mean(&w[10..]) > 0.0, "{w:?}");
 
+    // A class-conditional GAN is judged by the accuracy of the requested digits too.
+    let conditional = tempfile::tempdir().unwrap();
+    tiny_gan(
+        "dcgan",
+        data.path(),
+        conditional.path(),
+        &["--epochs", "1", "--conditional"],
+    );
+    let out = digitlab(&[
+        "eval",
+        "--model",
+        conditional.path().join("dcgan.json").to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+        "--samples",
+        "20",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["accuracy"].as_f64().is_some() && r["per_class"].as_array().unwrap().len() == 10);
+
     // The shipped kinds load and sample through the CLI.
     let png = sn.path().join("s.png");
     let out = digitlab(&[

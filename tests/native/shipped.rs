@@ -9,7 +9,15 @@ use crate::support::{digitlab, imported, root, stderr};
 
 #[test]
 fn shipped_cards_match_their_weights() {
-    for card in ["ddpm-cfg", "classifier", "ncsn"] {
+    for card in [
+        "ddpm-cfg",
+        "classifier",
+        "ncsn",
+        "vae",
+        "vae-2d",
+        "dcgan",
+        "wgan-sn",
+    ] {
         let text =
             std::fs::read_to_string(root().join(format!("public/weights/{card}.json"))).unwrap();
         let card = digitlab_weights::Card::from_json(&text).unwrap();
@@ -129,4 +137,61 @@ fn shipped_ncsn_draws_digits_the_classifier_is_sure_of() {
     );
     assert!(accuracy >= 0.7, "{accuracy}: {r}");
     assert!(confidence >= 0.8, "{confidence}: {r}");
+}
+
+/// `digitlab eval --json` of a shipped VAE or GAN: 200 digits, seed 7.
+fn eval_shipped(card: &str) -> serde_json::Value {
+    let out = digitlab(&[
+        "eval",
+        "--model",
+        root()
+            .join(format!("public/weights/{card}.json"))
+            .to_str()
+            .unwrap(),
+        "--classifier",
+        root()
+            .join("public/weights/classifier.json")
+            .to_str()
+            .unwrap(),
+        "--data",
+        imported().to_str().unwrap(),
+        "--samples",
+        "200",
+        "--seed",
+        "7",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The shipped VAEs: the held-out negative ELBO is near the classic ~100 nats (latent 16) and
+/// the 2-D model's is worse but finite; their samples cover the digits.
+#[test]
+fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
+    let r = eval_shipped("vae");
+    let elbo = r["held_out_neg_elbo"].as_f64().unwrap();
+    assert!(
+        (80.0..115.0).contains(&elbo),
+        "latent 16: -ELBO {elbo}: {r}"
+    );
+    assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{r}");
+    assert!(r["confidence"].as_f64().unwrap() >= 0.7, "{r}");
+    let r2 = eval_shipped("vae-2d");
+    let elbo_2d = r2["held_out_neg_elbo"].as_f64().unwrap();
+    assert!(
+        elbo_2d > elbo && elbo_2d < 180.0,
+        "latent 2: -ELBO {elbo_2d}: {r2}"
+    );
+    assert!(r2["modes_covered"].as_u64().unwrap() >= 8, "{r2}");
+}
+
+/// The shipped GANs' digits are recognised with confidence and cover (nearly) every digit.
+#[test]
+fn shipped_gans_draw_digits_the_classifier_recognises() {
+    for card in ["dcgan", "wgan-sn"] {
+        let r = eval_shipped(card);
+        assert!(r["confidence"].as_f64().unwrap() >= 0.8, "{card}: {r}");
+        assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{card}: {r}");
+    }
 }

@@ -54,7 +54,13 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
                 crate::app::load_ncsn(ui).await;
             }
             let lab = ui.lab.get_value().ok_or("no backend")?;
-            Some(lab.ncsn.as_ref().ok_or("the score network did not load")?.model.clone())
+            Some(
+                lab.ncsn
+                    .as_ref()
+                    .ok_or("the score network did not load")?
+                    .model
+                    .clone(),
+            )
         }
         _ => None,
     };
