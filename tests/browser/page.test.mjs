@@ -396,3 +396,34 @@ test('the comparison view shows every model and measures the browser cost of the
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a lost WebGPU device: the run fails with a message, the page moves to the CPU backend and the next run works', async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  // Keep a handle on the device the page's wgpu asks for, so the test can destroy it (as a GPU
+  // reset or a driver crash would).
+  await page.addInitScript(() => {
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await request.apply(this, args);
+      (window.__devices ||= []).push(device);
+      return device;
+    };
+  });
+  await page.goto(url);
+  await waitStatus(page, /^ready$/, 180_000);
+  assert.match(await text(page, 'backend'), /WebGPU/);
+  assert.equal(await page.evaluate(() => window.__devices.length), 1);
+  await page.evaluate(() => window.__devices.forEach((d) => d.destroy()));
+  await generate(page, { digit: 3, w: 2, steps: 3, count: 2, seed: 1 }).catch(() => {});
+  assert.match(await text(page, 'status'), /^error: WebGPU failed .*switched to the CPU backend$/);
+  assert.match(await text(page, 'notice'), /switched to the CPU backend/);
+  assert.match(await text(page, 'backend'), /^CPU .*WebGPU failed during sampling/);
+  await generate(page, { digit: 3, w: 2, steps: 3, count: 2, seed: 1 });
+  assert.equal((await text(page, 'step-counter')).trim(), '3/3');
+  assert.equal(await page.getByTestId('panic').innerText(), '');
+  await shot(page, 'lost-device');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
