@@ -372,6 +372,21 @@ mod tests {
         assert!(free.iter().zip(&dist).any(|(f, d)| f > &(4.0 * d)));
     }
 
+    /// Why DigitLab has no WGAN-GP on MNIST: the input gradient Burn 0.22 returns lives outside
+    /// the autodiff graph (on the inner, non-differentiating device), so a penalty built from it
+    /// cannot send a gradient to the critic's weights.
+    #[test]
+    fn burns_input_gradient_is_not_tracked() {
+        let device = Device::flex().autodiff();
+        let critic = CriticConfig::new().with_width(4).init(&device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], burn::tensor::Distribution::Default, &device)
+            .require_grad();
+        assert!(x.device().is_autodiff());
+        let grads = critic.forward(x.clone(), None).sum().backward();
+        let g = x.grad(&grads).expect("an input gradient");
+        assert!(!g.device().is_autodiff(), "the gradient would be differentiable");
+    }
+
     struct Scale(f32);
     impl burn::module::ModuleMapper for Scale {
         fn map_float<const D: usize>(
