@@ -256,6 +256,9 @@ enum TrainCommand {
         n_critic: Option<usize>,
         #[arg(long, default_value_t = 0.01)]
         clip: f64,
+        /// Decay of the generator's moving average (the shipped weights).
+        #[arg(long, default_value_t = 0.999)]
+        ema_decay: f64,
     },
     /// The evaluation classifier.
     Classifier {
@@ -608,6 +611,7 @@ pub fn run(cli: Cli) -> Result<()> {
             beta_2,
             n_critic,
             clip,
+            ema_decay,
         }) => {
             use digitlab_weights::GanLoss;
             let loss = match loss {
@@ -641,6 +645,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 beta_2: beta_2.unwrap_or(b2),
                 n_critic: n_critic.unwrap_or(k),
                 clip,
+                ema_decay,
                 seed: common.seed,
             };
             gan::train(config, common.options()).map(|_| ())

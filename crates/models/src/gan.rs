@@ -384,7 +384,10 @@ mod tests {
         assert!(x.device().is_autodiff());
         let grads = critic.forward(x.clone(), None).sum().backward();
         let g = x.grad(&grads).expect("an input gradient");
-        assert!(!g.device().is_autodiff(), "the gradient would be differentiable");
+        assert!(
+            !g.device().is_autodiff(),
+            "the gradient would be differentiable"
+        );
     }
 
     struct Scale(f32);

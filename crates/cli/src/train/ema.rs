@@ -6,11 +6,15 @@
 //! `d_k = min(d, (1 + k) / (10 + k))`).
 //!
 //! Written here because Burn 0.22 has no EMA of module weights: a [`ModuleVisitor`] collects
-//! the current weights by parameter id, a [`ModuleMapper`] blends them into the average.
+//! the current weights in visiting order, a [`ModuleMapper`] blends them into the average in the
+//! same order (both traverse the fields as declared). Order, not parameter id: a module loaded
+//! from a record keeps the ids of the module it was loaded into for its batch norms' running
+//! statistics, so after `--resume` the ids of the trained model and of its average no longer
+//! match there, and the average's statistics would silently stop following.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
 /// Effective decay at step `step` (0-based) for a target `decay`.
@@ -18,35 +22,43 @@ pub fn warmup_decay(decay: f64, step: usize) -> f64 {
     decay.min((1.0 + step as f64) / (10.0 + step as f64))
 }
 
-struct Collect(HashMap<ParamId, Tensor<1>>);
+struct Collect(VecDeque<Tensor<1>>);
 
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.insert(param.id, param.val().flatten::<1>(0, D - 1));
+        self.0.push_back(param.val().flatten::<1>(0, D - 1));
     }
 }
 
 struct Blend {
-    current: HashMap<ParamId, Tensor<1>>,
+    current: VecDeque<Tensor<1>>,
     decay: f64,
 }
 
 impl ModuleMapper for Blend {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(current) = self.current.remove(&param.id) else {
-            return param;
-        };
+        let current = self
+            .current
+            .pop_front()
+            .expect("the average has the trained module's architecture");
         let decay = self.decay;
         param.map(|avg| {
             let dims = avg.dims();
+            assert_eq!(
+                current.dims()[0],
+                dims.iter().product::<usize>(),
+                "the average has the trained module's architecture"
+            );
             avg * decay + current.reshape(dims) * (1.0 - decay)
         })
     }
 }
 
-/// Blends `current` (the trained module, without autodiff) into `average` with `decay`.
+/// Blends `current` (the trained module, without autodiff) into `average` with `decay`. Both
+/// must be the same architecture (the average is made from the trained module or from its
+/// config).
 pub fn update<M: Module>(average: M, current: &M, decay: f64) -> M {
-    let mut collect = Collect(HashMap::new());
+    let mut collect = Collect(VecDeque::new());
     current.visit(&mut collect);
     average.map(&mut Blend {
         current: collect.0,

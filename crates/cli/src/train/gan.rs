@@ -13,6 +13,10 @@
 //! - `wgan-clip`: the same loss, the critic's weights clipped to `[-c, c]` after every step
 //!   (the original WGAN).
 //!
+//! The shipped generator is an exponential moving average of the trained one (`ema_decay`,
+//! as for the DDPM; for GANs the average is markedly better than the last iterate, which
+//! oscillates with the game).
+//!
 //! `wgan-gp` is refused with the reason (see `digitlab_models::gan`). A generator step is one
 //! "step" of the run: checkpoints, `--stop-after` and the logs count generator steps; an epoch is
 //! one pass of the critic over the training digits.
@@ -37,8 +41,8 @@ use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
 use super::data::Batches;
 use super::ddpm::{RunOptions, data_name};
 use super::progress::Progress;
-use super::step_rng;
 use super::vae::normal_noise;
+use super::{ema, step_rng};
 use crate::backend::machine;
 use crate::cards::write_weights;
 
@@ -61,6 +65,8 @@ pub struct GanTrainConfig {
     pub n_critic: usize,
     /// `wgan-clip`: the critic's weights stay in `[-clip, clip]`.
     pub clip: f64,
+    /// Decay of the generator's moving average (the shipped weights).
+    pub ema_decay: f64,
     pub seed: u64,
 }
 
@@ -78,6 +84,9 @@ impl GanTrainConfig {
         }
         if !(self.clip > 0.0) {
             bail!("--clip must be positive");
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            bail!("--ema-decay must be in [0, 1)");
         }
         Ok(())
     }
@@ -144,9 +153,15 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let adam = AdamConfig::new()
         .with_beta_1(config.beta_1 as f32)
         .with_beta_2(config.beta_2 as f32);
-    let (mut generator, mut critic, mut g_optim, mut c_optim, start, seconds_before) = if opts
-        .resume
-    {
+    let (
+        mut generator,
+        mut ema_generator,
+        mut critic,
+        mut g_optim,
+        mut c_optim,
+        start,
+        seconds_before,
+    ) = if opts.resume {
         let (state, dir) = checkpoints.latest::<GanTrainConfig>(KIND)?;
         check_same_config(&state.config, &config)?;
         let read = |f: &str| {
@@ -155,6 +170,10 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let generator: Generator =
             load_record(config.generator.init(&device), &read("generator.bpk")?)?;
         let critic: Critic = load_record(config.critic.init(&device), &read("critic.bpk")?)?;
+        let ema_generator: Generator = load_record(
+            config.generator.init(&device.clone().inner()),
+            &read("ema.bpk")?,
+        )?;
         eprintln!(
             "resuming {} from step {} of {total}",
             opts.run.display(),
@@ -162,6 +181,7 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         );
         (
             generator,
+            ema_generator,
             critic,
             Optimizer::adam(
                 adam.clone(),
@@ -184,10 +204,11 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         )
     } else {
         device.seed(config.seed);
-        let generator = config.generator.init(&device);
+        let generator: Generator = config.generator.init(&device);
         let critic = config.critic.init(&device);
         (
-            generator,
+            generator.clone(),
+            generator.valid(),
             critic,
             Optimizer::adam(
                 adam.clone(),
@@ -259,6 +280,11 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let grads = GradientsParams::from_grads(g_loss.backward(), &generator);
         let (trained, lr) = g_optim.step(generator, grads);
         generator = trained;
+        ema_generator = ema::update(
+            ema_generator,
+            &generator.valid(),
+            ema::warmup_decay(config.ema_decay, step),
+        );
 
         let k = config.n_critic as f64;
         window = [
@@ -299,6 +325,7 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 &[
                     ("generator.bpk".into(), record_bytes(generator.clone())),
                     ("critic.bpk".into(), record_bytes(critic.clone())),
+                    ("ema.bpk".into(), record_bytes(ema_generator.clone())),
                     g_optim_file,
                     g_lr_file,
                     c_optim_file,
@@ -337,7 +364,7 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 config.lr_critic,
                 config.n_critic
             ),
-            ema_decay: None,
+            ema_decay: Some(config.ema_decay),
             seed: config.seed,
             seconds: seconds_before + started.elapsed().as_secs_f64(),
             backend: opts.backend.name().into(),
@@ -350,7 +377,7 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let path = write_weights(
         &opts.run,
         config.loss.name(),
-        &record_bytes(generator.valid()),
+        &record_bytes(ema_generator),
         card,
     )?;
     eprintln!("wrote {}", path.display());
