@@ -392,6 +392,9 @@ test('the comparison view shows every model and measures the browser cost of the
     assert.ok(v > 0, `${stem}: ${v}`);
   }
   assert.match(await text(page, 'compare-browser-ddpm-cfg'), /≈ 50 calls/);
+  const cells = {};
+  for (const stem of ['ddpm-cfg', 'ncsn', 'vae', 'vae-2d', 'dcgan', 'wgan-sn']) cells[stem] = await text(page, `compare-browser-${stem}`);
+  await writeFile(join(SHOTS, 'compare-browser.json'), JSON.stringify({ backend: await text(page, 'backend'), cells }, null, 1));
   await shot(page, 'compare');
   assert.deepEqual(errors, []);
   await page.close();
