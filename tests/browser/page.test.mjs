@@ -353,6 +353,10 @@ test('the VAE view: samples equal `digitlab sample`, reconstructions resemble th
   const picked = await canvasGrey(page, 'vae-picked');
   assert.ok(Math.max(...picked.grey) > 150, 'the decoded point has ink');
   await shot(page, 'vae');
+  // A VAE card dropped on the Weights box takes the place of the shipped one of its latent size.
+  await page.getByTestId('weights-file').setInputFiles(['vae-2d.json', 'vae-2d.bpk'].map((f) => join(ROOT, 'public/weights', f)));
+  await waitText(page, 'weights-message', (t) => t !== '');
+  assert.match(await text(page, 'weights-message'), /^loaded your model in place of `vae-2d`/);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -240,9 +240,27 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
             lab.ncsn = Some(score);
             format!("loaded your score network ({source})")
         }
+        "vae" | "gan" => {
+            // It takes the place of the shipped model of its kind: a 2-D VAE that of the manifold
+            // view, a GAN that of the loss it was trained with.
+            let slot = match &card.model {
+                digitlab_weights::ModelSpec::Vae { vae } if vae.latent == 2 => "vae-2d",
+                digitlab_weights::ModelSpec::Vae { .. } => "vae",
+                digitlab_weights::ModelSpec::Gan { loss, .. } => match loss {
+                    digitlab_weights::GanLoss::Dcgan => "dcgan",
+                    _ => "wgan-sn",
+                },
+                _ => unreachable!("kind checked"),
+            };
+            let model = crate::lab::LatentModel::load(slot, card, bytes, &lab.device)
+                .map_err(|e| format!("{source}: {e}"))?;
+            lab.latents.retain(|m| m.name != slot);
+            lab.latents.push(model);
+            format!("loaded your model in place of `{slot}` ({source}); open its view and press Sample / Generate")
+        }
         other => {
             return Err(format!(
-                "{source}: a `{other}` model; this page loads `ddpm-cfg`, `ncsn` and `classifier` models"
+                "{source}: a `{other}` model; this page loads `ddpm-cfg`, `ncsn`, `vae`, `gan` and `classifier` models"
             ));
         }
     };
@@ -377,7 +395,8 @@ pub fn App() -> impl IntoView {
             <p>"Diffusion model: " <span data-testid="model-info">{move || ui.model_info.get()}</span></p>
             <p>"Train your own with " <code>"digitlab train ddpm --run runs/mine"</code>
                ", then choose (or drop here) the card " <code>"runs/mine/ddpm-cfg.json"</code>
-               " together with its " <code>".bpk"</code> " file. The page checks the format version, the kind, the sha256 and the architecture before it uses them."</p>
+               " together with its " <code>".bpk"</code> " file. The same works for a score network (" <code>"train ncsn"</code> "), a VAE (" <code>"train vae"</code>
+               ", in place of the 2-D one when its latent is 2) and an unconditional GAN (" <code>"train gan"</code> "), and for the classifier. The page checks the format version, the kind, the sha256 and the architecture before it uses them."</p>
             <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" on:change=on_pick/>
             <p class="notice" data-testid="weights-message">{move || user_message.get()}</p>
         </section>
