@@ -256,7 +256,9 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
                 .map_err(|e| format!("{source}: {e}"))?;
             lab.latents.retain(|m| m.name != slot);
             lab.latents.push(model);
-            format!("loaded your model in place of `{slot}` ({source}); open its view and press Sample / Generate")
+            format!(
+                "loaded your model in place of `{slot}` ({source}); open its view and press Sample / Generate"
+            )
         }
         other => {
             return Err(format!(

@@ -74,6 +74,15 @@ enum DataCommand {
         #[arg(long, default_value = "data/mnist")]
         out: PathBuf,
     },
+    /// Measure thickness, slant and size on every training digit, print the cut points of their
+    /// bins (tertiles) as JSON, and the captions of the first digits.
+    Captions {
+        #[arg(long, default_value = "data/mnist")]
+        from: PathBuf,
+        /// Captions to print (of the first training digits, every form in turn).
+        #[arg(long, default_value_t = 10)]
+        show: usize,
+    },
     /// Write held-out digits for the page's forward-process view: `count / 10` per class,
     /// in the order 0, 1, ..., 9, 0, 1, ... (raw IDX files, so the page needs no gzip).
     Sample {
@@ -533,6 +542,7 @@ fn divergence(args: DivergenceArgs) -> Result<()> {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
+        Command::Data(DataCommand::Captions { from, show }) => captions(&from, show),
         Command::Data(DataCommand::Sample { from, count, out }) => {
             sample_digits(&from, count, &out)
         }
@@ -703,6 +713,47 @@ fn import(from: &std::path::Path, out: &std::path::Path) -> Result<()> {
         test.len(),
         out.display()
     );
+    Ok(())
+}
+
+fn captions(from: &std::path::Path, show: usize) -> Result<()> {
+    use digitlab_captions::{Bins, caption, measure};
+    let train = Dataset::load(from, Split::Train)?;
+    let side = train.rows;
+    let attributes: Vec<_> = (0..train.len())
+        .map(|i| measure(train.image(i), side))
+        .collect();
+    let bins =
+        Bins::fit(&attributes, &train.labels, train.n_classes()).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&bins)?);
+    // How often each word is true of the training digits.
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for (a, &l) in attributes.iter().zip(&train.labels) {
+        let d = bins.describe(l, a);
+        for word in [
+            format!("{:?}", d.thickness),
+            format!("{:?}", d.slant),
+            format!("{:?}", d.size),
+        ] {
+            *counts.entry(word).or_default() += 1;
+        }
+    }
+    eprintln!(
+        "{}",
+        counts
+            .iter()
+            .map(|(w, c)| format!("{w} {:.1} %", 100.0 * *c as f64 / train.len() as f64))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    for i in 0..show.min(train.len()) {
+        let d = bins.describe(train.labels[i], &attributes[i]);
+        eprintln!(
+            "#{i}: {:?} -> \"{}\"",
+            attributes[i],
+            caption(&d, i as u64 * 7 % 24)
+        );
+    }
     Ok(())
 }
 
