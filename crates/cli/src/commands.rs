@@ -221,8 +221,11 @@ enum TrainCommand {
         latent: usize,
         #[arg(long, default_value_t = 32)]
         width: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 256)]
         hidden: usize,
+        /// Channels of the 7x7 map flattened into the hidden layer (1x1 squeeze).
+        #[arg(long, default_value_t = 16)]
+        squeeze: usize,
         #[arg(long, default_value_t = 20)]
         epochs: usize,
         #[arg(long, default_value_t = 128)]
@@ -588,6 +591,7 @@ pub fn run(cli: Cli) -> Result<()> {
             latent,
             width,
             hidden,
+            squeeze,
             epochs,
             batch_size,
             lr,
@@ -597,7 +601,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 vae: digitlab_models::VaeConfig::new()
                     .with_latent(latent)
                     .with_width(width)
-                    .with_hidden(hidden),
+                    .with_hidden(hidden)
+                    .with_squeeze(squeeze),
                 data: common.data.display().to_string(),
                 epochs,
                 batch_size,

@@ -1,6 +1,7 @@
 //! # Variational autoencoder
 //!
-//! A convolutional VAE (Kingma & Welling 2014) with a Bernoulli likelihood: the encoder maps a
+//! A convolutional VAE (Kingma & Welling 2014) with a Bernoulli likelihood: the encoder (two
+//! strided convolutions, a 1x1 squeeze, a hidden layer) maps a
 //! digit to the mean and log-variance of a diagonal Gaussian `q(z | x)`, the decoder maps a
 //! latent `z` to one logit per pixel. The training loss is the negative ELBO,
 //!
@@ -30,10 +31,17 @@ pub struct VaeConfig {
     /// Channels of the first convolution; the second doubles it.
     #[config(default = 32)]
     pub width: usize,
-    /// Width of the hidden fully connected layer on each side. It holds most of the weights
-    /// (`2 x 2w x 7 x 7 x hidden`): 64 keeps the file near 2 MB for the page.
-    #[config(default = 64)]
+    /// Width of the hidden fully connected layer on each side.
+    #[config(default = 256)]
     pub hidden: usize,
+    /// Channels of the 7x7 map that is flattened into the hidden layer (a 1x1 convolution
+    /// squeezes the `2w` channels to these, and one expands them back in the decoder). The two
+    /// fully connected layers hold `2 x squeeze x 49 x hidden` weights: with the 64 channels
+    /// flattened directly and 256 hidden units that was 1.6 M weights (6.7 MB), and 64 hidden
+    /// units instead cost 18 nats of held-out ELBO (121.7 against 103.8); squeezing to 16
+    /// channels keeps the 256 units at a quarter of the weights.
+    #[config(default = 16)]
+    pub squeeze: usize,
     /// Side of the square images (a multiple of 4).
     #[config(default = 28)]
     pub image_size: usize,
@@ -41,8 +49,8 @@ pub struct VaeConfig {
 
 impl VaeConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if self.latent == 0 || self.width == 0 || self.hidden == 0 {
-            return Err("latent, width and hidden must be positive".into());
+        if self.latent == 0 || self.width == 0 || self.hidden == 0 || self.squeeze == 0 {
+            return Err("latent, width, hidden and squeeze must be positive".into());
         }
         if self.image_size % 4 != 0 || self.image_size == 0 {
             return Err(format!(
@@ -67,19 +75,22 @@ impl VaeConfig {
                 .with_padding([1, 1])
                 .init(device)
         };
-        let flat = 2 * w * q * q;
+        let flat = self.squeeze * q * q;
+        let pointwise = |i, o| Conv2dConfig::new([i, o], [1, 1]).init(device);
         Vae {
             enc1: down(1, w),
             enc2: down(w, 2 * w),
+            enc_squeeze: pointwise(2 * w, self.squeeze),
             enc_fc: LinearConfig::new(flat, self.hidden).init(device),
             mu: LinearConfig::new(self.hidden, self.latent).init(device),
             log_var: LinearConfig::new(self.hidden, self.latent).init(device),
             dec_fc1: LinearConfig::new(self.latent, self.hidden).init(device),
             dec_fc2: LinearConfig::new(self.hidden, flat).init(device),
+            dec_expand: pointwise(self.squeeze, 2 * w),
             dec1: up(2 * w, w),
             dec2: up(w, 1),
             latent: self.latent,
-            width: w,
+            squeeze: self.squeeze,
             quarter: q,
         }
     }
@@ -89,15 +100,17 @@ impl VaeConfig {
 pub struct Vae {
     enc1: Conv2d,
     enc2: Conv2d,
+    enc_squeeze: Conv2d,
     enc_fc: Linear,
     mu: Linear,
     log_var: Linear,
     dec_fc1: Linear,
     dec_fc2: Linear,
+    dec_expand: Conv2d,
     dec1: ConvTranspose2d,
     dec2: ConvTranspose2d,
     latent: usize,
-    width: usize,
+    squeeze: usize,
     quarter: usize,
 }
 
@@ -126,6 +139,7 @@ impl Vae {
         let [batch, _, _, _] = x.dims();
         let h = relu(self.enc1.forward(x));
         let h = relu(self.enc2.forward(h)); // [batch, 2w, q, q]
+        let h = relu(self.enc_squeeze.forward(h)); // [batch, squeeze, q, q]
         let h = relu(self.enc_fc.forward(h.reshape([batch as i32, -1])));
         Posterior {
             mu: self.mu.forward(h.clone()),
@@ -138,7 +152,8 @@ impl Vae {
         let [batch, _] = z.dims();
         let h = relu(self.dec_fc1.forward(z));
         let h = relu(self.dec_fc2.forward(h));
-        let h = h.reshape([batch, 2 * self.width, self.quarter, self.quarter]);
+        let h = h.reshape([batch, self.squeeze, self.quarter, self.quarter]);
+        let h = relu(self.dec_expand.forward(h));
         let h = relu(self.dec1.forward(h));
         self.dec2.forward(h)
     }
