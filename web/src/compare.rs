@@ -3,10 +3,11 @@
 //! The table `digitlab compare` wrote (`weights/comparison.json`): every shipped generator
 //! measured by `digitlab eval` with the same classifier, held-out reference, number of digits,
 //! seed and backend. One column is measured here, on the page's backend: the sampling cost per
-//! digit in this browser, for a batch of 16 digits, median of 3 after a warm-up. The VAE and GAN
-//! rows time their one decoder call; the diffusion and score models time one guided network
-//! call and multiply by the calls their row's sampler makes (the same figure as the Bench
-//! view's, without running every step).
+//! digit in this browser, for a batch of 16 digits, after a warm-up call (which compiles the
+//! kernels). The VAE and GAN rows time their one decoder call (median of 3); the diffusion and
+//! score models time one guided network call and multiply by the calls their row's sampler
+//! makes (the same figure as the Bench view's, without running every step: on a CPU-emulated
+//! WebGPU one call takes seconds).
 
 use burn::prelude::*;
 use digitlab_diffusion::{NoiseSource, guided_noise};
@@ -19,22 +20,22 @@ use crate::ticks::{next_tick, now_ms};
 
 const BATCH: usize = 16;
 
-/// Median ms of `f` over 3 runs after one warm-up (which compiles the kernels).
-async fn time<F, Fut>(mut f: F) -> Result<f64, String>
+/// Median ms of `f` over `runs` runs after one warm-up (which compiles the kernels).
+async fn time<F, Fut>(runs: usize, mut f: F) -> Result<f64, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
     f().await?;
     let mut times = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..runs.max(1) {
         let start = now_ms();
         f().await?;
         times.push(now_ms() - start);
         next_tick().await;
     }
     times.sort_by(f64::total_cmp);
-    Ok(times[1])
+    Ok(times[times.len() / 2])
 }
 
 /// Browser ms per digit for one row of the table (by its card's stem), or why not.
@@ -74,7 +75,7 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
             ),
             &device,
         );
-        let ms = time(|| {
+        let ms = time(1, || {
             let eps = guided_noise(&model, x.clone(), t.clone(), labels.clone(), 1.0);
             async move {
                 eps.into_data_async().await.map_err(|e| format!("{e:?}"))?;
@@ -91,7 +92,7 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
     latent::load(ui, stem).await?;
     let m = latent::model(ui, stem)?;
     let z = latent::noise(0, BATCH, m.latent(), &device);
-    let ms = time(|| {
+    let ms = time(3, || {
         let x = m.decode(z.clone());
         async move { latent::read(x).await.map(|_| ()) }
     })
