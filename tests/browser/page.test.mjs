@@ -303,6 +303,9 @@ async function waitText(page, testid, ok, timeout = 240_000) {
   }
 }
 
+/// The mean confidence in a summary line "... (mean confidence 0.83)".
+const meanConfidence = (t) => Number((/mean confidence ([0-9.]+)/.exec(t) ?? [])[1]);
+
 const meanAbs = (a, b) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 
 /// The 28x28 cell `i` of a one-row strip's grey levels (2-pixel gutters).
@@ -334,8 +337,9 @@ test('the VAE view: samples equal `digitlab sample`, reconstructions resemble th
   assert.equal(await text(page, 'vae-error'), '');
   assert.match(await text(page, 'vae-info'), /vae\.bpk \(latent 16\)/);
   await sameAsCli(page, 'vae-samples', 'vae.json', 'vae');
-  // The classifier reads the samples (mean confidence printed by the page).
+  // The classifier, run in the page, reads the samples with confidence.
   await waitText(page, 'vae-predictions', (t) => t.split(',').length === 16);
+  assert.ok(meanConfidence(await text(page, 'vae-summary')) >= 0.6, await text(page, 'vae-summary'));
   // Each reconstruction is closer to its own digit than to the others.
   const [orig, rec] = [await canvasGrey(page, 'vae-originals'), await canvasGrey(page, 'vae-recon')];
   for (let i = 0; i < 10; i++) {
@@ -368,8 +372,9 @@ test('the GAN view: DCGAN and WGAN-SN from the same z equal `digitlab sample`, w
   assert.equal(await text(page, 'gan-error'), '');
   await sameAsCli(page, 'gan-dcgan', 'dcgan.json', 'dcgan');
   await sameAsCli(page, 'gan-wgan', 'wgan-sn.json', 'wgan-sn');
-  for (const id of ['gan-dcgan-predictions', 'gan-wgan-predictions']) {
-    await waitText(page, id, (t) => t.split(',').length === 16);
+  for (const id of ['gan-dcgan', 'gan-wgan']) {
+    await waitText(page, `${id}-predictions`, (t) => t.split(',').length === 16);
+    assert.ok(meanConfidence(await text(page, `${id}-summary`)) >= 0.6, await text(page, `${id}-summary`));
   }
   // The walk's ends are the grid's samples 0 and 1.
   const [grid, strip] = [await canvasGrey(page, 'gan-dcgan'), await canvasGrey(page, 'gan-dcgan-strip')];

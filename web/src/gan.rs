@@ -184,7 +184,7 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             <div>
                 <h4>{title}</h4>
                 <canvas class="digits" node_ref=grids[k] width="28" height="28" data-testid=grid_id></canvas>
-                <p class="meta">{move || summaries[k].get()}</p>
+                <p class="meta" data-testid=summary_id>{move || summaries[k].get()}</p>
                 <span data-testid=pred_id hidden>{move || predictions[k].get()}</span>
                 <canvas class="digits strip" node_ref=strips[k] width="28" height="28" data-testid=strip_id></canvas>
                 <canvas class="digits small" node_ref=points[k] width="28" height="28" data-testid=point_id></canvas>
@@ -217,8 +217,8 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 </label>
             </div>
             <div class="columns">
-                {column(0, "DCGAN", "gan-dcgan", "gan-dcgan-strip", "gan-dcgan-point", "gan-dcgan-predictions")}
-                {column(1, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions")}
+                {column(0, "DCGAN", "gan-dcgan", "gan-dcgan-strip", "gan-dcgan-point", "gan-dcgan-predictions", "gan-dcgan-summary")}
+                {column(1, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions", "gan-wgan-summary")}
             </div>
             <h3>"Training curves"</h3>
             <div class="columns">

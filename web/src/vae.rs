@@ -327,7 +327,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 <div class="controls">
                     {text_field("Seed ", "vae-seed", seed)}
                     <button data-testid="vae-sample" on:click=move |_| sample() disabled=move || !ui.ready.get()>"Sample"</button>
-                    <p class="meta">{move || summary.get()}</p>
+                    <p class="meta" data-testid="vae-summary">{move || summary.get()}</p>
                     <span data-testid="vae-predictions" hidden>{move || predictions.get()}</span>
                 </div>
                 <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"></canvas>
