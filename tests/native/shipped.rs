@@ -192,7 +192,10 @@ fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
 fn shipped_gans_draw_digits_the_classifier_recognises() {
     for (card, confidence) in [("dcgan", 0.8), ("wgan-sn", 0.75)] {
         let r = eval_shipped(card);
-        assert!(r["confidence"].as_f64().unwrap() >= confidence, "{card}: {r}");
+        assert!(
+            r["confidence"].as_f64().unwrap() >= confidence,
+            "{card}: {r}"
+        );
         assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{card}: {r}");
     }
 }

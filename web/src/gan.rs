@@ -179,7 +179,8 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                   grid_id: &'static str,
                   strip_id: &'static str,
                   point_id: &'static str,
-                  pred_id: &'static str| {
+                  pred_id: &'static str,
+                  summary_id: &'static str| {
         view! {
             <div>
                 <h4>{title}</h4>
