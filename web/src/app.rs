@@ -47,6 +47,13 @@ pub struct Ui {
 }
 
 impl Ui {
+    /// The device the models live on (after the backend has started).
+    pub fn device(self) -> Result<burn::prelude::Device, String> {
+        self.lab
+            .with_value(|l| l.as_ref().map(|l| l.device.clone()))
+            .ok_or_else(|| "the backend is not ready yet".to_string())
+    }
+
     pub fn begin(self) -> u64 {
         self.run_id.update(|id| *id += 1);
         self.busy.set(true);

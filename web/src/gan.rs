@@ -46,18 +46,13 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         Ok(()) => done.update(|n| *n += 1),
         Err(e) => error.set(e),
     };
-    let device = move || {
-        ui.lab
-            .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-            .ok_or("no backend".to_string())
-    };
 
     let generate = move || {
         spawn_local(async move {
             let r = async {
                 let seed =
                     whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
-                let device = device()?;
+                let device = ui.device()?;
                 for (k, name) in LATENT_MODELS_GAN.iter().enumerate() {
                     let m = latent::model(ui, name)?;
                     let x = m.decode(latent::noise(seed, COUNT, m.latent(), &device));
@@ -82,7 +77,7 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
                 let i = whole_number("the first sample", &from.get_untracked(), 0, COUNT - 1)?;
                 let j = whole_number("the second sample", &to.get_untracked(), 0, COUNT - 1)?;
-                let device = device()?;
+                let device = ui.device()?;
                 for (k, name) in LATENT_MODELS_GAN.iter().enumerate() {
                     let m = latent::model(ui, name)?;
                     let d = m.latent();

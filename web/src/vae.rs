@@ -122,10 +122,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 let seed =
                     whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
                 let m = latent::model(ui, "vae")?;
-                let device = ui
-                    .lab
-                    .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-                    .ok_or("no backend")?;
+                let device = ui.device()?;
                 let x = m.decode(latent::noise(seed, COUNT, m.latent(), &device));
                 let values = latent::read(x.clone()).await?;
                 if let Some(c) = samples.get_untracked() {
@@ -144,10 +141,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             let r = async {
                 let m = latent::model(ui, "vae")?;
                 let vae = m.vae().ok_or("not a VAE")?.clone();
-                let device = ui
-                    .lab
-                    .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-                    .ok_or("no backend")?;
+                let device = ui.device()?;
                 let (x, _) = held_out(ui, &(0..10).collect::<Vec<_>>(), &device)?;
                 let back = vae.decode(vae.encode(x.clone()).mu);
                 let (x, back) = (latent::read(x).await?, latent::read(back).await?);
@@ -170,10 +164,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     return Ok(());
                 };
                 let m = latent::model(ui, "vae")?;
-                let device = ui
-                    .lab
-                    .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-                    .ok_or("no backend")?;
+                let device = ui.device()?;
                 let s = t.get_untracked() as f32;
                 let z: Vec<f32> = a
                     .iter()
@@ -199,10 +190,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 let j = whole_number("the second digit", &second.get_untracked(), 0, n.max(1) - 1)?;
                 let m = latent::model(ui, "vae")?;
                 let vae = m.vae().ok_or("not a VAE")?.clone();
-                let device = ui
-                    .lab
-                    .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-                    .ok_or("no backend")?;
+                let device = ui.device()?;
                 let (x, _) = held_out(ui, &[i, j], &device)?;
                 let mu = latent::read(vae.encode(x).mu).await?;
                 let k = m.latent();
@@ -231,10 +219,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             let r = async {
                 let m = latent::model(ui, "vae-2d")?;
                 let vae = m.vae().ok_or("not a VAE")?.clone();
-                let device = ui
-                    .lab
-                    .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-                    .ok_or("no backend")?;
+                let device = ui.device()?;
                 let values = decode(&m, latent::latents(manifold_latents(), 2, &device)).await?;
                 if let Some(c) = manifold.get_untracked() {
                     canvas::paint_grid(&c, &values, GRID * GRID, 28);
@@ -261,10 +246,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         spawn_local(async move {
             let r = async {
                 let m = latent::model(ui, "vae-2d")?;
-                let device = ui
-                    .lab
-                    .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-                    .ok_or("no backend")?;
+                let device = ui.device()?;
                 let values =
                     decode(&m, latent::latents(vec![z1 as f32, z2 as f32], 2, &device)).await?;
                 if let Some(c) = picked.get_untracked() {

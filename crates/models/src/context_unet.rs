@@ -51,13 +51,7 @@ impl ContextUnetConfig {
         if self.n_feat == 0 || self.n_classes == 0 || self.in_channels == 0 {
             return Err("n_feat, n_classes and in_channels must be positive".into());
         }
-        if self.image_size % 4 != 0 || self.image_size == 0 {
-            return Err(format!(
-                "image_size must be a positive multiple of 4 (two 2x poolings), got {}",
-                self.image_size
-            ));
-        }
-        Ok(())
+        crate::check_image_size(self.image_size)
     }
 
     pub fn init(&self, device: &Device) -> ContextUnet {

@@ -52,13 +52,7 @@ impl VaeConfig {
         if self.latent == 0 || self.width == 0 || self.hidden == 0 || self.squeeze == 0 {
             return Err("latent, width, hidden and squeeze must be positive".into());
         }
-        if self.image_size % 4 != 0 || self.image_size == 0 {
-            return Err(format!(
-                "image_size {} must be a positive multiple of 4",
-                self.image_size
-            ));
-        }
-        Ok(())
+        crate::check_image_size(self.image_size)
     }
 
     pub fn init(&self, device: &Device) -> Vae {
