@@ -158,6 +158,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Card {
+    /// A card for weights not yet written: `write_weights` (in the CLI) fills in the file's name
+    /// and sha256 when it writes them.
+    pub fn new(
+        model: ModelSpec,
+        data: DataInfo,
+        training: TrainingInfo,
+        metrics: serde_json::Value,
+    ) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            weights: String::new(),
+            sha256: String::new(),
+            model,
+            data,
+            training,
+            metrics,
+        }
+    }
+
     /// Parses a card and checks its format version.
     pub fn from_json(text: &str) -> Result<Self, CardError> {
         #[derive(Deserialize)]

@@ -16,9 +16,7 @@ use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_eval::judge;
 use digitlab_models::{Classifier, ClassifierConfig};
-use digitlab_weights::{
-    Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes,
-};
+use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, record_bytes};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -179,19 +177,16 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         return Ok(opts.run.clone());
     }
     let accuracy = held_out_accuracy(&model);
-    let card = Card {
-        format_version: FORMAT_VERSION,
-        weights: String::new(),
-        sha256: String::new(),
-        model: ModelSpec::Classifier {
+    let card = Card::new(
+        ModelSpec::Classifier {
             classifier: config.classifier.clone(),
         },
-        data: DataInfo {
+        DataInfo {
             name: data_name(&data_dir),
             train_images: train.len(),
             held_out_images: test.len(),
         },
-        training: TrainingInfo {
+        TrainingInfo {
             steps: total,
             epochs: config.epochs as f64,
             batch_size: config.batch_size,
@@ -204,12 +199,12 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
             final_loss: last_loss,
             continued_from: None,
         },
-        metrics: serde_json::json!({
+        serde_json::json!({
             "held_out_accuracy": accuracy,
             "held_out_images": test.len(),
             "measured_by": "digitlab train classifier (final weights on the t10k split)",
         }),
-    };
+    );
     let path = write_weights(&opts.run, KIND, &record_bytes(model.valid()), card)?;
     eprintln!(
         "held-out accuracy {:.2} %; wrote {}",

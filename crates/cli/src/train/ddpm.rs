@@ -21,9 +21,7 @@ use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
-use digitlab_weights::{
-    Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes,
-};
+use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, record_bytes};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -336,17 +334,14 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         return Ok(opts.run.clone());
     }
 
-    let card = Card {
-        format_version: FORMAT_VERSION,
-        weights: String::new(),
-        sha256: String::new(),
-        model: config.corruption.model_spec(&config.unet),
-        data: DataInfo {
+    let card = Card::new(
+        config.corruption.model_spec(&config.unet),
+        DataInfo {
             name: data_name(&data_dir),
             train_images: train.len(),
             held_out_images: held_out,
         },
-        training: TrainingInfo {
+        TrainingInfo {
             steps: total,
             epochs: config.epochs as f64,
             batch_size: config.batch_size,
@@ -366,8 +361,8 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 None => None,
             },
         },
-        metrics: serde_json::Value::Null,
-    };
+        serde_json::Value::Null,
+    );
     let path = write_weights(&opts.run, kind, &record_bytes(ema_model), card)?;
     eprintln!("wrote {}", path.display());
     Ok(path)

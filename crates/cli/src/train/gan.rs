@@ -32,7 +32,7 @@ use burn::tensor::activation::softplus;
 use digitlab_data::{Dataset, Split};
 use digitlab_models::{Critic, CriticConfig, Generator, GeneratorConfig};
 use digitlab_weights::{
-    Card, DataInfo, FORMAT_VERSION, GanLoss, ModelSpec, TrainingInfo, load_record, record_bytes,
+    Card, DataInfo, GanLoss, ModelSpec, TrainingInfo, load_record, record_bytes,
 };
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -339,20 +339,17 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         eprintln!("stopped after step {end} of {total}; continue with --resume");
         return Ok(opts.run.clone());
     }
-    let card = Card {
-        format_version: FORMAT_VERSION,
-        weights: String::new(),
-        sha256: String::new(),
-        model: ModelSpec::Gan {
+    let card = Card::new(
+        ModelSpec::Gan {
             generator: config.generator.clone(),
             loss: config.loss,
         },
-        data: DataInfo {
+        DataInfo {
             name: data_name(&data_dir),
             train_images: train.len(),
             held_out_images: held_out,
         },
-        training: TrainingInfo {
+        TrainingInfo {
             steps: total,
             epochs: config.epochs as f64,
             batch_size: config.batch_size,
@@ -372,8 +369,8 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             final_loss: last_loss,
             continued_from: None,
         },
-        metrics: serde_json::Value::Null,
-    };
+        serde_json::Value::Null,
+    );
     let path = write_weights(
         &opts.run,
         config.loss.name(),

@@ -14,9 +14,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_models::{Vae, VaeConfig};
-use digitlab_weights::{
-    Card, DataInfo, FORMAT_VERSION, ModelSpec, TrainingInfo, load_record, record_bytes,
-};
+use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, record_bytes};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -197,19 +195,16 @@ pub fn train(config: VaeTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         return Ok(opts.run.clone());
     }
     let (rec, kl) = measure(&model);
-    let card = Card {
-        format_version: FORMAT_VERSION,
-        weights: String::new(),
-        sha256: String::new(),
-        model: ModelSpec::Vae {
+    let card = Card::new(
+        ModelSpec::Vae {
             vae: config.vae.clone(),
         },
-        data: DataInfo {
+        DataInfo {
             name: data_name(&data_dir),
             train_images: train.len(),
             held_out_images: test.len(),
         },
-        training: TrainingInfo {
+        TrainingInfo {
             steps: total,
             epochs: config.epochs as f64,
             batch_size: config.batch_size,
@@ -222,8 +217,8 @@ pub fn train(config: VaeTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             final_loss: last_loss,
             continued_from: None,
         },
-        metrics: serde_json::Value::Null,
-    };
+        serde_json::Value::Null,
+    );
     let path = write_weights(&opts.run, KIND, &record_bytes(model.valid()), card)?;
     eprintln!(
         "held-out -ELBO {:.1} nats (reconstruction {rec:.1} + KL {kl:.1}); wrote {}",
