@@ -106,6 +106,18 @@ impl Ui {
     }
 }
 
+/// Runs `start` once, the first time `when` holds (reactively): how views fetch what only they
+/// need, when they first open.
+pub fn first_time(when: impl Fn() -> bool + 'static, start: impl Fn() + 'static) {
+    let done = StoredValue::new(false);
+    Effect::new(move |_| {
+        if when() && !done.get_value() {
+            done.set_value(true);
+            start();
+        }
+    });
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Tab {
     Sample,
@@ -304,13 +316,10 @@ pub fn App() -> impl IntoView {
         Tab::Sample
     });
     let user_message = RwSignal::new(String::new());
-    let ncsn_requested = StoredValue::new(false);
-    Effect::new(move |_| {
-        if tab.get() == Tab::Score && ui.ready.get() && !ncsn_requested.get_value() {
-            ncsn_requested.set_value(true);
-            spawn_local(load_ncsn(ui));
-        }
-    });
+    first_time(
+        move || tab.get() == Tab::Score && ui.ready.get(),
+        move || spawn_local(load_ncsn(ui)),
+    );
 
     spawn_local(async move {
         let force_cpu = query("backend").is_some_and(|b| b == "cpu");

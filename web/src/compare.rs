@@ -119,10 +119,9 @@ pub fn CompareView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let info = RwSignal::new(String::from("opens with the view"));
     let browser = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let measured = RwSignal::new(0u32);
-    let requested = StoredValue::new(false);
-    Effect::new(move |_| {
-        if active.get() && !requested.get_value() {
-            requested.set_value(true);
+    crate::app::first_time(
+        move || active.get(),
+        move || {
             spawn_local(async move {
                 match crate::fetch::text("weights/comparison.json").await {
                     Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
@@ -142,8 +141,8 @@ pub fn CompareView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     Err(e) => info.set(format!("no comparison table ({e})")),
                 }
             });
-        }
-    });
+        },
+    );
     let run = move |_| {
         let id = ui.begin();
         spawn_local(async move {

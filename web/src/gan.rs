@@ -104,10 +104,9 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         });
     };
 
-    let requested = StoredValue::new(false);
-    Effect::new(move |_| {
-        if active.get() && ui.ready.get() && !requested.get_value() {
-            requested.set_value(true);
+    crate::app::first_time(
+        move || active.get() && ui.ready.get(),
+        move || {
             spawn_local(async move {
                 info.set("loading the generators".into());
                 let mut lines = Vec::new();
@@ -166,8 +165,8 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     },
                 );
             });
-        }
-    });
+        },
+    );
 
     let column = |k: usize,
                   title: &'static str,

@@ -260,10 +260,9 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     };
 
     // Fetch the weights the first time the view opens (and the page is ready), then draw.
-    let requested = StoredValue::new(false);
-    Effect::new(move |_| {
-        if active.get() && ui.ready.get() && !requested.get_value() {
-            requested.set_value(true);
+    crate::app::first_time(
+        move || active.get() && ui.ready.get(),
+        move || {
             spawn_local(async move {
                 info.set("loading the VAE".into());
                 match latent::load(ui, "vae").await {
@@ -283,8 +282,8 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     Err(e) => info_2d.set(format!("no 2-D VAE loaded ({e})")),
                 }
             });
-        }
-    });
+        },
+    );
 
     let dots = move || {
         points

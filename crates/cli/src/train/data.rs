@@ -1,11 +1,26 @@
 //! # Training batches
 
+use anyhow::{Result, bail};
 use burn::prelude::*;
-use digitlab_data::Dataset;
+use digitlab_data::{Dataset, Split};
 use digitlab_models::pixels::bytes_to_unit;
 use rand::seq::SliceRandom;
 
 use super::step_rng;
+
+/// The training split of `dir`, refused unless its images are `side x side` (the size the
+/// model is configured for).
+pub fn training_split(dir: &std::path::Path, side: usize) -> Result<Dataset> {
+    let train = Dataset::load(dir, Split::Train)?;
+    if train.rows != side || train.cols != side {
+        bail!(
+            "the data holds {}x{} images but the model is configured for {side}x{side}",
+            train.rows,
+            train.cols
+        );
+    }
+    Ok(train)
+}
 
 /// A dataset in the models' pixel range, with a seeded order per epoch.
 pub struct Batches {

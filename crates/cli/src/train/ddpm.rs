@@ -149,19 +149,10 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         bail!("p_uncond and ema_decay must be in [0, 1)");
     }
     let data_dir = PathBuf::from(&config.data);
-    let train = Dataset::load(&data_dir, Split::Train)?;
+    let train = super::data::training_split(&data_dir, config.unet.image_size)?;
     let held_out = Dataset::load(&data_dir, Split::Test)
         .map(|d| d.len())
         .unwrap_or(0);
-    if train.rows != config.unet.image_size || train.cols != config.unet.image_size {
-        bail!(
-            "the data holds {}x{} images but the model is configured for {}x{}",
-            train.rows,
-            train.cols,
-            config.unet.image_size,
-            config.unet.image_size
-        );
-    }
     if train.n_classes() > config.unet.n_classes {
         bail!(
             "the data has {} classes, the model {}",

@@ -130,19 +130,10 @@ fn labels_tensor(labels: &[i64], device: &Device) -> Tensor<1, Int> {
 pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     config.check()?;
     let data_dir = PathBuf::from(&config.data);
-    let train = Dataset::load(&data_dir, Split::Train)?;
+    let train = super::data::training_split(&data_dir, config.generator.image_size)?;
     let held_out = Dataset::load(&data_dir, Split::Test)
         .map(|d| d.len())
         .unwrap_or(0);
-    if train.rows != config.generator.image_size || train.cols != config.generator.image_size {
-        bail!(
-            "the data holds {}x{} images but the model is configured for {}x{}",
-            train.rows,
-            train.cols,
-            config.generator.image_size,
-            config.generator.image_size
-        );
-    }
     let mut batches = Batches::new(&train, config.batch_size, config.seed);
     let total = config.epochs * batches.per_epoch() / config.n_critic;
     if total == 0 {

@@ -73,18 +73,9 @@ pub fn held_out_elbo(vae: &Vae, images: Tensor<4>) -> (f64, f64) {
 pub fn train(config: VaeTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     config.vae.validate().map_err(anyhow::Error::msg)?;
     let data_dir = PathBuf::from(&config.data);
-    let train = Dataset::load(&data_dir, Split::Train)?;
+    let train = super::data::training_split(&data_dir, config.vae.image_size)?;
     let test = Dataset::load(&data_dir, Split::Test)
         .context("the VAE reports the held-out ELBO, so it needs the t10k split too")?;
-    if train.rows != config.vae.image_size || train.cols != config.vae.image_size {
-        bail!(
-            "the data holds {}x{} images but the model is configured for {}x{}",
-            train.rows,
-            train.cols,
-            config.vae.image_size,
-            config.vae.image_size
-        );
-    }
     let mut batches = Batches::new(&train, config.batch_size, config.seed);
     let held_out = Batches::new(&test, config.batch_size, config.seed);
     let total = config.epochs * batches.per_epoch();
