@@ -6,12 +6,15 @@
 //!
 //! - [`measure`]: ink mass (thickness), slant from the image moments, bounding-box height (size);
 //! - [`bins`]: the cut points that turn each measure into a word (tertiles of the training set);
-//! - [`grammar`]: the words put together, in English and with the digit names in Persian.
+//! - [`grammar`]: the words put together, in English and with the digit names in Persian;
+//! - [`tokenizer`]: the WordPiece tokenizer trained on those captions, which the text encoder reads.
 
 pub mod bins;
 pub mod grammar;
 pub mod measure;
+pub mod tokenizer;
 
 pub use bins::{Bins, Described, Size, Slant, Thickness};
 pub use grammar::{Language, caption};
 pub use measure::{Attributes, measure};
+pub use tokenizer::{PromptTokenizer, Tokens};

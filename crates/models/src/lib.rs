@@ -9,22 +9,31 @@
 //! - [`Vae`]: a convolutional VAE with a Bernoulli decoder.
 //! - [`Generator`] and [`Critic`]: a DCGAN generator and its discriminator / WGAN critic
 //!   (optionally spectrally normalised).
+//! - [`TextUnet`] with its [`TextEncoder`]: text-conditioned noise prediction, by
+//!   cross-attention or FiLM, in pixel or latent space.
+//! - [`Autoencoder`]: the KL autoencoder whose 7x7 latent the latent-diffusion model works in.
 //!
 //! Every module has a `#[derive(Config)]` whose JSON travels with the weights, so that
 //! inference rebuilds exactly the trained architecture before loading the record.
 
+pub mod autoencoder;
 pub mod classifier;
 pub mod context_unet;
 pub mod embeddings;
 pub mod gan;
 pub mod pixels;
 pub mod resnet;
+pub mod text_encoder;
+pub mod text_unet;
 pub mod unet_blocks;
 pub mod vae;
 
+pub use autoencoder::{Autoencoder, AutoencoderConfig};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use context_unet::{ContextUnet, ContextUnetConfig};
 pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig};
+pub use text_encoder::{TextEncoder, TextEncoderConfig};
+pub use text_unet::{Conditioning, TextStates, TextUnet, TextUnetConfig, TextUnetOutput};
 pub use vae::{Vae, VaeConfig};
 
 /// Number of groups for a GroupNorm over `channels`: 8 where it divides, else 1 (LayerNorm-like).
