@@ -13,6 +13,7 @@ fn closed_form_and_iteration_have_the_same_mean_and_variance() {
         let schedule = NoiseSchedule::new(ScheduleConfig {
             train_steps: 1000,
             betas,
+            ..Default::default()
         })
         .unwrap();
         let chains = 4000;

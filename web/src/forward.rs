@@ -69,6 +69,7 @@ fn schedule(kind: &str) -> NoiseSchedule {
     NoiseSchedule::new(ScheduleConfig {
         train_steps: 1000,
         betas,
+        ..Default::default()
     })
     .expect("valid built-in schedule")
 }

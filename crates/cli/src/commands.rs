@@ -566,6 +566,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 schedule: ScheduleConfig {
                     train_steps: timesteps,
                     betas,
+                    ..Default::default()
                 },
             };
             let config = unet.config(&common, corruption);

@@ -12,7 +12,8 @@
 //!   sizes and the update; [`ncsn`]: the ContextUnet as a noise-conditional score network
 //!   and [`LangevinRun`], its step-by-step sampler.
 //! - [`pipeline`]: the one place where a model meets a scheduler: classifier-free guidance and
-//!   the step-by-step [`DenoiseRun`] that the CLI loops over and the page animates.
+//!   the step-by-step [`DenoiseRun`] that the CLI loops over and the page animates;
+//!   [`text`]: the same for text prompts, `text_encoder(["", prompt])` and a negative prompt.
 
 pub mod ddim;
 pub mod ddpm;
@@ -22,6 +23,7 @@ pub mod noise;
 pub mod pipeline;
 pub mod schedule;
 pub mod scheduler;
+pub mod text;
 
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
@@ -29,6 +31,7 @@ pub use ncsn::{LangevinRequest, LangevinRun, NoiseRange};
 pub use noise::NoiseSource;
 pub use pipeline::{DenoiseRun, SampleRequest, guided_noise};
 pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
+pub use text::{TextDenoiseRun, TextRequest, TextStep, guided_text_noise, prompt_tensors};
 pub use scheduler::{SamplerKind, Scheduler, StepOutput, linspace_timesteps, make_scheduler};
 
 /// Errors from building schedules and sampling runs: each names the value that was refused.
@@ -48,6 +51,8 @@ pub enum DiffusionError {
     BadClass { got: usize, n_classes: usize },
     #[error("a sampling run needs between 1 and {max} samples, got {got}")]
     BadCount { got: usize, max: usize },
+    #[error("prompt refused: {0}")]
+    BadPrompt(String),
     #[error("noise levels need 0 < sigma_min < sigma_max, got {0} and {1}")]
     BadNoiseRange(f64, f64),
 }

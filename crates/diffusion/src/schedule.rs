@@ -48,6 +48,15 @@ pub struct ScheduleConfig {
     /// `alpha_bar_T` to 4e-5, so `x_T` is noise and sampling may start from `N(0, I)`.
     pub train_steps: usize,
     pub betas: BetaSchedule,
+    /// Clip each predicted `x_0` to `[-c, c]` (diffusers' `clip_sample` and
+    /// `clip_sample_range`): `Some(1.0)` for pixels in `[-1, 1]`, `None` for an autoencoder's
+    /// latent, which has no fixed range. Absent in older cards, which all hold pixel models.
+    #[serde(default = "pixel_range")]
+    pub clip_sample: Option<f64>,
+}
+
+fn pixel_range() -> Option<f64> {
+    Some(1.0)
 }
 
 impl Default for ScheduleConfig {
@@ -55,6 +64,7 @@ impl Default for ScheduleConfig {
         Self {
             train_steps: 1000,
             betas: BetaSchedule::default(),
+            clip_sample: pixel_range(),
         }
     }
 }
@@ -180,6 +190,7 @@ mod tests {
         let s = NoiseSchedule::new(ScheduleConfig {
             train_steps: 1000,
             betas: BetaSchedule::Cosine { s: 0.008 },
+            ..Default::default()
         })
         .unwrap();
         assert!(s.alphas_cumprod[0] > 0.999);
@@ -194,6 +205,7 @@ mod tests {
             NoiseSchedule::new(ScheduleConfig {
                 train_steps: 10,
                 betas,
+                ..Default::default()
             })
             .unwrap_err()
         };

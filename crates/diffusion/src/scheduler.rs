@@ -19,7 +19,7 @@ use crate::{DdimScheduler, DdpmScheduler, DiffusionError};
 pub struct StepOutput {
     /// `x_{t_prev}`, shape `[batch, c, h, w]`.
     pub prev_sample: Tensor<4>,
-    /// `x_0` predicted from `x_t` and the noise estimate, clipped to `[-1, 1]`.
+    /// `x_0` predicted from `x_t` and the noise estimate (clipped to `[-1, 1]` for pixels).
     pub pred_original_sample: Tensor<4>,
 }
 
@@ -69,14 +69,20 @@ pub trait Scheduler {
     }
 }
 
-/// `x_0` predicted from `x_t` and the predicted noise (DDPM eq. 15), clipped to the data range
-/// `[-1, 1]`: `x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)`.
+/// `x_0` predicted from `x_t` and the predicted noise (DDPM eq. 15),
+/// `x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)`, clipped to `[-c, c]` when
+/// the schedule says `clip_sample: Some(c)` (pixels: the data range `[-1, 1]`).
 pub fn predict_original_sample(
     sample: Tensor<4>,
     model_output: Tensor<4>,
     alpha_prod_t: f64,
+    clip_sample: Option<f64>,
 ) -> Tensor<4> {
-    ((sample - model_output * (1.0 - alpha_prod_t).sqrt()) / alpha_prod_t.sqrt()).clamp(-1.0, 1.0)
+    let x0 = (sample - model_output * (1.0 - alpha_prod_t).sqrt()) / alpha_prod_t.sqrt();
+    match clip_sample {
+        Some(c) => x0.clamp(-c, c),
+        None => x0,
+    }
 }
 
 /// Which sampler to build.
