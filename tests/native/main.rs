@@ -9,4 +9,5 @@ mod generators;
 mod ncsn;
 mod shipped;
 mod support;
+mod text;
 mod training;

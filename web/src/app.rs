@@ -22,6 +22,7 @@ use crate::gan::GanView;
 use crate::lab::{Ddpm, Judge, Lab, Score, parse_card};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
+use crate::text::TextView;
 use crate::ticks::query;
 use crate::vae::VaeView;
 
@@ -126,6 +127,7 @@ enum Tab {
     Score,
     Vae,
     Gan,
+    Text,
     Compare,
     Bench,
 }
@@ -143,6 +145,7 @@ async fn load_shipped(
         judge: None,
         ncsn: None,
         latents: Vec::new(),
+        texts: Vec::new(),
     };
     // The diffusion model first: the page can sample without the classifier.
     let card = parse_card(&fetch::text("weights/ddpm-cfg.json").await?)?;
@@ -332,6 +335,7 @@ pub fn App() -> impl IntoView {
             judge: None,
             ncsn: None,
             latents: Vec::new(),
+            texts: Vec::new(),
         }));
         if let Err(e) = load_digits(ui).await {
             ui.notice
@@ -395,6 +399,7 @@ pub fn App() -> impl IntoView {
             <button class:active=move || tab.get() == Tab::Score on:click=move |_| tab.set(Tab::Score) data-testid="tab-score">"Score (NCSN)"</button>
             <button class:active=move || tab.get() == Tab::Vae on:click=move |_| tab.set(Tab::Vae) data-testid="tab-vae">"VAE"</button>
             <button class:active=move || tab.get() == Tab::Gan on:click=move |_| tab.set(Tab::Gan) data-testid="tab-gan">"GAN"</button>
+            <button class:active=move || tab.get() == Tab::Text on:click=move |_| tab.set(Tab::Text) data-testid="tab-text">"Text"</button>
             <button class:active=move || tab.get() == Tab::Compare on:click=move |_| tab.set(Tab::Compare) data-testid="tab-compare">"Compare"</button>
             <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">"Bench"</button>
         </nav>
@@ -405,6 +410,7 @@ pub fn App() -> impl IntoView {
             <div class:hidden=move || tab.get() != Tab::Score><ScoreView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Vae><VaeView ui=ui active=Signal::derive(move || tab.get() == Tab::Vae)/></div>
             <div class:hidden=move || tab.get() != Tab::Gan><GanView ui=ui active=Signal::derive(move || tab.get() == Tab::Gan)/></div>
+            <div class:hidden=move || tab.get() != Tab::Text><TextView ui=ui active=Signal::derive(move || tab.get() == Tab::Text)/></div>
             <div class:hidden=move || tab.get() != Tab::Compare><CompareView ui=ui active=Signal::derive(move || tab.get() == Tab::Compare)/></div>
             <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
         </main>

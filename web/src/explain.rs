@@ -147,3 +147,23 @@ pub fn gan() -> impl IntoView {
         </div>
     }
 }
+
+/// The Text view's texts (Q4 b, c, d).
+pub fn text() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"Three ways to apply a condition (Q4 b)"</summary>
+                <p>"The class-conditional ContextUnet (Sample view) turns the one-hot label into a per-channel vector and modulates the decoder's features, h ← c_emb · h + t_emb: the whole condition is one vector. FiLM (the third model here) does the same from the text encoder's [CLS] state: h ← h (1 + γ(text)) + β(text). Cross-attention, Stable Diffusion's way (the first two models), keeps one vector per token: at the bottleneck and after each up level every image position is a query, the prompt's token states are keys and values, and each position takes the mixture of tokens it attends to. That is why only cross-attention has a map per token: the map drawn here says where \"thick\" or \"seven\" acted."</p>
+            </details>
+            <details>
+                <summary>"text_encoder([\"\", prompt]): what changed in the code (Q4 c)"</summary>
+                <p>"Modules that changed against the class model: captions (crates/captions: attributes measured on each training digit, so each caption is true of its image), a tokenizer (Hugging Face's tokenizers crate, a WordPiece vocabulary trained on those captions), a text encoder (crates/models/src/text_encoder.rs: a 2-layer transformer trained jointly with the UNet), the UNet's conditioning (text_unet.rs), the trainer (10 % of captions replaced by \"\" instead of the label by null) and the sampling pipeline (crates/diffusion/src/text.rs). Guidance itself did not change: the prompt and the empty prompt are encoded in one batch, the UNet runs on [x_t, x_t], and ε̃ = ε(\"\") + (1 + w)(ε(prompt) − ε(\"\")). A negative prompt takes the empty prompt's place, so the step moves away from it."</p>
+            </details>
+            <details>
+                <summary>"Latent diffusion (Q4 d)"</summary>
+                <p>"Stable Diffusion runs the diffusion in the latent space of an autoencoder trained first: here a KL-regularised autoencoder maps 28x28 = 784 pixels to 4x7x7 = 196 numbers, scaled to unit variance. The UNet denoises that latent (the same schedule and sampler; no clipping, since a latent has no fixed range), and the decoder turns the final latent into pixels once. What changed: the autoencoder (crates/models/src/autoencoder.rs, digitlab train autoencoder), the UNet's input and depth (4 channels at 7x7, no down/up levels), the schedule's clip_sample, and the decode at the end. The gain is the cost of a UNet call, which `digitlab bench text` measures natively and the README reports; the price is the autoencoder's reconstruction error, in its card."</p>
+            </details>
+        </div>
+    }
+}

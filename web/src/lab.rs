@@ -10,8 +10,9 @@ use std::rc::Rc;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
-use digitlab_models::{Classifier, ContextUnet, Generator, Vae};
-use digitlab_weights::{Card, FORMAT_VERSION};
+use digitlab_captions::{Bins, PromptTokenizer};
+use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
+use digitlab_weights::{Card, FORMAT_VERSION, ModelSpec};
 
 use crate::backend::BackendKind;
 
@@ -150,6 +151,87 @@ impl LatentModel {
     }
 }
 
+/// A text-conditioned model under the stem of its shipped file (`text-pixel`,
+/// `text-latent`, `text-latent-film`), with its tokenizer, caption bins and, in latent space,
+/// the autoencoder that decodes its latents.
+#[derive(Clone)]
+pub struct TextModel {
+    pub name: String,
+    pub card: Rc<Card>,
+    pub bytes: Rc<Vec<u8>>,
+    /// The autoencoder's card and weights (latent models).
+    pub autoencoder: Option<(Rc<Card>, Rc<Vec<u8>>)>,
+    pub unet: TextUnet,
+    pub schedule: NoiseSchedule,
+    pub tokenizer: PromptTokenizer,
+    pub decoder: Option<(Autoencoder, f64)>,
+    pub bins: Bins,
+}
+
+impl TextModel {
+    /// Checks and loads a text model; a latent one needs its autoencoder's card and weights,
+    /// checked to be the pair it was trained with.
+    pub fn load(
+        name: &str,
+        card: Card,
+        bytes: Vec<u8>,
+        autoencoder: Option<(Card, Vec<u8>)>,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let (unet, schedule, tokenizer) = card
+            .load_text_ddpm(&bytes, device)
+            .map_err(|e| e.to_string())?;
+        let ModelSpec::TextDdpm { bins, .. } = &card.model else {
+            return Err("not a text model".into());
+        };
+        let bins = bins.clone();
+        let (decoder, autoencoder) = match autoencoder {
+            None if card.model_space_is_latent() => {
+                return Err("a latent model needs its autoencoder".into());
+            }
+            None => (None, None),
+            Some((ae_card, ae_bytes)) => {
+                card.check_autoencoder(&ae_card).map_err(|e| e.to_string())?;
+                let decoder = ae_card
+                    .load_autoencoder(&ae_bytes, device)
+                    .map_err(|e| e.to_string())?;
+                (Some(decoder), Some((Rc::new(ae_card), Rc::new(ae_bytes))))
+            }
+        };
+        Ok(Self {
+            name: name.into(),
+            card: Rc::new(card),
+            bytes: Rc::new(bytes),
+            autoencoder,
+            unet,
+            schedule,
+            tokenizer,
+            decoder,
+            bins,
+        })
+    }
+
+    pub fn on(&self, device: &Device) -> Result<Self, String> {
+        Self::load(
+            &self.name,
+            (*self.card).clone(),
+            (*self.bytes).clone(),
+            self.autoencoder
+                .as_ref()
+                .map(|(c, b)| ((**c).clone(), (**b).clone())),
+            device,
+        )
+    }
+
+    /// Pixels in `[-1, 1]` of a run's sample (a latent is unscaled and decoded).
+    pub fn to_pixels(&self, sample: Tensor<4>) -> Tensor<4> {
+        match &self.decoder {
+            None => sample,
+            Some((autoencoder, scale)) => autoencoder.decode(sample / *scale) * 2.0 - 1.0,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Judge {
     pub card: Rc<Card>,
@@ -165,6 +247,7 @@ pub struct Lab {
     pub judge: Option<Judge>,
     pub ncsn: Option<Score>,
     pub latents: Vec<LatentModel>,
+    pub texts: Vec<TextModel>,
 }
 
 /// Checks a card's text before any weights are touched: valid JSON of a known format version.
@@ -256,6 +339,10 @@ impl Lab {
         self.latents.iter().find(|m| m.name == name)
     }
 
+    pub fn text(&self, name: &str) -> Option<&TextModel> {
+        self.texts.iter().find(|m| m.name == name)
+    }
+
     /// The same models on another device (after a lost WebGPU device).
     pub fn moved_to(&self, device: Device, backend: BackendKind) -> Result<Self, String> {
         Ok(Self {
@@ -264,6 +351,11 @@ impl Lab {
             ncsn: self.ncsn.as_ref().map(|s| s.on(&device)).transpose()?,
             latents: self
                 .latents
+                .iter()
+                .map(|m| m.on(&device))
+                .collect::<Result<_, _>>()?,
+            texts: self
+                .texts
                 .iter()
                 .map(|m| m.on(&device))
                 .collect::<Result<_, _>>()?,

@@ -7,7 +7,7 @@
 //!
 //! Map: [`backend`] picks the device, [`fetch`] loads files with progress, [`lab`] holds the
 //! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
-//! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and [`ncsn`] NCSN sampling on MNIST, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+//! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and [`ncsn`] NCSN sampling on MNIST, [`text`] text prompts and latent diffusion, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
 
 mod app;
 mod backend;
@@ -26,6 +26,7 @@ mod ncsn;
 mod plot;
 mod sampling;
 mod score;
+mod text;
 mod ticks;
 mod vae;
 

@@ -49,6 +49,108 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Text models side by side (pixel vs latent space): ms per guided UNet call (prompt and
+    /// empty prompt), and for a latent model the one decoding at the end.
+    Text {
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "public/weights/text-pixel.json,public/weights/text-latent.json"
+        )]
+        models: Vec<std::path::PathBuf>,
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Median seconds of `repeats` calls of `f`, after one warm-up call.
+fn timed(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..repeats.max(1))
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn bench_text(
+    models: &[std::path::PathBuf],
+    count: usize,
+    repeats: usize,
+    backend: Backend,
+    json: bool,
+) -> Result<()> {
+    let device = backend.device()?;
+    let mut rows = Vec::new();
+    for path in models {
+        let model = CardFile::read(path)?.load_text_ddpm(&device)?;
+        let prompt = model.tokenizer.encode("a thick seven").map_err(anyhow::Error::msg)?;
+        let empty = model.tokenizer.encode("").map_err(anyhow::Error::msg)?;
+        let mut rows_tokens = vec![&prompt; count];
+        rows_tokens.extend(std::iter::repeat_n(&empty, count));
+        let (ids, pad) = digitlab_diffusion::prompt_tensors(&model.unet, &rows_tokens, &device)?;
+        let text = model.unet.encode_text(ids, pad);
+        let x = NoiseSource::new(0, count).tensor(model.unet.image_shape(), &device);
+        let t = Tensor::<1>::from_floats(vec![0.5f32; count].as_slice(), &device);
+        let call = timed(repeats, || {
+            let (eps, _) =
+                digitlab_diffusion::guided_text_noise(&model.unet, x.clone(), t.clone(), &text, 2.0);
+            let _ = eps.into_data();
+        });
+        let decode = model.decoder.as_ref().map(|_| {
+            timed(repeats, || {
+                let _ = model.to_pixels(x.clone()).into_data();
+            })
+        });
+        let [c, h, w] = model.unet.image_shape();
+        rows.push(serde_json::json!({
+            "model": path.display().to_string(),
+            "space": format!("{c}x{h}x{w}"),
+            "ms_per_unet_call": call * 1e3,
+            "ms_per_decode": decode.map(|d| d * 1e3),
+            "params": model.unet.num_params(),
+        }));
+    }
+    let out = serde_json::json!({ "count": count, "guidance": 2.0, "backend": backend.name(), "machine": machine(), "models": rows });
+    if json {
+        println!("{out}");
+        return Ok(());
+    }
+    for r in &rows {
+        println!(
+            "{}: {} | {:.1} ms per guided UNet call of {count} digits{} | {} parameters",
+            r["model"].as_str().unwrap_or(""),
+            r["space"].as_str().unwrap_or(""),
+            r["ms_per_unet_call"].as_f64().unwrap_or(f64::NAN),
+            r["ms_per_decode"]
+                .as_f64()
+                .map(|d| format!(" + {d:.1} ms to decode once"))
+                .unwrap_or_default(),
+            r["params"]
+        );
+    }
+    if let [a, b] = &rows[..] {
+        println!(
+            "ratio: one call in {} costs {:.1}x one in {} | {} | {}",
+            a["space"].as_str().unwrap_or(""),
+            a["ms_per_unet_call"].as_f64().unwrap_or(f64::NAN)
+                / b["ms_per_unet_call"].as_f64().unwrap_or(f64::NAN),
+            b["space"].as_str().unwrap_or(""),
+            backend.name(),
+            machine()
+        );
+    }
+    Ok(())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -58,6 +160,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Text {
+            models,
+            count,
+            repeats,
+            backend,
+            json,
+        } => bench_text(&models, count, repeats, backend, json)?,
         BenchCommand::Train {
             n_feat,
             batch_size,

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
-use digitlab_models::{Classifier, ContextUnet, Generator, Vae};
-use digitlab_weights::{Card, GanLoss, sha256_hex};
+use digitlab_captions::PromptTokenizer;
+use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
+use digitlab_weights::{Card, GanLoss, ModelSpec, Space, sha256_hex};
 
 use crate::files;
 
@@ -66,6 +67,44 @@ impl CardFile {
             .with_context(|| format!("{}", self.path.display()))
     }
 
+    pub fn load_autoencoder(&self, device: &Device) -> Result<(Autoencoder, f64)> {
+        let bytes = self.weights()?;
+        self.card
+            .load_autoencoder(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
+    }
+
+    /// A text model, its schedule and tokenizer, and for a latent model the autoencoder (read
+    /// from beside the card and checked to be the one it was trained with) and its scale.
+    pub fn load_text_ddpm(&self, device: &Device) -> Result<TextModel> {
+        let bytes = self.weights()?;
+        let (unet, schedule, tokenizer) = self
+            .card
+            .load_text_ddpm(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))?;
+        let decoder = match &self.card.model {
+            ModelSpec::TextDdpm {
+                space: Space::Latent { autoencoder, .. },
+                ..
+            } => {
+                let path = self.path.parent().unwrap_or(Path::new(".")).join(autoencoder);
+                let ae = CardFile::read(&path)
+                    .with_context(|| format!("the autoencoder of the latent model {}", self.path.display()))?;
+                self.card
+                    .check_autoencoder(&ae.card)
+                    .with_context(|| format!("{} and {}", self.path.display(), path.display()))?;
+                Some(ae.load_autoencoder(device)?)
+            }
+            _ => None,
+        };
+        Ok(TextModel {
+            unet,
+            schedule,
+            tokenizer,
+            decoder,
+        })
+    }
+
     pub fn load_classifier(&self, device: &Device) -> Result<Classifier> {
         let bytes = self.weights()?;
         self.card
@@ -77,6 +116,15 @@ impl CardFile {
     pub fn save(&self) -> Result<()> {
         files::write_atomic(&self.path, self.card.to_json().as_bytes())
     }
+}
+
+/// A loaded text-conditioned model.
+pub struct TextModel {
+    pub unet: TextUnet,
+    pub schedule: NoiseSchedule,
+    pub tokenizer: PromptTokenizer,
+    /// The autoencoder and latent scale of a latent model.
+    pub decoder: Option<(Autoencoder, f64)>,
 }
 
 /// Writes `weights` as `<dir>/<stem>.bpk` and its card as `<dir>/<stem>.json`.

@@ -17,7 +17,7 @@ use digitlab_models::{ClassifierConfig, ContextUnetConfig};
 
 use crate::backend::Backend;
 use crate::cards::CardFile;
-use crate::train::{classifier, ddpm, gan, vae};
+use crate::train::{autoencoder, classifier, ddpm, gan, text, vae};
 use crate::{bench, grid};
 
 /// The name the default data carries in weights cards.
@@ -272,6 +272,65 @@ enum TrainCommand {
         #[arg(long, default_value_t = 0.999)]
         ema_decay: f64,
     },
+    /// The KL autoencoder of latent diffusion (28x28 -> 4x7x7); train it before a
+    /// `text-ddpm --space latent`.
+    Autoencoder {
+        #[command(flatten)]
+        common: CommonTrain,
+        #[arg(long, default_value_t = 4)]
+        latent_channels: usize,
+        #[arg(long, default_value_t = 32)]
+        width: usize,
+        /// Weight of the KL term (a VAE's is 1): small, so the latent stays a faithful code.
+        #[arg(long, default_value_t = 0.01)]
+        kl_weight: f64,
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-4)]
+        lr_final: f64,
+    },
+    /// Text-conditioned DDPM with classifier-free guidance: captions measured on each digit,
+    /// a WordPiece tokenizer and a transformer text encoder trained here, cross-attention or
+    /// FiLM conditioning, in pixel space or in the latent of `--autoencoder`.
+    TextDdpm {
+        #[command(flatten)]
+        common: CommonTrain,
+        #[arg(long, value_enum, default_value = "pixel")]
+        space: SpaceArg,
+        /// The autoencoder's card (`--space latent`).
+        #[arg(long, default_value = "public/weights/autoencoder.json")]
+        autoencoder: PathBuf,
+        #[arg(long, value_enum, default_value = "cross-attention")]
+        conditioning: ConditioningArg,
+        /// Base width of the UNet (default: 32 in pixel space, 64 in latent space).
+        #[arg(long)]
+        n_feat: Option<usize>,
+        /// Width of the text encoder's token states.
+        #[arg(long, default_value_t = 64)]
+        d_text: usize,
+        #[arg(long, default_value_t = 2)]
+        text_layers: usize,
+        /// Largest vocabulary the tokenizer may learn.
+        #[arg(long, default_value_t = 200)]
+        vocab: usize,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1e-5)]
+        lr_final: f64,
+        #[arg(long, default_value_t = 0.995)]
+        ema_decay: f64,
+        /// Probability of training on the empty prompt instead of the caption.
+        #[arg(long, default_value_t = 0.1)]
+        p_uncond: f64,
+    },
     /// The evaluation classifier.
     Classifier {
         #[command(flatten)]
@@ -289,6 +348,18 @@ enum TrainCommand {
         #[arg(long, default_value_t = 2)]
         max_shift: usize,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+pub enum SpaceArg {
+    Pixel,
+    Latent,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+pub enum ConditioningArg {
+    CrossAttention,
+    Film,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
@@ -352,6 +423,12 @@ struct SampleArgs {
     count: usize,
     #[arg(long, default_value = "samples.png")]
     out: PathBuf,
+    /// The prompt of a text model (`text-ddpm` card), e.g. "a thick 7".
+    #[arg(long)]
+    prompt: Option<String>,
+    /// What guidance pushes away from, in place of the empty prompt (text models).
+    #[arg(long)]
+    negative_prompt: Option<String>,
     /// Also write every intermediate x_t and predicted x_0 as PNGs into this folder.
     #[arg(long)]
     frames: Option<PathBuf>,
@@ -613,6 +690,104 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             vae::train(config, common.options()).map(|_| ())
         }
+        Command::Train(TrainCommand::Autoencoder {
+            common,
+            latent_channels,
+            width,
+            kl_weight,
+            epochs,
+            batch_size,
+            lr,
+            lr_final,
+        }) => {
+            let config = autoencoder::AutoencoderTrainConfig {
+                autoencoder: digitlab_models::AutoencoderConfig::new()
+                    .with_latent_channels(latent_channels)
+                    .with_width(width),
+                kl_weight,
+                data: common.data.display().to_string(),
+                epochs,
+                batch_size,
+                lr,
+                lr_final,
+                seed: common.seed,
+            };
+            autoencoder::train(config, common.options()).map(|_| ())
+        }
+        Command::Train(TrainCommand::TextDdpm {
+            common,
+            space,
+            autoencoder,
+            conditioning,
+            n_feat,
+            d_text,
+            text_layers,
+            vocab,
+            epochs,
+            batch_size,
+            lr,
+            lr_final,
+            ema_decay,
+            p_uncond,
+        }) => {
+            use digitlab_models::{Conditioning, TextEncoderConfig, TextUnetConfig};
+            // The text encoder's vocabulary is the trained tokenizer's (set by the trainer).
+            let text_config = TextEncoderConfig::new(vocab)
+                .with_d_model(d_text)
+                .with_n_layers(text_layers);
+            let unet = TextUnetConfig::new(text_config).with_conditioning(match conditioning {
+                ConditioningArg::CrossAttention => Conditioning::CrossAttention,
+                ConditioningArg::Film => Conditioning::Film,
+            });
+            let (unet, space, schedule) = match space {
+                SpaceArg::Pixel => (
+                    unet.with_n_feat(n_feat.unwrap_or(32)),
+                    text::SpaceChoice::Pixel,
+                    ScheduleConfig::default(),
+                ),
+                SpaceArg::Latent => {
+                    let card = crate::cards::CardFile::read(&autoencoder)?;
+                    let digitlab_weights::ModelSpec::Autoencoder { autoencoder: ae, .. } =
+                        &card.card.model
+                    else {
+                        bail!(
+                            "--autoencoder {}: a `{}` card, not an autoencoder",
+                            autoencoder.display(),
+                            card.card.model.kind()
+                        );
+                    };
+                    let [c, side, _] = ae.latent_shape();
+                    (
+                        unet.with_n_feat(n_feat.unwrap_or(64))
+                            .with_in_channels(c)
+                            .with_image_size(side)
+                            .with_levels(0),
+                        text::SpaceChoice::Latent {
+                            autoencoder: autoencoder.display().to_string(),
+                        },
+                        ScheduleConfig {
+                            clip_sample: None,
+                            ..Default::default()
+                        },
+                    )
+                }
+            };
+            let config = text::TextTrainConfig {
+                unet,
+                schedule,
+                space,
+                data: common.data.display().to_string(),
+                vocab_limit: vocab,
+                epochs,
+                batch_size,
+                lr,
+                lr_final,
+                ema_decay,
+                p_uncond,
+                seed: common.seed,
+            };
+            text::train(config, common.options()).map(|_| ())
+        }
         Command::Train(TrainCommand::Gan {
             common,
             loss,
@@ -832,6 +1007,29 @@ fn sample(mut args: SampleArgs) -> Result<()> {
     }
     let device = args.sampling.backend.device()?;
     let card = CardFile::read(&args.sampling.model)?;
+    if card.card.model.kind() == "text-ddpm" {
+        return crate::text::sample(
+            &card,
+            args.prompt.as_deref().unwrap_or(""),
+            args.negative_prompt.as_deref(),
+            args.count,
+            &crate::text::Sampling {
+                guidance: args.guidance,
+                sampler: args.sampling.kind(),
+                steps: args.sampling.steps,
+                seed: args.sampling.seed,
+            },
+            &args.out,
+            &device,
+        );
+    }
+    if args.prompt.is_some() || args.negative_prompt.is_some() {
+        bail!(
+            "--prompt and --negative-prompt need a text model (a `text-ddpm` card), and {} is a `{}` card",
+            args.sampling.model.display(),
+            card.card.model.kind()
+        );
+    }
     if matches!(card.card.model.kind(), "vae" | "gan") {
         return crate::generators::sample(
             &card,
@@ -952,6 +1150,71 @@ fn eval(args: EvalArgs) -> Result<()> {
                     json: args.json,
                     update_card: args.update_card,
                     data: &args.data,
+                },
+                &reference,
+                &device,
+            );
+        }
+        "autoencoder" => {
+            let (model, scale) = card.load_autoencoder(&device)?;
+            let test = Dataset::load(&args.data, Split::Test)?;
+            let vals = digitlab_models::pixels::bytes_to_unit(&test.images);
+            let images = Tensor::<4>::from_data(
+                TensorData::new(vals, [test.len(), 1, test.rows, test.cols]),
+                &device,
+            );
+            let r = crate::train::autoencoder::reconstruction(&model, images);
+            let out = serde_json::json!({
+                "held_out_reconstruction": r,
+                "held_out_digits": test.len(),
+                "latent_shape": model.latent_shape(),
+                "latent_scale": scale,
+            });
+            if args.json {
+                println!("{out}");
+            } else {
+                eprintln!(
+                    "held-out reconstruction of {} digits: mean |error| {:.4}, rmse {:.4} (pixels in [0, 1]), {:.1} nats per digit; latent {:?}, scale {scale:.4}",
+                    test.len(),
+                    r.mean_abs_error,
+                    r.rmse,
+                    r.nll,
+                    model.latent_shape()
+                );
+            }
+            return Ok(());
+        }
+        "text-ddpm" => {
+            let reference = Reference::new(&args.data, &args.classifier, args.samples, &device)?;
+            let command = format!(
+                "digitlab eval --model {} --samples {} --guidance {} --sampler {} --steps {} --seed {}",
+                args.sampling.model.display(),
+                args.samples,
+                args.guidance
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                args.sampling.kind().name(),
+                args.sampling.steps,
+                args.sampling.seed
+            );
+            return crate::text::eval(
+                card,
+                crate::text::EvalSettings {
+                    samples: args.samples,
+                    guidance: &args.guidance,
+                    batch: args.batch,
+                    sampling: crate::text::Sampling {
+                        guidance: 0.0,
+                        sampler: args.sampling.kind(),
+                        steps: args.sampling.steps,
+                        seed: args.sampling.seed,
+                    },
+                    backend: args.sampling.backend,
+                    json: args.json,
+                    update_card: args.update_card,
+                    command,
                 },
                 &reference,
                 &device,

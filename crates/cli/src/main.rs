@@ -13,6 +13,7 @@ mod files;
 mod generators;
 mod grid;
 mod ncsn;
+mod text;
 mod train;
 
 use clap::Parser;

@@ -14,9 +14,10 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
+use digitlab_captions::{Bins, PromptTokenizer};
 use digitlab_models::{
-    Classifier, ClassifierConfig, ContextUnet, ContextUnetConfig, Generator, GeneratorConfig, Vae,
-    VaeConfig,
+    Autoencoder, AutoencoderConfig, Classifier, ClassifierConfig, ContextUnet, ContextUnetConfig,
+    Generator, GeneratorConfig, TextUnet, TextUnetConfig, Vae, VaeConfig,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -49,6 +50,45 @@ pub enum ModelSpec {
         generator: GeneratorConfig,
         loss: GanLoss,
     },
+    /// The KL autoencoder of latent diffusion, with the factor that scales its latent to unit
+    /// variance (Stable Diffusion's `scaling_factor`, measured on the training set).
+    Autoencoder {
+        autoencoder: AutoencoderConfig,
+        latent_scale: f64,
+    },
+    /// Text-conditioned DDPM trained for classifier-free guidance: the UNet with its text
+    /// encoder, the schedule, the space it denoises in, the trained tokenizer (`tokenizers`'
+    /// own JSON) and the cut points that turned measured attributes into caption words.
+    TextDdpm {
+        unet: TextUnetConfig,
+        schedule: ScheduleConfig,
+        space: Space,
+        tokenizer: serde_json::Value,
+        bins: Bins,
+    },
+}
+
+/// Where a text-conditioned model denoises.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Space {
+    /// 28x28 pixels in `[-1, 1]`.
+    Pixel,
+    /// The scaled latent of the autoencoder whose card is `autoencoder` (beside this card), whose
+    /// weights must have sha256 `autoencoder_sha256`.
+    Latent {
+        autoencoder: String,
+        autoencoder_sha256: String,
+    },
+}
+
+impl Space {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Space::Pixel => "pixel",
+            Space::Latent { .. } => "latent",
+        }
+    }
 }
 
 /// The adversarial objective a generator was trained with.
@@ -74,6 +114,19 @@ impl GanLoss {
     }
 }
 
+impl Card {
+    /// Whether this is a text model that denoises an autoencoder's latent.
+    pub fn model_space_is_latent(&self) -> bool {
+        matches!(
+            self.model,
+            ModelSpec::TextDdpm {
+                space: Space::Latent { .. },
+                ..
+            }
+        )
+    }
+}
+
 impl ModelSpec {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -82,6 +135,8 @@ impl ModelSpec {
             ModelSpec::Ncsn { .. } => "ncsn",
             ModelSpec::Vae { .. } => "vae",
             ModelSpec::Gan { .. } => "gan",
+            ModelSpec::Autoencoder { .. } => "autoencoder",
+            ModelSpec::TextDdpm { .. } => "text-ddpm",
         }
     }
 }
@@ -278,6 +333,113 @@ impl Card {
         self.check_bytes(bytes)?;
         generator.validate().map_err(CardError::Config)?;
         Ok((load_record(generator.init(device), bytes)?, *loss))
+    }
+
+    /// Rebuilds the latent-diffusion autoencoder and its latent scale.
+    pub fn load_autoencoder(
+        &self,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(Autoencoder, f64), CardError> {
+        self.expect_kind("autoencoder")?;
+        let ModelSpec::Autoencoder {
+            autoencoder,
+            latent_scale,
+        } = &self.model
+        else {
+            unreachable!("kind checked")
+        };
+        self.check_bytes(bytes)?;
+        autoencoder.validate().map_err(CardError::Config)?;
+        if !(latent_scale.is_finite() && *latent_scale > 0.0) {
+            return Err(CardError::Config(format!(
+                "latent_scale must be positive, got {latent_scale}"
+            )));
+        }
+        Ok((load_record(autoencoder.init(device), bytes)?, *latent_scale))
+    }
+
+    /// The tokenizer of a text model's card (without loading its weights: the page tokenises
+    /// while the weights download).
+    pub fn tokenizer(&self) -> Result<PromptTokenizer, CardError> {
+        let ModelSpec::TextDdpm {
+            unet, tokenizer, ..
+        } = &self.model
+        else {
+            return Err(CardError::WrongKind {
+                expected: "text-ddpm".into(),
+                found: self.model.kind().into(),
+            });
+        };
+        let tokenizer = PromptTokenizer::from_json(&tokenizer.to_string(), unet.text.max_len)
+            .map_err(CardError::Config)?;
+        if tokenizer.vocab_size() > unet.text.vocab_size {
+            return Err(CardError::Config(format!(
+                "the tokenizer has {} tokens, the text encoder only {}",
+                tokenizer.vocab_size(),
+                unet.text.vocab_size
+            )));
+        }
+        Ok(tokenizer)
+    }
+
+    /// Rebuilds a text-conditioned UNet, its schedule and its tokenizer. A latent model also
+    /// needs its autoencoder ([`Card::load_autoencoder`] on the card that [`Space::Latent`]
+    /// names; [`Card::check_autoencoder`] checks the pair).
+    pub fn load_text_ddpm(
+        &self,
+        bytes: &[u8],
+        device: &Device,
+    ) -> Result<(TextUnet, NoiseSchedule, PromptTokenizer), CardError> {
+        self.expect_kind("text-ddpm")?;
+        let ModelSpec::TextDdpm { unet, schedule, .. } = &self.model else {
+            unreachable!("kind checked")
+        };
+        let tokenizer = self.tokenizer()?;
+        self.check_bytes(bytes)?;
+        unet.validate().map_err(CardError::Config)?;
+        let schedule =
+            NoiseSchedule::new(*schedule).map_err(|e| CardError::Config(e.to_string()))?;
+        Ok((load_record(unet.init(device), bytes)?, schedule, tokenizer))
+    }
+
+    /// Checks that `autoencoder` is the card this latent text model was trained with.
+    pub fn check_autoencoder(&self, autoencoder: &Card) -> Result<(), CardError> {
+        let ModelSpec::TextDdpm {
+            space: Space::Latent {
+                autoencoder_sha256, ..
+            },
+            unet,
+            ..
+        } = &self.model
+        else {
+            return Err(CardError::Config("not a latent text model".into()));
+        };
+        let ModelSpec::Autoencoder {
+            autoencoder: config,
+            ..
+        } = &autoencoder.model
+        else {
+            return Err(CardError::WrongKind {
+                expected: "autoencoder".into(),
+                found: autoencoder.model.kind().into(),
+            });
+        };
+        if autoencoder.sha256 != *autoencoder_sha256 {
+            return Err(CardError::Mismatch(format!(
+                "the latent model was trained on the autoencoder with sha256 {autoencoder_sha256}, this one is {}",
+                autoencoder.sha256
+            )));
+        }
+        let [c, side, _] = config.latent_shape();
+        if unet.in_channels != c || unet.image_size != side {
+            return Err(CardError::Mismatch(format!(
+                "the UNet denoises {}x{s}x{s}, the autoencoder's latent is {c}x{side}x{side}",
+                unet.in_channels,
+                s = unet.image_size
+            )));
+        }
+        Ok(())
     }
 
     /// Rebuilds the classifier from this card and the weights' bytes.

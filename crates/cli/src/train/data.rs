@@ -38,6 +38,9 @@ pub struct Batches {
 pub struct HostBatch {
     pub images: Vec<f32>,
     pub labels: Vec<u8>,
+    /// Each image's index in the dataset (for what a trainer keeps per image: captions,
+    /// latents).
+    pub indices: Vec<usize>,
 }
 
 impl Batches {
@@ -89,6 +92,7 @@ impl Batches {
                 })
                 .collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            indices: idx.to_vec(),
         }
     }
 

@@ -10,8 +10,10 @@
 //! - [`ema`]: the exponential moving average of the weights used for sampling.
 //! - [`checkpoint`]: atomic checkpoints and `--resume`.
 //! - [`progress`]: the progress bar and the JSONL metrics log.
-//! - [`ddpm`] (also the NCSN), [`classifier`], [`vae`], [`gan`]: the trainers.
+//! - [`ddpm`] (also the NCSN), [`classifier`], [`vae`], [`gan`], [`autoencoder`] and [`text`]
+//!   (text-conditioned DDPM in pixel or latent space): the trainers.
 
+pub mod autoencoder;
 pub mod checkpoint;
 pub mod classifier;
 pub mod data;
@@ -19,10 +21,42 @@ pub mod ddpm;
 pub mod ema;
 pub mod gan;
 pub mod progress;
+pub mod text;
 pub mod vae;
 
+use digitlab_weights::TrainingInfo;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+
+use crate::backend::{Backend, machine};
+
+/// The card's account of a finished run.
+#[allow(clippy::too_many_arguments)]
+pub fn training_info(
+    steps: usize,
+    epochs: f64,
+    batch_size: usize,
+    learning_rate: String,
+    ema_decay: Option<f64>,
+    seed: u64,
+    seconds: f64,
+    backend: Backend,
+    final_loss: f64,
+) -> TrainingInfo {
+    TrainingInfo {
+        steps,
+        epochs,
+        batch_size,
+        learning_rate,
+        ema_decay,
+        seed,
+        seconds,
+        backend: backend.name().into(),
+        machine: machine(),
+        final_loss,
+        continued_from: None,
+    }
+}
 
 /// The generator for everything random at `step` of a run seeded with `seed`: restarting from
 /// a checkpoint at `step` draws exactly what the uninterrupted run drew.

@@ -1,0 +1,302 @@
+//! # `digitlab sample --prompt` and `digitlab eval` of a text-conditioned model
+//!
+//! Sampling runs `digitlab_diffusion::TextDenoiseRun` (`text_encoder([negative or "", prompt])`,
+//! guidance, the DDPM/DDIM schedulers) in pixel or latent space; a latent model's final latent
+//! is divided by the autoencoder's `latent_scale` and decoded to pixels.
+//!
+//! The evaluation asks for each digit with each single attribute ("a thick 7", "a small 7",
+//! ..., and the plain "a 7"), generates, and then *measures* the result as the captions were
+//! measured: the classifier names the digit, and the same measures and bins say whether the
+//! generated digit is thick, slanted or small. Each attribute's hit rate is reported beside its
+//! base rate, the share of plain-prompt digits that happen to have it, so a model that ignores
+//! the attribute scores its base rate, not zero.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use digitlab_captions::{Bins, Described, Size, Slant, Thickness, Tokens, measure};
+use digitlab_diffusion::{SamplerKind, TextDenoiseRun, TextRequest};
+use digitlab_models::pixels::unit_to_bytes;
+use digitlab_weights::ModelSpec;
+
+use crate::backend::Backend;
+use crate::cards::{CardFile, TextModel};
+use crate::commands::{Reference, store_evaluation};
+
+/// How to run a text model.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    pub guidance: f64,
+    pub sampler: SamplerKind,
+    pub steps: usize,
+    pub seed: u64,
+}
+
+impl TextModel {
+    pub fn tokens(&self, prompt: &str) -> Result<Tokens> {
+        self.tokenizer.encode(prompt).map_err(anyhow::Error::msg)
+    }
+
+    /// Pixels in `[-1, 1]` of what a run ended on (a latent is decoded).
+    pub fn to_pixels(&self, sample: Tensor<4>) -> Tensor<4> {
+        match &self.decoder {
+            None => sample,
+            Some((autoencoder, scale)) => autoencoder.decode(sample / *scale) * 2.0 - 1.0,
+        }
+    }
+
+    /// One digit per prompt, against `negative` (the empty prompt for plain guidance).
+    pub fn generate(
+        &self,
+        prompts: Vec<Tokens>,
+        negative: Tokens,
+        s: &Sampling,
+        device: &Device,
+        mut on_step: impl FnMut(usize, usize),
+    ) -> Result<Tensor<4>> {
+        let request = TextRequest {
+            prompts,
+            negative,
+            guidance: s.guidance,
+            sampler: s.sampler,
+            steps: s.steps,
+            seed: s.seed,
+        };
+        let mut run = TextDenoiseRun::new(&self.unet, self.schedule.clone(), &request, device)?;
+        let total = run.total_steps();
+        let out = run.run(&self.unet, |k, _| on_step(k, total));
+        Ok(self.to_pixels(out))
+    }
+}
+
+/// `digitlab sample` of a text card: `count` digits for `prompt`, as a grid PNG.
+pub fn sample(
+    card: &CardFile,
+    prompt: &str,
+    negative: Option<&str>,
+    count: usize,
+    s: &Sampling,
+    out: &std::path::Path,
+    device: &Device,
+) -> Result<()> {
+    let model = card.load_text_ddpm(device)?;
+    let tokens = model.tokens(prompt)?;
+    let negative = model.tokens(negative.unwrap_or(""))?;
+    let started = Instant::now();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let pixels = model.generate(vec![tokens.clone(); count], negative, s, device, |k, total| {
+        if terminal {
+            eprint!("\rstep {k}/{total}");
+        }
+    })?;
+    if terminal {
+        eprintln!();
+    }
+    let columns = (count as f64).sqrt().ceil() as usize;
+    crate::grid::save_png(&crate::grid::grid(&pixels, columns), out)?;
+    eprintln!(
+        "wrote {} ({count} digits for \"{prompt}\" = {}, {:.2} s)",
+        out.display(),
+        tokens.tokens.join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The attribute a prompt asks for, beside the digit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Request {
+    Plain,
+    Thickness(Thickness),
+    Slant(Slant),
+    Size(Size),
+}
+
+/// The requests of the evaluation, in turn.
+pub const REQUESTS: [Request; 8] = [
+    Request::Plain,
+    Request::Thickness(Thickness::Thin),
+    Request::Thickness(Thickness::Thick),
+    Request::Slant(Slant::Upright),
+    Request::Slant(Slant::Right),
+    Request::Slant(Slant::Left),
+    Request::Size(Size::Small),
+    Request::Size(Size::Large),
+];
+
+impl Request {
+    pub fn word(self) -> &'static str {
+        match self {
+            Request::Plain => "",
+            Request::Thickness(Thickness::Thin) => "thin",
+            Request::Thickness(Thickness::Regular) => "regular",
+            Request::Thickness(Thickness::Thick) => "thick",
+            Request::Slant(Slant::Upright) => "upright",
+            Request::Slant(Slant::Right) => "right-slanted",
+            Request::Slant(Slant::Left) => "left-slanted",
+            Request::Size(Size::Small) => "small",
+            Request::Size(Size::Medium) => "medium",
+            Request::Size(Size::Large) => "large",
+        }
+    }
+
+    /// The prompt for `digit`, in the captions' own grammar.
+    pub fn prompt(self, digit: usize) -> String {
+        let name = digitlab_captions::grammar::ENGLISH[digit];
+        match self {
+            Request::Plain => format!(
+                "{} {name}",
+                if name.starts_with(['e']) { "an" } else { "a" }
+            ),
+            r => {
+                let w = r.word();
+                let article = if w.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                format!("{article} {w} {name}")
+            }
+        }
+    }
+
+    /// Whether a digit described as `d` has the requested attribute.
+    pub fn holds(self, d: &Described) -> bool {
+        match self {
+            Request::Plain => true,
+            Request::Thickness(t) => d.thickness == t,
+            Request::Slant(s) => d.slant == s,
+            Request::Size(s) => d.size == s,
+        }
+    }
+}
+
+/// Settings of a text model's evaluation.
+pub struct EvalSettings<'a> {
+    pub samples: usize,
+    pub guidance: &'a [f64],
+    pub batch: usize,
+    pub sampling: Sampling,
+    pub backend: Backend,
+    pub json: bool,
+    pub update_card: bool,
+    pub command: String,
+}
+
+pub fn eval(
+    mut card: CardFile,
+    settings: EvalSettings,
+    reference: &Reference,
+    device: &Device,
+) -> Result<()> {
+    let model = card.load_text_ddpm(device)?;
+    let ModelSpec::TextDdpm { bins, .. } = &card.card.model else {
+        bail!("not a text model");
+    };
+    let bins: Bins = bins.clone();
+    let n = settings.samples;
+    if n < REQUESTS.len() * 10 {
+        bail!(
+            "--samples must be at least {} (every digit with every request)",
+            REQUESTS.len() * 10
+        );
+    }
+    // Sample i: digit i % 10, request (i / 10) % 8.
+    let asked: Vec<(usize, Request)> = (0..n)
+        .map(|i| (i % 10, REQUESTS[(i / 10) % REQUESTS.len()]))
+        .collect();
+    let prompts: Vec<Tokens> = asked
+        .iter()
+        .map(|&(d, r)| model.tokens(&r.prompt(d)))
+        .collect::<Result<_>>()?;
+    let empty = model.tokens("")?;
+    let mut results = Vec::new();
+    for &w in settings.guidance {
+        let started = Instant::now();
+        let mut images = Vec::new();
+        for (b, chunk) in prompts.chunks(settings.batch.max(1)).enumerate() {
+            let s = Sampling {
+                guidance: w,
+                seed: settings.sampling.seed.wrapping_add(b as u64 * 7919),
+                ..settings.sampling
+            };
+            images.push(model.generate(chunk.to_vec(), empty.clone(), &s, device, |_, _| {})?);
+            if !settings.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprint!("\rw = {w}: {} / {n} digits", (b * settings.batch + chunk.len()).min(n));
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let images = Tensor::cat(images, 0);
+        let values = images.clone().into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let bytes = unit_to_bytes(&values);
+        let described: Vec<Described> = asked
+            .iter()
+            .enumerate()
+            .map(|(i, &(d, _))| bins.describe(d as u8, &measure(&bytes[i * 784..(i + 1) * 784], 28)))
+            .collect();
+        let j = digitlab_eval::judge(&reference.classifier, images, 250);
+        let expected: Vec<usize> = asked.iter().map(|&(d, _)| d).collect();
+        let mut attributes = Vec::new();
+        for &r in &REQUESTS[1..] {
+            let rate = |want: Request| {
+                let idx: Vec<usize> = (0..n).filter(|&i| asked[i].1 == want).collect();
+                idx.iter().filter(|&&i| r.holds(&described[i])).count() as f64 / idx.len() as f64
+            };
+            attributes.push(serde_json::json!({
+                "attribute": r.word(),
+                "asked": rate(r),
+                "base_rate": rate(Request::Plain),
+            }));
+        }
+        let stats = digitlab_eval::FeatureStats::new(&j.features, j.feature_dim);
+        let frechet = digitlab_eval::frechet_distance(&stats, &reference.stats);
+        let result = serde_json::json!({
+            "guidance": w,
+            "diffusers_guidance_scale": 1.0 + w,
+            "samples": n,
+            "sampler": settings.sampling.sampler.name(),
+            "steps": settings.sampling.steps,
+            "seed": settings.sampling.seed,
+            "accuracy": j.accuracy(&expected),
+            "confidence": j.mean_confidence(),
+            "attributes": attributes,
+            "frechet": frechet,
+            "frechet_floor": reference.frechet_floor,
+            "seconds": seconds,
+            "ms_per_digit": seconds * 1000.0 / n as f64,
+            "backend": settings.backend.name(),
+        });
+        if !settings.json {
+            let attrs: Vec<String> = result["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    format!(
+                        "{} {:.0}% (base {:.0}%)",
+                        a["attribute"].as_str().unwrap_or(""),
+                        a["asked"].as_f64().unwrap_or(0.0) * 100.0,
+                        a["base_rate"].as_f64().unwrap_or(0.0) * 100.0
+                    )
+                })
+                .collect();
+            eprintln!(
+                "\rw = {w}: digit accuracy {:.1} % | Fréchet {frechet:.1} (floor {:.1}) | {:.1} ms/digit\n  {}",
+                j.accuracy(&expected) * 100.0,
+                reference.frechet_floor,
+                seconds * 1000.0 / n as f64,
+                attrs.join(" | ")
+            );
+        }
+        results.push(result);
+    }
+    let output = if results.len() == 1 {
+        results[0].clone()
+    } else {
+        serde_json::json!({ "sweep": results })
+    };
+    if settings.json {
+        println!("{output}");
+    }
+    if settings.update_card {
+        store_evaluation(&mut card, settings.command, results)?;
+    }
+    Ok(())
+}
