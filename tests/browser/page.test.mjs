@@ -439,3 +439,62 @@ test('a lost WebGPU device: the run fails with a message, the page moves to the 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+/// The Text view's grid against `digitlab sample --prompt` with the same settings.
+async function sameAsCliText(page, card, args) {
+  await mkdir(SHOTS, { recursive: true });
+  const png = join(SHOTS, `cli-${card}.png`);
+  execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights', `${card}.json`), '--count', '4', '--seed', '1', ...args, '--out', png]);
+  const [a, b] = [await canvasGrey(page, 'text-grid'), await pngGrey(page, await readFile(png))];
+  assert.deepEqual([a.width, a.height], [b.width, b.height], `${card} grid size`);
+  const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
+  assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${card} vs CLI: max ${Math.max(...d)}`);
+}
+
+test('the Text view: prompts give the CLI\'s digits in latent and pixel space, with latent channels, attention maps and measured verdicts', async () => {
+  const { page, errors } = await open(browser, url);
+  await page.getByTestId('tab-text').click();
+  await waitText(page, 'text-info', (t) => (t.match(/\.bpk: denoises/g) ?? []).length === 3);
+  await waitText(page, 'text-tokens', (t) => t === '[CLS] · a · thick · seven');
+  // The latent model (the default), 10 DDIM steps, 4 digits, w = 3.
+  let before = Number(await text(page, 'runs-finished'));
+  await page.getByTestId('text-generate').click();
+  await waitText(page, 'runs-finished', (t) => Number(t) > before);
+  assert.equal(await text(page, 'status'), 'done');
+  assert.equal(await text(page, 'text-counter'), '10/10');
+  await sameAsCliText(page, 'text-latent', ['--prompt', 'a thick seven', '--guidance', '3', '--steps', '10']);
+  const verdicts = await page.getByTestId('text-verdicts').locator('li').allTextContents();
+  assert.equal(verdicts.length, 4);
+  // Each digit is classified and measured in the captions' words (what it is, not what was asked).
+  for (const v of verdicts) assert.match(v, /^#\d: the classifier reads \d \(\d+ %\); measured as (small|medium|large), (thin|regular|thick), (left-slanted|upright|right-slanted) \S+$/);
+  const channels = await canvasGrey(page, 'text-channels');
+  assert.ok(Math.max(...channels.grey) - Math.min(...channels.grey) > 100, 'the latent channels are drawn');
+  // The map of "seven" (token 3) is drawn and named.
+  await page.getByTestId('text-token').selectOption('3');
+  await waitText(page, 'text-attention-note', (t) => t.includes('"seven"'));
+  const map = await canvasGrey(page, 'text-attention');
+  assert.ok(Math.max(...map.grey) - Math.min(...map.grey) > 100, 'the attention map varies over the image');
+  await shot(page, 'text-latent');
+  // The pixel model with a negative prompt, 3 steps.
+  await page.getByTestId('text-space').selectOption('text-pixel');
+  await page.getByTestId('text-negative').fill('thin');
+  await page.getByTestId('text-steps').fill('3');
+  before = Number(await text(page, 'runs-finished'));
+  await page.getByTestId('text-generate').click();
+  await waitText(page, 'runs-finished', (t) => Number(t) > before);
+  assert.equal(await text(page, 'status'), 'done');
+  await sameAsCliText(page, 'text-pixel', ['--prompt', 'a thick seven', '--negative-prompt', 'thin', '--guidance', '3', '--steps', '3']);
+  // FiLM has no attention map, and says so.
+  await page.getByTestId('text-space').selectOption('text-latent-film');
+  before = Number(await text(page, 'runs-finished'));
+  await page.getByTestId('text-generate').click();
+  await waitText(page, 'runs-finished', (t) => Number(t) > before);
+  assert.match(await text(page, 'text-attention-note'), /no attention maps: FiLM/);
+  // Too long a prompt is refused with a message; the page keeps working.
+  await page.getByTestId('text-prompt').fill('thick '.repeat(20));
+  await page.getByTestId('text-generate').click();
+  await waitText(page, 'status', (t) => t.startsWith('error'));
+  assert.match(await text(page, 'status'), /at most 12 fit/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

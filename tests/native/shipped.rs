@@ -17,6 +17,10 @@ fn shipped_cards_match_their_weights() {
         "vae-2d",
         "dcgan",
         "wgan-sn",
+        "autoencoder",
+        "text-pixel",
+        "text-latent",
+        "text-latent-film",
     ] {
         let text =
             std::fs::read_to_string(root().join(format!("public/weights/{card}.json"))).unwrap();
@@ -141,7 +145,12 @@ fn shipped_ncsn_draws_digits_the_classifier_is_sure_of() {
 
 /// `digitlab eval --json` of a shipped VAE or GAN: 200 digits, seed 7.
 fn eval_shipped(card: &str) -> serde_json::Value {
-    let out = digitlab(&[
+    eval_shipped_with(card, &["--samples", "200"])
+}
+
+/// `digitlab eval --json --seed 7` of a shipped model, with `extra` options.
+fn eval_shipped_with(card: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "eval",
         "--model",
         root()
@@ -155,12 +164,12 @@ fn eval_shipped(card: &str) -> serde_json::Value {
             .unwrap(),
         "--data",
         imported().to_str().unwrap(),
-        "--samples",
-        "200",
         "--seed",
         "7",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = digitlab(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -198,4 +207,14 @@ fn shipped_gans_draw_digits_the_classifier_recognises() {
         );
         assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{card}: {r}");
     }
+}
+
+/// The shipped autoencoder reconstructs the 1,000 held-out digits through its 4x7x7 latent.
+#[test]
+fn shipped_autoencoder_reconstructs_held_out_digits() {
+    let r = eval_shipped_with("autoencoder", &[]);
+    let rec = &r["held_out_reconstruction"];
+    assert_eq!(r["held_out_digits"], 1000);
+    assert!(rec["mean_abs_error"].as_f64().unwrap() < 0.02, "{r}");
+    assert!(rec["rmse"].as_f64().unwrap() < 0.06, "{r}");
 }

@@ -243,9 +243,10 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     };
 
     view! {
-        <section class="text">
+        <section class="view">
             <h2>"Text prompts and latent diffusion"</h2>
-            <p class="info" data-testid="text-info">{move || info.get()}</p>
+            <p class="meta" data-testid="text-info">{move || info.get()}</p>
+            <div class="columns">
             <div class="controls">
                 <label>"Prompt "
                     <input type="text" list="prompt-suggestions" data-testid="text-prompt" size="32"
@@ -273,22 +274,24 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <button data-testid="text-generate" on:click=generate prop:disabled=move || ui.busy.get()>"Generate"</button>
-                <button on:click=move |_| ui.stop() prop:disabled=move || !ui.busy.get()>"Stop"</button>
-                <span>" step " <span data-testid="text-counter">{move || counter.get()}</span></span>
+                <div class="buttons">
+                    <button data-testid="text-generate" on:click=generate prop:disabled=move || ui.busy.get()>"Generate"</button>
+                    <button on:click=move |_| ui.stop() prop:disabled=move || !ui.busy.get()>"Stop"</button>
+                </div>
+                <span>"step " <span data-testid="text-counter">{move || counter.get()}</span></span>
+                <p class="meta">"Tokens: " <span data-testid="text-tokens">{move || tokens.get().join(" · ")}</span></p>
             </div>
-            <p>"Tokens: " <span data-testid="text-tokens">{move || tokens.get().join(" · ")}</span></p>
-            <div class="row">
+            <div class="sweep textfigs">
                 <figure>
-                    <canvas node_ref=grid data-testid="text-grid" width="112" height="112"></canvas>
-                    <figcaption>"the digits (pixel model: x_t at each step; latent model: the decoder's picture of the current guess of the clean latent)"</figcaption>
+                    <canvas class="digits" node_ref=grid data-testid="text-grid" width="28" height="28"></canvas>
+                    <figcaption class="meta">"the digits (pixel model: x_t at each step; latent model: the decoder's picture of the current guess of the clean latent)"</figcaption>
                 </figure>
                 <figure>
-                    <canvas node_ref=channels data-testid="text-channels" width="112" height="28"></canvas>
-                    <figcaption>"latent model: the 4 channels (7x7) of the first digit's latent at each step"</figcaption>
+                    <canvas class="digits strip" node_ref=channels data-testid="text-channels" width="28" height="7"></canvas>
+                    <figcaption class="meta">"latent model: the 4 channels (7x7) of the first digit's latent at each step"</figcaption>
                 </figure>
                 <figure>
-                    <canvas node_ref=attention data-testid="text-attention" width="112" height="112"></canvas>
+                    <canvas class="digits small" node_ref=attention data-testid="text-attention" width="28" height="28"></canvas>
                     <figcaption>
                         "cross-attention of token "
                         <select data-testid="text-token" on:change=move |ev| {
@@ -299,9 +302,10 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                                 <option value=i.to_string() selected=move || token.get() == i>{t}</option>
                             }).collect_view()}
                         </select>
-                        <br/><span data-testid="text-attention-note">{move || attention_note.get()}</span>
+                        <br/><span class="meta" data-testid="text-attention-note">{move || attention_note.get()}</span>
                     </figcaption>
                 </figure>
+            </div>
             </div>
             <ul data-testid="text-verdicts">
                 {move || verdicts.get().into_iter().map(|v| view! { <li>{v}</li> }).collect_view()}

@@ -314,6 +314,10 @@ enum TrainCommand {
         d_text: usize,
         #[arg(long, default_value_t = 2)]
         text_layers: usize,
+        /// Conditioned residual blocks at the bottleneck beyond the first (default: 0 in pixel
+        /// space, which conditions after each up level too; 2 in latent space, which has none).
+        #[arg(long)]
+        extra_mid_blocks: Option<usize>,
         /// Largest vocabulary the tokenizer may learn.
         #[arg(long, default_value_t = 200)]
         vocab: usize,
@@ -722,6 +726,7 @@ pub fn run(cli: Cli) -> Result<()> {
             n_feat,
             d_text,
             text_layers,
+            extra_mid_blocks,
             vocab,
             epochs,
             batch_size,
@@ -741,7 +746,8 @@ pub fn run(cli: Cli) -> Result<()> {
             });
             let (unet, space, schedule) = match space {
                 SpaceArg::Pixel => (
-                    unet.with_n_feat(n_feat.unwrap_or(32)),
+                    unet.with_n_feat(n_feat.unwrap_or(32))
+                        .with_extra_mid_blocks(extra_mid_blocks.unwrap_or(0)),
                     text::SpaceChoice::Pixel,
                     ScheduleConfig::default(),
                 ),
@@ -761,7 +767,8 @@ pub fn run(cli: Cli) -> Result<()> {
                         unet.with_n_feat(n_feat.unwrap_or(64))
                             .with_in_channels(c)
                             .with_image_size(side)
-                            .with_levels(0),
+                            .with_levels(0)
+                            .with_extra_mid_blocks(extra_mid_blocks.unwrap_or(2)),
                         text::SpaceChoice::Latent {
                             autoencoder: autoencoder.display().to_string(),
                         },
@@ -1199,9 +1206,11 @@ fn eval(args: EvalArgs) -> Result<()> {
                 args.sampling.steps,
                 args.sampling.seed
             );
+            let held_out = crate::text::held_out_losses(&card, &args.data, &device)?;
             return crate::text::eval(
                 card,
                 crate::text::EvalSettings {
+                    held_out,
                     samples: args.samples,
                     guidance: &args.guidance,
                     batch: args.batch,

@@ -170,6 +170,8 @@ impl Request {
 
 /// Settings of a text model's evaluation.
 pub struct EvalSettings<'a> {
+    /// [`held_out_losses`], reported with every result.
+    pub held_out: serde_json::Value,
     pub samples: usize,
     pub guidance: &'a [f64],
     pub batch: usize,
@@ -178,6 +180,59 @@ pub struct EvalSettings<'a> {
     pub json: bool,
     pub update_card: bool,
     pub command: String,
+}
+
+/// The denoising loss `|| eps - eps_theta(x_t, t, caption) ||^2` on `images` (`[-1, 1]`, with
+/// their captions), one draw of `t` and noise per image from a fixed seed: the training
+/// objective measured on digits the model never saw.
+pub fn held_out_loss(model: &TextModel, images: Tensor<4>, captions: &[String]) -> Result<f64> {
+    use rand::{RngExt, SeedableRng};
+    use rand_distr::{Distribution, StandardNormal};
+    let device = images.device();
+    let x0 = match &model.decoder {
+        None => images,
+        Some((ae, scale)) => ae.encode_mean((images + 1.0) / 2.0) * *scale,
+    };
+    let [n, c, h, w] = x0.dims();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let t: Vec<usize> = (0..n).map(|_| rng.random_range(0..model.schedule.train_steps())).collect();
+    let noise: Vec<f32> = (0..n * c * h * w).map(|_| -> f32 { StandardNormal.sample(&mut rng) }).collect();
+    let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, c, h, w]), &device);
+    let x_t = model.schedule.q_sample(x0, noise.clone(), &t);
+    let time: Vec<f32> = t.iter().map(|&t| model.schedule.time_input(t)).collect();
+    let tokens: Vec<Tokens> = captions.iter().map(|p| model.tokens(p)).collect::<Result<_>>()?;
+    let rows: Vec<&Tokens> = tokens.iter().collect();
+    let (ids, pad) = digitlab_diffusion::prompt_tensors(&model.unet, &rows, &device)?;
+    let text = model.unet.encode_text(ids, pad);
+    let eps = model.unet.forward(x_t, Tensor::from_floats(time.as_slice(), &device), &text);
+    Ok((eps - noise).square().mean().into_scalar::<f32>() as f64)
+}
+
+/// The held-out denoising loss of a text model on (up to) 500 held-out digits, with their
+/// true captions and with the empty prompt: how much the caption helps predict the noise.
+pub fn held_out_losses(
+    card: &CardFile,
+    data: &std::path::Path,
+    device: &Device,
+) -> Result<serde_json::Value> {
+    let model = card.load_text_ddpm(device)?;
+    let ModelSpec::TextDdpm { bins, .. } = &card.card.model else {
+        bail!("not a text model");
+    };
+    let test = digitlab_data::Dataset::load(data, digitlab_data::Split::Test)?;
+    let n = test.len().min(500);
+    let side = test.rows;
+    let captions: Vec<String> = (0..n)
+        .map(|i| {
+            let d = bins.describe(test.labels[i], &measure(test.image(i), side));
+            digitlab_captions::caption(&d, i as u64 % 24)
+        })
+        .collect();
+    let values = digitlab_models::pixels::bytes_to_unit(&test.images[..n * side * side]);
+    let images = Tensor::<4>::from_data(TensorData::new(values, [n, 1, side, side]), device);
+    let with = held_out_loss(&model, images.clone(), &captions)?;
+    let without = held_out_loss(&model, images, &vec![String::new(); n])?;
+    Ok(serde_json::json!({ "digits": n, "with_caption": with, "empty_prompt": without }))
 }
 
 pub fn eval(
@@ -259,6 +314,7 @@ pub fn eval(
             "attributes": attributes,
             "frechet": frechet,
             "frechet_floor": reference.frechet_floor,
+            "held_out_loss": settings.held_out,
             "seconds": seconds,
             "ms_per_digit": seconds * 1000.0 / n as f64,
             "backend": settings.backend.name(),
@@ -278,10 +334,12 @@ pub fn eval(
                 })
                 .collect();
             eprintln!(
-                "\rw = {w}: digit accuracy {:.1} % | Fréchet {frechet:.1} (floor {:.1}) | {:.1} ms/digit\n  {}",
+                "\rw = {w}: digit accuracy {:.1} % | Fréchet {frechet:.1} (floor {:.1}) | {:.1} ms/digit | held-out loss {:.4} (empty prompt {:.4})\n  {}",
                 j.accuracy(&expected) * 100.0,
                 reference.frechet_floor,
                 seconds * 1000.0 / n as f64,
+                settings.held_out["with_caption"].as_f64().unwrap_or(f64::NAN),
+                settings.held_out["empty_prompt"].as_f64().unwrap_or(f64::NAN),
                 attrs.join(" | ")
             );
         }

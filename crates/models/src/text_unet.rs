@@ -67,6 +67,10 @@ pub struct TextUnetConfig {
     /// Heads of each cross-attention.
     #[config(default = 4)]
     pub heads: usize,
+    /// Conditioned residual blocks at the bottleneck beyond the first. A 7x7 latent model has
+    /// no up levels to condition, so without these the time and the prompt would enter once.
+    #[config(default = 0)]
+    pub extra_mid_blocks: usize,
 }
 
 impl TextUnetConfig {
@@ -113,6 +117,12 @@ impl TextUnetConfig {
             mid1: ResidualConvBlock::new(mid, mid, true, device),
             mid_site: site(mid),
             mid2: ResidualConvBlock::new(mid, mid, true, device),
+            extra_mid: (0..self.extra_mid_blocks)
+                .map(|_| MidBlock {
+                    block: ResidualConvBlock::new(mid, mid, true, device),
+                    site: site(mid),
+                })
+                .collect(),
             ups: (0..self.levels)
                 .rev()
                 .map(|i| {
@@ -169,6 +179,13 @@ impl TextStates {
                 .reshape([batch * times, len]),
         }
     }
+}
+
+/// A residual block followed by the time and the condition.
+#[derive(Module, Debug)]
+pub struct MidBlock {
+    block: ResidualConvBlock,
+    site: ConditionSite,
 }
 
 /// The time embedding and the condition at one resolution.
@@ -277,6 +294,7 @@ pub struct TextUnet {
     mid1: ResidualConvBlock,
     mid_site: ConditionSite,
     mid2: ResidualConvBlock,
+    extra_mid: Vec<MidBlock>,
     ups: Vec<UnetUp>,
     up_sites: Vec<ConditionSite>,
     out_conv1: Conv2d,
@@ -342,6 +360,11 @@ impl TextUnet {
         let h = self.mid1.forward(h);
         let (h, mut attention) = self.mid_site.forward(h, t.clone(), text);
         let mut h = self.mid2.forward(h);
+        for mid in &self.extra_mid {
+            let (next, weights) = mid.site.forward(mid.block.forward(h), t.clone(), text);
+            h = next;
+            attention = weights.or(attention);
+        }
         // 3. up, conditioned after each level
         for (up, site) in self.ups.iter().zip(&self.up_sites) {
             let skip = skips.pop().expect("one skip per level");
@@ -419,7 +442,8 @@ mod tests {
         let latent = config(Conditioning::CrossAttention)
             .with_in_channels(4)
             .with_image_size(7)
-            .with_levels(0);
+            .with_levels(0)
+            .with_extra_mid_blocks(2);
         latent.validate().unwrap();
         let model = latent.init(&device);
         let (ids, pad) = prompts(&device);
