@@ -150,18 +150,14 @@ fn eval_shipped(card: &str) -> serde_json::Value {
 
 /// `digitlab eval --json --seed 7` of a shipped model, with `extra` options.
 fn eval_shipped_with(card: &str, extra: &[&str]) -> serde_json::Value {
+    let model = root().join(format!("public/weights/{card}.json"));
+    let classifier = root().join("public/weights/classifier.json");
     let mut args = vec![
         "eval",
         "--model",
-        root()
-            .join(format!("public/weights/{card}.json"))
-            .to_str()
-            .unwrap(),
+        model.to_str().unwrap(),
         "--classifier",
-        root()
-            .join("public/weights/classifier.json")
-            .to_str()
-            .unwrap(),
+        classifier.to_str().unwrap(),
         "--data",
         imported().to_str().unwrap(),
         "--seed",
