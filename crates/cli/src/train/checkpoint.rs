@@ -36,6 +36,27 @@ impl Checkpoints {
         }
     }
 
+    /// Saves step `step` of a run trained by one [`Optimizer`]: the state, the `modules`'
+    /// files (name, record bytes) and the optimizer's two files.
+    pub fn save_step<C: Serialize + Clone>(
+        &self,
+        kind: &str,
+        step: usize,
+        seconds: f64,
+        config: &C,
+        mut modules: Vec<(String, Vec<u8>)>,
+        optim: &Optimizer,
+    ) -> Result<PathBuf> {
+        modules.extend(optim.files()?);
+        let state = State {
+            kind: kind.into(),
+            step,
+            seconds,
+            config: config.clone(),
+        };
+        self.save(&state, &modules)
+    }
+
     pub fn save<C: Serialize>(
         &self,
         state: &State<C>,

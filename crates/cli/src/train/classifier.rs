@@ -20,7 +20,7 @@ use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, rec
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
+use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
 use super::ddpm::{RunOptions, data_name};
 use super::progress::Progress;
@@ -154,20 +154,13 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         }
         progress.step(done, loss_value, n, lr, extra)?;
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            let state = State {
-                kind: KIND.into(),
-                step: done,
-                seconds: seconds_before + started.elapsed().as_secs_f64(),
-                config: config.clone(),
-            };
-            let [optim_file, lr_file] = optim.files()?;
-            checkpoints.save(
-                &state,
-                &[
-                    ("model.bpk".into(), record_bytes(model.clone())),
-                    optim_file,
-                    lr_file,
-                ],
+            checkpoints.save_step(
+                KIND,
+                done,
+                seconds_before + started.elapsed().as_secs_f64(),
+                &config,
+                vec![("model.bpk".into(), record_bytes(model.clone()))],
+                &optim,
             )?;
         }
     }

@@ -26,7 +26,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
+use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
 use super::progress::Progress;
 use super::{ema, step_rng};
@@ -227,21 +227,16 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                            optim: &Optimizer,
                            seconds: f64|
      -> Result<()> {
-        let state = State {
-            kind: kind.into(),
+        checkpoints.save_step(
+            kind,
             step,
             seconds,
-            config: config.clone(),
-        };
-        let [optim_file, lr_file] = optim.files()?;
-        checkpoints.save(
-            &state,
-            &[
+            &config,
+            vec![
                 ("model.bpk".into(), record_bytes(model.clone())),
                 ("ema.bpk".into(), record_bytes(ema_model.clone())),
-                optim_file,
-                lr_file,
             ],
+            optim,
         )?;
         Ok(())
     };
