@@ -91,15 +91,9 @@ pub fn guided_noise(
     eps_cond * (1.0 + guidance) - eps_uncond * guidance
 }
 
-/// Checks the labels and guidance of a sampling request against the model: the labels as the
-/// model's class indices (null for unconditional) and the guidance to use (0 for an
-/// all-unconditional batch, which needs no second half-batch). Shared by every sampler.
-pub fn checked_labels(
-    model: &ContextUnet,
-    labels: &[Option<usize>],
-    guidance: f64,
-) -> Result<(Vec<i64>, f64), DiffusionError> {
-    let count = labels.len();
+/// Checks what every sampling run must satisfy: between 1 and [`MAX_SAMPLES`] samples and a
+/// finite guidance scale in `[0, MAX_GUIDANCE]`. Shared by the class and text pipelines.
+pub fn check_run(count: usize, guidance: f64) -> Result<(), DiffusionError> {
     if count == 0 || count > MAX_SAMPLES {
         return Err(DiffusionError::BadCount {
             got: count,
@@ -109,6 +103,19 @@ pub fn checked_labels(
     if !guidance.is_finite() || !(0.0..=MAX_GUIDANCE).contains(&guidance) {
         return Err(DiffusionError::BadGuidance(guidance));
     }
+    Ok(())
+}
+
+/// Checks the labels and guidance of a sampling request against the model: the labels as the
+/// model's class indices (null for unconditional) and the guidance to use (0 for an
+/// all-unconditional batch, which needs no second half-batch). Shared by every sampler.
+pub fn checked_labels(
+    model: &ContextUnet,
+    labels: &[Option<usize>],
+    guidance: f64,
+) -> Result<(Vec<i64>, f64), DiffusionError> {
+    let count = labels.len();
+    check_run(count, guidance)?;
     let n_classes = model.null_class();
     let mut out = Vec::with_capacity(count);
     for label in labels {

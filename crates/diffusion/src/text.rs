@@ -24,7 +24,7 @@ use digitlab_models::{TextStates, TextUnet};
 
 use crate::DiffusionError;
 use crate::noise::NoiseSource;
-use crate::pipeline::{MAX_GUIDANCE, MAX_SAMPLES};
+use crate::pipeline::check_run;
 use crate::schedule::NoiseSchedule;
 use crate::scheduler::{SamplerKind, Scheduler, StepOutput, make_scheduler};
 
@@ -129,16 +129,8 @@ impl TextDenoiseRun {
         device: &Device,
     ) -> Result<Self, DiffusionError> {
         let count = request.prompts.len();
-        if count == 0 || count > MAX_SAMPLES {
-            return Err(DiffusionError::BadCount {
-                got: count,
-                max: MAX_SAMPLES,
-            });
-        }
         let guidance = request.guidance;
-        if !guidance.is_finite() || !(0.0..=MAX_GUIDANCE).contains(&guidance) {
-            return Err(DiffusionError::BadGuidance(guidance));
-        }
+        check_run(count, guidance)?;
         let mut rows: Vec<&Tokens> = request.prompts.iter().collect();
         if guidance > 0.0 {
             rows.extend(std::iter::repeat_n(&request.negative, count));
