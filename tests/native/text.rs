@@ -89,7 +89,10 @@ fn latent_text_model_trains_on_its_autoencoder_and_samples_prompts() {
     assert_eq!(model["unet"]["image_size"], 7);
     assert_eq!(model["schedule"]["clip_sample"], serde_json::Value::Null);
     assert_eq!(model["tokenizer"]["model"]["type"], "WordPiece");
-    assert!(run.path().join("autoencoder.json").exists(), "the autoencoder travels with the card");
+    assert!(
+        run.path().join("autoencoder.json").exists(),
+        "the autoencoder travels with the card"
+    );
 
     let model_path = run.path().join("text-ddpm.json");
     let png = run.path().join("seven.png");
@@ -116,17 +119,33 @@ fn latent_text_model_trains_on_its_autoencoder_and_samples_prompts() {
     };
     let out = sample("a thick, right-slanted seven", Some("thin"));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("[CLS] a thick , right - slanted seven"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[CLS] a thick , right - slanted seven"),
+        "{}",
+        stderr(&out)
+    );
     assert!(png.exists());
     let long = sample(&"thick ".repeat(20), None);
     assert!(!long.status.success());
-    assert!(stderr(&long).contains("at most 12 fit"), "{}", stderr(&long));
+    assert!(
+        stderr(&long).contains("at most 12 fit"),
+        "{}",
+        stderr(&long)
+    );
 
     // Another autoencoder in its place is refused, not decoded into noise.
     let other = tempfile::tempdir().unwrap();
     train_autoencoder(data.path(), other.path(), "4");
-    std::fs::copy(other.path().join("autoencoder.bpk"), run.path().join("autoencoder.bpk")).unwrap();
-    std::fs::copy(other.path().join("autoencoder.json"), run.path().join("autoencoder.json")).unwrap();
+    std::fs::copy(
+        other.path().join("autoencoder.bpk"),
+        run.path().join("autoencoder.bpk"),
+    )
+    .unwrap();
+    std::fs::copy(
+        other.path().join("autoencoder.json"),
+        run.path().join("autoencoder.json"),
+    )
+    .unwrap();
     let swapped = sample("a seven", None);
     assert!(!swapped.status.success());
     assert!(
@@ -183,7 +202,15 @@ fn pixel_text_model_resumes_evaluates_and_refuses_other_cards() {
             .collect();
         assert_eq!(
             words,
-            ["thin", "thick", "upright", "right-slanted", "left-slanted", "small", "large"]
+            [
+                "thin",
+                "thick",
+                "upright",
+                "right-slanted",
+                "left-slanted",
+                "small",
+                "large"
+            ]
         );
         for a in attributes {
             for k in ["asked", "base_rate"] {
@@ -204,7 +231,11 @@ fn pixel_text_model_resumes_evaluates_and_refuses_other_cards() {
         png.to_str().unwrap(),
     ]);
     assert!(!wrong.status.success());
-    assert!(stderr(&wrong).contains("need a text model"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("need a text model"),
+        "{}",
+        stderr(&wrong)
+    );
     let latent_without_autoencoder = digitlab(&[
         "train",
         "text-ddpm",

@@ -64,7 +64,8 @@ async fn measure(ui: Ui, steps: usize) -> Result<BenchResult, String> {
     let mut run = DenoiseRun::new(&ddpm.model, ddpm.schedule.clone(), &request, device)
         .map_err(|e| e.to_string())?;
     while run.step(&ddpm.model).is_some() {}
-    run.sample()
+    run.trajectory()
+        .sample()
         .clone()
         .into_data_async()
         .await

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_captions::{Bins, PromptTokenizer};
+use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
 use digitlab_weights::{Card, FORMAT_VERSION, ModelSpec};
 
@@ -191,7 +191,8 @@ impl TextModel {
             }
             None => (None, None),
             Some((ae_card, ae_bytes)) => {
-                card.check_autoencoder(&ae_card).map_err(|e| e.to_string())?;
+                card.check_autoencoder(&ae_card)
+                    .map_err(|e| e.to_string())?;
                 let decoder = ae_card
                     .load_autoencoder(&ae_bytes, device)
                     .map_err(|e| e.to_string())?;

@@ -146,7 +146,7 @@ pub async fn run_into(
         &lab.device,
     )
     .map_err(|e| e.to_string())?;
-    let total = run.total_steps();
+    let total = run.trajectory().total_steps();
     let side = ddpm.model.image_shape()[1];
     counter.set(format!("0/{total}"));
     let started = now_ms();
@@ -167,7 +167,7 @@ pub async fn run_into(
         if let Some(c) = &canvas {
             canvas::paint_grid(c, &values, params.count, side);
         }
-        let k = run.completed_steps();
+        let k = run.trajectory().completed_steps();
         ui.step_ms.set((now_ms() - started) / k as f64);
         counter.set(format!("{k}/{total}"));
         next_tick().await;
@@ -175,7 +175,7 @@ pub async fn run_into(
             return Ok(Outcome::Stopped);
         }
     }
-    Ok(Outcome::Done(run.sample().clone()))
+    Ok(Outcome::Done(run.trajectory().sample().clone()))
 }
 
 #[component]

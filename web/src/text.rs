@@ -50,7 +50,10 @@ pub const MAX_GUIDANCE: f64 = 8.0;
 
 /// Fetches a shipped text model (and a latent model's autoencoder) into the lab.
 async fn load(ui: Ui, name: &str) -> Result<String, String> {
-    if let Some(m) = ui.lab.with_value(|l| l.as_ref().and_then(|l| l.text(name).cloned())) {
+    if let Some(m) = ui
+        .lab
+        .with_value(|l| l.as_ref().and_then(|l| l.text(name).cloned()))
+    {
         return Ok(describe(&m));
     }
     let card = parse_card(&fetch::text(&format!("weights/{name}.json")).await?)
@@ -205,7 +208,12 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             prompt,
             negative,
             guidance: g,
-            steps: whole_number("steps", &steps.get_untracked(), 1, model.schedule.train_steps())?,
+            steps: whole_number(
+                "steps",
+                &steps.get_untracked(),
+                1,
+                model.schedule.train_steps(),
+            )?,
             count: whole_number("count", &count.get_untracked(), 1, MAX_COUNT)?,
             seed: whole_number("seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64,
             model,
@@ -340,7 +348,7 @@ async fn run(
     let model = &p.model;
     let mut run = TextDenoiseRun::new(&model.unet, model.schedule.clone(), &request, &device)
         .map_err(|e| e.to_string())?;
-    let total = run.total_steps();
+    let total = run.trajectory().total_steps();
     counter.set(format!("0/{total}"));
     let started = now_ms();
     let mut last_attention = None;
@@ -368,7 +376,7 @@ async fn run(
             }
         }
         last_attention = step.attention;
-        let k = run.completed_steps();
+        let k = run.trajectory().completed_steps();
         ui.step_ms.set((now_ms() - started) / k as f64);
         counter.set(format!("{k}/{total}"));
         next_tick().await;
@@ -380,10 +388,18 @@ async fn run(
         None => None,
         Some(a) => {
             let [n, len, side, _] = a.dims();
-            Some((read(a).await.map_err(|e| ui.backend_failed(e))?, n, len, side))
+            Some((
+                read(a).await.map_err(|e| ui.backend_failed(e))?,
+                n,
+                len,
+                side,
+            ))
         }
     };
-    Ok(Some((model.to_pixels(run.sample().clone()), maps)))
+    Ok(Some((
+        model.to_pixels(run.trajectory().sample().clone()),
+        maps,
+    )))
 }
 
 /// Classifies and measures each generated digit, in the captions' words.

@@ -17,11 +17,11 @@
 //! model's weights card, so the page tokenises exactly as the trainer did.
 
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::TrainerWrapper;
 use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
 use tokenizers::normalizers::utils::Lowercase;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::models::TrainerWrapper;
 use tokenizers::{AddedToken, ModelWrapper, Tokenizer};
 
 /// Padding: id 0, ignored by every attention layer.
@@ -186,7 +186,10 @@ mod tests {
 
     fn corpus() -> Vec<String> {
         let mut out = Vec::new();
-        for digit in crate::grammar::ENGLISH.iter().chain(crate::grammar::PERSIAN.iter()) {
+        for digit in crate::grammar::ENGLISH
+            .iter()
+            .chain(crate::grammar::PERSIAN.iter())
+        {
             for adjective in ["", "thick ", "thin ", "large, right-slanted "] {
                 out.push(format!("a {adjective}{digit}"));
             }
@@ -209,7 +212,11 @@ mod tests {
             assert!(!tokens.ids.contains(&t.token_id(UNK).unwrap()), "{caption}");
             // The decoded text re-encodes to the same ids.
             let text = t.decode(&tokens.ids).unwrap();
-            assert_eq!(t.encode(&text).unwrap().ids, tokens.ids, "{caption} -> {text}");
+            assert_eq!(
+                t.encode(&text).unwrap().ids,
+                tokens.ids,
+                "{caption} -> {text}"
+            );
             let real = tokens.pad.iter().filter(|p| !**p).count();
             assert_eq!(real, tokens.tokens.len());
             assert!(tokens.ids[real..].iter().all(|&id| id == 0));

@@ -94,7 +94,10 @@ fn bench_text(
     let mut rows = Vec::new();
     for path in models {
         let model = CardFile::read(path)?.load_text_ddpm(&device)?;
-        let prompt = model.tokenizer.encode("a thick seven").map_err(anyhow::Error::msg)?;
+        let prompt = model
+            .tokenizer
+            .encode("a thick seven")
+            .map_err(anyhow::Error::msg)?;
         let empty = model.tokenizer.encode("").map_err(anyhow::Error::msg)?;
         let mut rows_tokens = vec![&prompt; count];
         rows_tokens.extend(std::iter::repeat_n(&empty, count));
@@ -103,8 +106,13 @@ fn bench_text(
         let x = NoiseSource::new(0, count).tensor(model.unet.image_shape(), &device);
         let t = Tensor::<1>::from_floats(vec![0.5f32; count].as_slice(), &device);
         let call = timed(repeats, || {
-            let (eps, _) =
-                digitlab_diffusion::guided_text_noise(&model.unet, x.clone(), t.clone(), &text, 2.0);
+            let (eps, _) = digitlab_diffusion::guided_text_noise(
+                &model.unet,
+                x.clone(),
+                t.clone(),
+                &text,
+                2.0,
+            );
             let _ = eps.into_data();
         });
         let decode = model.decoder.as_ref().map(|_| {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::Device;
-use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_captions::PromptTokenizer;
+use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
 use digitlab_weights::{Card, GanLoss, ModelSpec, Space, sha256_hex};
 
@@ -87,9 +87,17 @@ impl CardFile {
                 space: Space::Latent { autoencoder, .. },
                 ..
             } => {
-                let path = self.path.parent().unwrap_or(Path::new(".")).join(autoencoder);
-                let ae = CardFile::read(&path)
-                    .with_context(|| format!("the autoencoder of the latent model {}", self.path.display()))?;
+                let path = self
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(autoencoder);
+                let ae = CardFile::read(&path).with_context(|| {
+                    format!(
+                        "the autoencoder of the latent model {}",
+                        self.path.display()
+                    )
+                })?;
                 self.card
                     .check_autoencoder(&ae.card)
                     .with_context(|| format!("{} and {}", self.path.display(), path.display()))?;

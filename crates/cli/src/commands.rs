@@ -753,8 +753,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 ),
                 SpaceArg::Latent => {
                     let card = crate::cards::CardFile::read(&autoencoder)?;
-                    let digitlab_weights::ModelSpec::Autoencoder { autoencoder: ae, .. } =
-                        &card.card.model
+                    let digitlab_weights::ModelSpec::Autoencoder {
+                        autoencoder: ae, ..
+                    } = &card.card.model
                     else {
                         bail!(
                             "--autoencoder {}: a `{}` card, not an autoencoder",
@@ -1074,7 +1075,7 @@ fn sample(mut args: SampleArgs) -> Result<()> {
     );
     let mut run = DenoiseRun::new(&model, schedule, &request, &device)?;
     let columns = (args.count as f64).sqrt().ceil() as usize;
-    let total = run.total_steps();
+    let total = run.trajectory().total_steps();
     let started = Instant::now();
     let mut frame_error = None;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());

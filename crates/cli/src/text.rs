@@ -64,7 +64,7 @@ impl TextModel {
             seed: s.seed,
         };
         let mut run = TextDenoiseRun::new(&self.unet, self.schedule.clone(), &request, device)?;
-        let total = run.total_steps();
+        let total = run.trajectory().total_steps();
         let out = run.run(&self.unet, |k, _| on_step(k, total));
         Ok(self.to_pixels(out))
     }
@@ -85,11 +85,17 @@ pub fn sample(
     let negative = model.tokens(negative.unwrap_or(""))?;
     let started = Instant::now();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let pixels = model.generate(vec![tokens.clone(); count], negative, s, device, |k, total| {
-        if terminal {
-            eprint!("\rstep {k}/{total}");
-        }
-    })?;
+    let pixels = model.generate(
+        vec![tokens.clone(); count],
+        negative,
+        s,
+        device,
+        |k, total| {
+            if terminal {
+                eprint!("\rstep {k}/{total}");
+            }
+        },
+    )?;
     if terminal {
         eprintln!();
     }
@@ -151,7 +157,11 @@ impl Request {
             ),
             r => {
                 let w = r.word();
-                let article = if w.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                let article = if w.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 format!("{article} {w} {name}")
             }
         }
@@ -195,16 +205,25 @@ pub fn held_out_loss(model: &TextModel, images: Tensor<4>, captions: &[String]) 
     };
     let [n, c, h, w] = x0.dims();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let t: Vec<usize> = (0..n).map(|_| rng.random_range(0..model.schedule.train_steps())).collect();
-    let noise: Vec<f32> = (0..n * c * h * w).map(|_| -> f32 { StandardNormal.sample(&mut rng) }).collect();
+    let t: Vec<usize> = (0..n)
+        .map(|_| rng.random_range(0..model.schedule.train_steps()))
+        .collect();
+    let noise: Vec<f32> = (0..n * c * h * w)
+        .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
+        .collect();
     let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, c, h, w]), &device);
     let x_t = model.schedule.q_sample(x0, noise.clone(), &t);
     let time: Vec<f32> = t.iter().map(|&t| model.schedule.time_input(t)).collect();
-    let tokens: Vec<Tokens> = captions.iter().map(|p| model.tokens(p)).collect::<Result<_>>()?;
+    let tokens: Vec<Tokens> = captions
+        .iter()
+        .map(|p| model.tokens(p))
+        .collect::<Result<_>>()?;
     let rows: Vec<&Tokens> = tokens.iter().collect();
     let (ids, pad) = digitlab_diffusion::prompt_tensors(&model.unet, &rows, &device)?;
     let text = model.unet.encode_text(ids, pad);
-    let eps = model.unet.forward(x_t, Tensor::from_floats(time.as_slice(), &device), &text);
+    let eps = model
+        .unet
+        .forward(x_t, Tensor::from_floats(time.as_slice(), &device), &text);
     Ok((eps - noise).square().mean().into_scalar::<f32>() as f64)
 }
 
@@ -274,17 +293,26 @@ pub fn eval(
             };
             images.push(model.generate(chunk.to_vec(), empty.clone(), &s, device, |_, _| {})?);
             if !settings.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                eprint!("\rw = {w}: {} / {n} digits", (b * settings.batch + chunk.len()).min(n));
+                eprint!(
+                    "\rw = {w}: {} / {n} digits",
+                    (b * settings.batch + chunk.len()).min(n)
+                );
             }
         }
         let seconds = started.elapsed().as_secs_f64();
         let images = Tensor::cat(images, 0);
-        let values = images.clone().into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let values = images
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let bytes = unit_to_bytes(&values);
         let described: Vec<Described> = asked
             .iter()
             .enumerate()
-            .map(|(i, &(d, _))| bins.describe(d as u8, &measure(&bytes[i * 784..(i + 1) * 784], 28)))
+            .map(|(i, &(d, _))| {
+                bins.describe(d as u8, &measure(&bytes[i * 784..(i + 1) * 784], 28))
+            })
             .collect();
         let j = digitlab_eval::judge(&reference.classifier, images, 250);
         let expected: Vec<usize> = asked.iter().map(|&(d, _)| d).collect();
@@ -338,8 +366,12 @@ pub fn eval(
                 j.accuracy(&expected) * 100.0,
                 reference.frechet_floor,
                 seconds * 1000.0 / n as f64,
-                settings.held_out["with_caption"].as_f64().unwrap_or(f64::NAN),
-                settings.held_out["empty_prompt"].as_f64().unwrap_or(f64::NAN),
+                settings.held_out["with_caption"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                settings.held_out["empty_prompt"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
                 attrs.join(" | ")
             );
         }

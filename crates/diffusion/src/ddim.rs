@@ -73,13 +73,12 @@ impl Scheduler for DdimScheduler {
         let beta_prod_t = 1.0 - alpha_prod_t;
 
         // 2. predicted x_0 ("predicted x_0" of eq. 12), clipped, and the noise it implies
-        let pred_original_sample =
-            predict_original_sample(
-                sample.clone(),
-                model_output,
-                alpha_prod_t,
-                self.schedule.config.clip_sample,
-            );
+        let pred_original_sample = predict_original_sample(
+            sample.clone(),
+            model_output,
+            alpha_prod_t,
+            self.schedule.config.clip_sample,
+        );
         let pred_epsilon =
             (sample - pred_original_sample.clone() * alpha_prod_t.sqrt()) / beta_prod_t.sqrt();
 

@@ -70,13 +70,12 @@ impl Scheduler for DdpmScheduler {
         let current_beta_t = 1.0 - current_alpha_t;
 
         // 2. predicted x_0 from the predicted noise (eq. 15), clipped to the data range
-        let pred_original_sample =
-            predict_original_sample(
-                sample.clone(),
-                model_output,
-                alpha_prod_t,
-                self.schedule.config.clip_sample,
-            );
+        let pred_original_sample = predict_original_sample(
+            sample.clone(),
+            model_output,
+            alpha_prod_t,
+            self.schedule.config.clip_sample,
+        );
 
         // 3. mean of the posterior q(x_{t-1} | x_t, x_0) (eq. 7)
         let pred_original_sample_coeff = alpha_prod_t_prev.sqrt() * current_beta_t / beta_prod_t;

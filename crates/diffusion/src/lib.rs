@@ -29,10 +29,10 @@ pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
 pub use ncsn::{LangevinRequest, LangevinRun, NoiseRange};
 pub use noise::NoiseSource;
-pub use pipeline::{DenoiseRun, SampleRequest, guided_noise};
+pub use pipeline::{DenoiseRun, SampleRequest, Trajectory, guided_noise};
 pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
-pub use text::{TextDenoiseRun, TextRequest, TextStep, guided_text_noise, prompt_tensors};
 pub use scheduler::{SamplerKind, Scheduler, StepOutput, linspace_timesteps, make_scheduler};
+pub use text::{TextDenoiseRun, TextRequest, TextStep, guided_text_noise, prompt_tensors};
 
 /// Errors from building schedules and sampling runs: each names the value that was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

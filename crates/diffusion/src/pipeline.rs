@@ -16,7 +16,8 @@
 //! `[c; null]`.
 //!
 //! [`DenoiseRun`] holds the state of one run and advances it one step at a time: the CLI loops
-//! over it, the page awaits between steps so it can redraw and stop.
+//! over it, the page awaits between steps so it can redraw and stop. Its network-free half, the
+//! [`Trajectory`], also drives the text pipeline's run.
 
 use burn::prelude::*;
 use digitlab_models::ContextUnet;
@@ -135,36 +136,35 @@ pub fn checked_labels(
     Ok((out, guidance))
 }
 
-/// The state of one sampling run.
-pub struct DenoiseRun {
+/// The part of a sampling run that does not depend on the network: the scheduler, the current
+/// `x_t`, the seeded host noise streams and the step index. [`DenoiseRun`] and
+/// [`crate::TextDenoiseRun`] each pair one with their way of predicting the noise, so both runs
+/// draw the same noise and take the same steps.
+pub struct Trajectory {
     scheduler: Box<dyn Scheduler>,
     sample: Tensor<4>,
-    labels: Tensor<1, Int>,
-    guidance: f64,
     noise: NoiseSource,
     image: [usize; 3],
     index: usize,
 }
 
-impl DenoiseRun {
-    /// Checks `request` against the model and schedule and draws `x_T ~ N(0, I)`.
+impl Trajectory {
+    /// Draws `x_T ~ N(0, I)` for `count` samples of shape `image` from the seed's host streams.
     pub fn new(
-        model: &ContextUnet,
+        sampler: SamplerKind,
         schedule: NoiseSchedule,
-        request: &SampleRequest,
+        steps: usize,
+        seed: u64,
+        count: usize,
+        image: [usize; 3],
         device: &Device,
     ) -> Result<Self, DiffusionError> {
-        let (labels, guidance) = checked_labels(model, &request.labels, request.guidance)?;
-        let count = labels.len();
-        let scheduler = make_scheduler(request.sampler, schedule, request.steps)?;
-        let image = model.image_shape();
-        let mut noise = NoiseSource::new(request.seed, count);
+        let scheduler = make_scheduler(sampler, schedule, steps)?;
+        let mut noise = NoiseSource::new(seed, count);
         let sample = noise.tensor(image, device);
         Ok(Self {
             scheduler,
             sample,
-            labels: Tensor::from_data(TensorData::new(labels, [count]), device),
-            guidance,
             noise,
             image,
             index: 0,
@@ -185,43 +185,92 @@ impl DenoiseRun {
         self.index >= self.total_steps()
     }
 
-    /// The current `x_t` (the final digits once [`DenoiseRun::is_done`]).
+    /// The current `x_t` (the final samples once [`Trajectory::is_done`]).
     pub fn sample(&self) -> &Tensor<4> {
         &self.sample
     }
 
-    /// The time step the next call of [`DenoiseRun::step`] starts from.
+    /// The time step the next step starts from.
     pub fn next_timestep(&self) -> Option<usize> {
         self.scheduler.timesteps().get(self.index).copied()
     }
 
-    /// Takes one reverse step; `None` once the run is done.
-    pub fn step(&mut self, model: &ContextUnet) -> Option<StepOutput> {
+    /// The network's time input for the next step, one per sample (`[count]`).
+    pub fn next_time_input(&self) -> Option<Tensor<1>> {
         let t = self.next_timestep()?;
-        let device = self.sample.device();
-        let count = self.labels.dims()[0];
+        let count = self.sample.dims()[0];
         let time = self.scheduler.schedule().time_input(t);
-        let time = Tensor::<1>::from_floats(vec![time; count].as_slice(), &device);
-        // 1. predict the noise, guided
-        let eps = guided_noise(
-            model,
-            self.sample.clone(),
-            time,
-            self.labels.clone(),
-            self.guidance,
-        );
-        // 2. fresh noise for stochastic steps, from the seeded host streams
+        Some(Tensor::from_floats(
+            vec![time; count].as_slice(),
+            &self.sample.device(),
+        ))
+    }
+
+    /// Takes the scheduler's step with the predicted noise `eps`, drawing fresh noise from the
+    /// seeded host streams when the scheduler is stochastic.
+    pub fn advance(&mut self, eps: Tensor<4>) -> StepOutput {
         let noise = self
             .scheduler
             .needs_noise(self.index)
-            .then(|| self.noise.tensor(self.image, &device));
-        // 3. the scheduler's step
+            .then(|| self.noise.tensor(self.image, &self.sample.device()));
         let out = self
             .scheduler
             .step(eps, self.index, self.sample.clone(), noise);
         self.sample = out.prev_sample.clone();
         self.index += 1;
-        Some(out)
+        out
+    }
+}
+
+/// The state of one class-conditional sampling run.
+pub struct DenoiseRun {
+    trajectory: Trajectory,
+    labels: Tensor<1, Int>,
+    guidance: f64,
+}
+
+impl DenoiseRun {
+    /// Checks `request` against the model and schedule and draws `x_T ~ N(0, I)`.
+    pub fn new(
+        model: &ContextUnet,
+        schedule: NoiseSchedule,
+        request: &SampleRequest,
+        device: &Device,
+    ) -> Result<Self, DiffusionError> {
+        let (labels, guidance) = checked_labels(model, &request.labels, request.guidance)?;
+        let count = labels.len();
+        let trajectory = Trajectory::new(
+            request.sampler,
+            schedule,
+            request.steps,
+            request.seed,
+            count,
+            model.image_shape(),
+            device,
+        )?;
+        Ok(Self {
+            trajectory,
+            labels: Tensor::from_data(TensorData::new(labels, [count]), device),
+            guidance,
+        })
+    }
+
+    /// Step count, current `x_t` and the rest of the run's progress.
+    pub fn trajectory(&self) -> &Trajectory {
+        &self.trajectory
+    }
+
+    /// Takes one reverse step; `None` once the run is done.
+    pub fn step(&mut self, model: &ContextUnet) -> Option<StepOutput> {
+        let time = self.trajectory.next_time_input()?;
+        let eps = guided_noise(
+            model,
+            self.trajectory.sample().clone(),
+            time,
+            self.labels.clone(),
+            self.guidance,
+        );
+        Some(self.trajectory.advance(eps))
     }
 
     /// Runs to the end, calling `on_step(step_number, output)` after each step.
@@ -231,9 +280,9 @@ impl DenoiseRun {
         mut on_step: impl FnMut(usize, &StepOutput),
     ) -> Tensor<4> {
         while let Some(out) = self.step(model) {
-            on_step(self.index, &out);
+            on_step(self.trajectory.completed_steps(), &out);
         }
-        self.sample.clone()
+        self.trajectory.sample().clone()
     }
 }
 
@@ -283,7 +332,7 @@ mod tests {
             let mut seen = 0;
             let out = run.run(&model, |k, _| seen = k);
             assert_eq!(seen, r.steps);
-            assert!(run.is_done());
+            assert!(run.trajectory().is_done());
             out.into_data().try_to_vec::<f32>().unwrap()
         };
         assert_eq!(run(&request), run(&request));

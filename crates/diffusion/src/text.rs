@@ -14,8 +14,9 @@
 //! pushes away from it. `w` is the same scale as the class-conditional model's (diffusers'
 //! `guidance_scale = 1 + w`).
 //!
-//! [`TextDenoiseRun`] is [`crate::DenoiseRun`] for a [`TextUnet`]: the same schedulers, seeded
-//! host noise and step-at-a-time loop, plus the cross-attention maps of each step for the page.
+//! [`TextDenoiseRun`] is [`crate::DenoiseRun`] for a [`TextUnet`]: the same
+//! [`crate::Trajectory`] (schedulers, seeded host noise, step-at-a-time loop), plus the
+//! cross-attention maps of each step for the page.
 //! It runs in pixel or latent space alike; decoding a latent is the caller's business.
 
 use burn::prelude::*;
@@ -23,10 +24,9 @@ use digitlab_captions::Tokens;
 use digitlab_models::{TextStates, TextUnet};
 
 use crate::DiffusionError;
-use crate::noise::NoiseSource;
-use crate::pipeline::check_run;
+use crate::pipeline::{Trajectory, check_run};
 use crate::schedule::NoiseSchedule;
-use crate::scheduler::{SamplerKind, Scheduler, StepOutput, make_scheduler};
+use crate::scheduler::{SamplerKind, StepOutput};
 
 /// What to sample from a text model.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +98,10 @@ pub fn guided_text_noise(
     let eps_uncond = halves.pop().expect("two halves");
     let eps_cond = halves.pop().expect("two halves");
     let attention = out.attention.map(|a| a.narrow(0, 0, batch));
-    (eps_cond * (1.0 + guidance) - eps_uncond * guidance, attention)
+    (
+        eps_cond * (1.0 + guidance) - eps_uncond * guidance,
+        attention,
+    )
 }
 
 /// One step's outputs.
@@ -111,13 +114,9 @@ pub struct TextStep {
 
 /// The state of one text-guided sampling run.
 pub struct TextDenoiseRun {
-    scheduler: Box<dyn Scheduler>,
-    sample: Tensor<4>,
+    trajectory: Trajectory,
     text: TextStates,
     guidance: f64,
-    noise: NoiseSource,
-    image: [usize; 3],
-    index: usize,
 }
 
 impl TextDenoiseRun {
@@ -137,71 +136,58 @@ impl TextDenoiseRun {
         }
         let (ids, pad) = prompt_tensors(model, &rows, device)?;
         let text = model.encode_text(ids, pad);
-        let scheduler = make_scheduler(request.sampler, schedule, request.steps)?;
-        let image = model.image_shape();
-        let mut noise = NoiseSource::new(request.seed, count);
-        let sample = noise.tensor(image, device);
+        let trajectory = Trajectory::new(
+            request.sampler,
+            schedule,
+            request.steps,
+            request.seed,
+            count,
+            model.image_shape(),
+            device,
+        )?;
         Ok(Self {
-            scheduler,
-            sample,
+            trajectory,
             text,
             guidance,
-            noise,
-            image,
-            index: 0,
         })
     }
 
-    pub fn total_steps(&self) -> usize {
-        self.scheduler.timesteps().len()
-    }
-
-    pub fn completed_steps(&self) -> usize {
-        self.index
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.index >= self.total_steps()
-    }
-
-    /// The current `x_t` (pixels, or the scaled latent).
-    pub fn sample(&self) -> &Tensor<4> {
-        &self.sample
+    /// Step count, current `x_t` (pixels, or the scaled latent) and the rest of the progress.
+    pub fn trajectory(&self) -> &Trajectory {
+        &self.trajectory
     }
 
     /// Takes one reverse step; `None` once the run is done.
     pub fn step(&mut self, model: &TextUnet) -> Option<TextStep> {
-        let t = *self.scheduler.timesteps().get(self.index)?;
-        let device = self.sample.device();
-        let count = self.sample.dims()[0];
-        let time = self.scheduler.schedule().time_input(t);
-        let time = Tensor::<1>::from_floats(vec![time; count].as_slice(), &device);
-        let (eps, attention) =
-            guided_text_noise(model, self.sample.clone(), time, &self.text, self.guidance);
-        let noise = self
-            .scheduler
-            .needs_noise(self.index)
-            .then(|| self.noise.tensor(self.image, &device));
-        let output = self
-            .scheduler
-            .step(eps, self.index, self.sample.clone(), noise);
-        self.sample = output.prev_sample.clone();
-        self.index += 1;
+        let time = self.trajectory.next_time_input()?;
+        let (eps, attention) = guided_text_noise(
+            model,
+            self.trajectory.sample().clone(),
+            time,
+            &self.text,
+            self.guidance,
+        );
+        let output = self.trajectory.advance(eps);
         Some(TextStep { output, attention })
     }
 
     /// Runs to the end, calling `on_step(step_number, step)` after each step.
-    pub fn run(&mut self, model: &TextUnet, mut on_step: impl FnMut(usize, &TextStep)) -> Tensor<4> {
+    pub fn run(
+        &mut self,
+        model: &TextUnet,
+        mut on_step: impl FnMut(usize, &TextStep),
+    ) -> Tensor<4> {
         while let Some(step) = self.step(model) {
-            on_step(self.index, &step);
+            on_step(self.trajectory.completed_steps(), &step);
         }
-        self.sample.clone()
+        self.trajectory.sample().clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NoiseSource;
     use crate::schedule::ScheduleConfig;
     use digitlab_models::{TextEncoderConfig, TextUnetConfig};
 
@@ -218,9 +204,10 @@ mod tests {
     fn setup() -> (TextUnet, NoiseSchedule, Device) {
         let device = Device::flex();
         device.seed(6);
-        let model = TextUnetConfig::new(TextEncoderConfig::new(12).with_max_len(6).with_d_model(16))
-            .with_n_feat(8)
-            .init(&device);
+        let model =
+            TextUnetConfig::new(TextEncoderConfig::new(12).with_max_len(6).with_d_model(16))
+                .with_n_feat(8)
+                .init(&device);
         (
             model,
             NoiseSchedule::new(ScheduleConfig::default()).unwrap(),
@@ -242,7 +229,10 @@ mod tests {
         let uncond = model.forward(x.clone(), t.clone(), &encode(&negative));
         let both = encode(&prompt).cat(encode(&negative));
         let (got, maps) = guided_text_noise(&model, x, t, &both, 3.0);
-        let err: f32 = (got - (cond * 4.0 - uncond * 3.0)).abs().max().into_scalar();
+        let err: f32 = (got - (cond * 4.0 - uncond * 3.0))
+            .abs()
+            .max()
+            .into_scalar();
         assert!(err < 1e-4, "{err}");
         assert_eq!(maps.unwrap().dims(), [1, 6, 28, 28]);
     }

@@ -13,8 +13,8 @@
 //! Unlike the [`crate::Vae`], the latent keeps its spatial layout: 7x7 positions the UNet's
 //! convolutions and cross-attention can still address.
 
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, sigmoid};
 
@@ -189,6 +189,11 @@ mod tests {
         // An untrained decoder is near p = 1/2 everywhere: about 784 ln 2 = 543 nats.
         assert!(rec.iter().all(|r| (300.0..900.0).contains(r)), "{rec:?}");
         assert!(kl.iter().all(|k| *k >= 0.0));
-        assert!(AutoencoderConfig::new().with_image_size(30).validate().is_err());
+        assert!(
+            AutoencoderConfig::new()
+                .with_image_size(30)
+                .validate()
+                .is_err()
+        );
     }
 }

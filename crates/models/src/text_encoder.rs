@@ -11,7 +11,9 @@
 //! The state of `[CLS]` (position 0) summarises the whole prompt; the FiLM variant of the
 //! UNet conditions on it alone.
 
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 

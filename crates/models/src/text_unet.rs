@@ -201,7 +201,12 @@ impl ConditionSite {
         let d_text = config.text.d_model;
         let (attention, film) = match config.conditioning {
             Conditioning::CrossAttention => (
-                Some(CrossAttentionBlock::new(channels, d_text, config.heads, device)),
+                Some(CrossAttentionBlock::new(
+                    channels,
+                    d_text,
+                    config.heads,
+                    device,
+                )),
                 None,
             ),
             Conditioning::Film => (
@@ -274,9 +279,9 @@ impl CrossAttentionBlock {
             .reshape([batch, channels, height * width])
             .swap_dims(1, 2); // [batch, h*w, c]
         let context = self.context.forward(text.states.clone()); // [batch, len, c]
-        let out = self.attention.forward(
-            MhaInput::new(queries, context.clone(), context).mask_pad(text.pad.clone()),
-        );
+        let out = self
+            .attention
+            .forward(MhaInput::new(queries, context.clone(), context).mask_pad(text.pad.clone()));
         let update = out
             .context
             .swap_dims(1, 2)
@@ -430,7 +435,8 @@ mod tests {
             let model = config(conditioning).init(&device);
             let (ids, pad) = prompts(&device);
             let text = model.encode_text(ids, pad);
-            let x = Tensor::<4>::random([1, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+            let x =
+                Tensor::<4>::random([1, 1, 28, 28], burn::tensor::Distribution::Default, &device);
             let x = Tensor::cat(vec![x.clone(), x], 0);
             let eps = model.forward(x, Tensor::from_floats([0.5, 0.5], &device), &text);
             let diff: f32 = (eps.clone().narrow(0, 0, 1) - eps.narrow(0, 1, 1))
@@ -452,7 +458,12 @@ mod tests {
         let out = model.forward_with_attention(x, Tensor::from_floats([0.5, 0.5], &device), &text);
         assert_eq!(out.noise.dims(), [2, 4, 7, 7]);
         assert_eq!(out.attention.unwrap().dims(), [2, 6, 7, 7]);
-        assert!(config(Conditioning::Film).with_image_size(30).validate().is_err());
+        assert!(
+            config(Conditioning::Film)
+                .with_image_size(30)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

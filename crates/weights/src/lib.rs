@@ -13,8 +13,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_captions::{Bins, PromptTokenizer};
+use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{
     Autoencoder, AutoencoderConfig, Classifier, ClassifierConfig, ContextUnet, ContextUnetConfig,
     Generator, GeneratorConfig, TextUnet, TextUnetConfig, Vae, VaeConfig,

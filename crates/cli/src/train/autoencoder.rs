@@ -97,17 +97,18 @@ pub fn latent_scale(model: &Autoencoder, images: Tensor<4>) -> f64 {
 }
 
 pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    config
-        .autoencoder
-        .validate()
-        .map_err(anyhow::Error::msg)?;
+    config.autoencoder.validate().map_err(anyhow::Error::msg)?;
     if !(config.kl_weight >= 0.0 && config.kl_weight.is_finite()) {
-        bail!("--kl-weight must be a non-negative number, got {}", config.kl_weight);
+        bail!(
+            "--kl-weight must be a non-negative number, got {}",
+            config.kl_weight
+        );
     }
     let data_dir = PathBuf::from(&config.data);
     let train = super::data::training_split(&data_dir, config.autoencoder.image_size)?;
-    let test = Dataset::load(&data_dir, Split::Test)
-        .context("the autoencoder reports its held-out reconstruction, so it needs the t10k split too")?;
+    let test = Dataset::load(&data_dir, Split::Test).context(
+        "the autoencoder reports its held-out reconstruction, so it needs the t10k split too",
+    )?;
     let mut batches = Batches::new(&train, config.batch_size, config.seed);
     let held_out = Batches::new(&test, config.batch_size, config.seed);
     let total = config.epochs * batches.per_epoch();
@@ -121,7 +122,11 @@ pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf
         check_same_config(&state.config, &config)?;
         let bytes = std::fs::read(dir.join("model.bpk"))
             .with_context(|| format!("reading {}", dir.join("model.bpk").display()))?;
-        eprintln!("resuming {} from step {} of {total}", opts.run.display(), state.step);
+        eprintln!(
+            "resuming {} from step {} of {total}",
+            opts.run.display(),
+            state.step
+        );
         (
             load_record(config.autoencoder.init(&device), &bytes)?,
             Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?,
@@ -155,7 +160,10 @@ pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf
             terms.kl.clone().mean().into_scalar::<f32>() as f64,
         );
         if !(rec + kl).is_finite() {
-            bail!("the loss became {} at step {step}: lower the learning rate (the last checkpoint is intact)", rec + kl);
+            bail!(
+                "the loss became {} at step {step}: lower the learning rate (the last checkpoint is intact)",
+                rec + kl
+            );
         }
         let loss = (terms.reconstruction + terms.kl * config.kl_weight).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -213,7 +221,10 @@ pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf
             total,
             config.epochs as f64,
             config.batch_size,
-            format!("Adam {} -> {} (linear), KL weight {}", config.lr, config.lr_final, config.kl_weight),
+            format!(
+                "Adam {} -> {} (linear), KL weight {}",
+                config.lr, config.lr_final, config.kl_weight
+            ),
             None,
             config.seed,
             seconds_before + started.elapsed().as_secs_f64(),

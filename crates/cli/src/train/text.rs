@@ -47,7 +47,9 @@ const TOKENIZER_FILE: &str = "tokenizer.json";
 pub enum SpaceChoice {
     Pixel,
     /// The latent of the autoencoder whose card is at this path.
-    Latent { autoencoder: String },
+    Latent {
+        autoencoder: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,8 +103,8 @@ fn run_tokenizer(
     let corpus = described
         .iter()
         .flat_map(|d| (0..CAPTION_FORMS).map(move |v| caption(d, v)));
-    let tokenizer = PromptTokenizer::train(corpus, config.vocab_limit, max_len)
-        .map_err(anyhow::Error::msg)?;
+    let tokenizer =
+        PromptTokenizer::train(corpus, config.vocab_limit, max_len).map_err(anyhow::Error::msg)?;
     files::write_atomic(&path, tokenizer.to_json().as_bytes())?;
     Ok(tokenizer)
 }
@@ -138,7 +140,11 @@ fn targets(config: &TextTrainConfig, train: &Dataset, device: &Device) -> Result
                 let len = 500.min(n - start);
                 let x = super::autoencoder::to_unit(images.clone().narrow(0, start, len));
                 let z = model.encode_mean(x) * scale;
-                values.extend(z.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+                values.extend(
+                    z.into_data()
+                        .try_to_vec::<f32>()
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+                );
             }
             Ok(Targets {
                 values,
@@ -156,7 +162,9 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let schedule = NoiseSchedule::new(config.schedule)?;
     let data_dir = PathBuf::from(&config.data);
     let train = super::data::training_split(&data_dir, 28)?;
-    let held_out = Dataset::load(&data_dir, Split::Test).map(|d| d.len()).unwrap_or(0);
+    let held_out = Dataset::load(&data_dir, Split::Test)
+        .map(|d| d.len())
+        .unwrap_or(0);
     let (bins, described) = describe_all(&train)?;
     let tokenizer = run_tokenizer(&opts.run, opts.resume, &described, &config)?;
     config.unet.text.vocab_size = tokenizer.vocab_size();
@@ -186,7 +194,11 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         };
         let model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
         let ema_model = load_record(config.unet.init(&inner), &read("ema.bpk")?)?;
-        eprintln!("resuming {} from step {} of {total}", opts.run.display(), state.step);
+        eprintln!(
+            "resuming {} from step {} of {total}",
+            opts.run.display(),
+            state.step
+        );
         let optim = Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?;
         (model, ema_model, optim, state.step, state.seconds)
     } else {
@@ -235,7 +247,11 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let x0: Vec<f32> = batch
             .indices
             .iter()
-            .flat_map(|&i| targets.values[i * per_item..(i + 1) * per_item].iter().copied())
+            .flat_map(|&i| {
+                targets.values[i * per_item..(i + 1) * per_item]
+                    .iter()
+                    .copied()
+            })
             .collect();
         let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, s, s]), &device);
         let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, c, s, s]), &device);
@@ -250,13 +266,19 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let loss = (eps - noise).square().mean();
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
-            bail!("the loss became {loss_value} at step {step}: lower the learning rate (the last checkpoint is intact)");
+            bail!(
+                "the loss became {loss_value} at step {step}: lower the learning rate (the last checkpoint is intact)"
+            );
         }
         // 3. optimizer step, then the EMA
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let (trained, lr) = optim.step(model, grads);
         model = trained;
-        ema_model = ema::update(ema_model, &model.valid(), ema::warmup_decay(config.ema_decay, step));
+        ema_model = ema::update(
+            ema_model,
+            &model.valid(),
+            ema::warmup_decay(config.ema_decay, step),
+        );
         last_loss = loss_value;
         let done = step + 1;
         progress.step(
@@ -272,7 +294,10 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 done,
                 seconds_before + started.elapsed().as_secs_f64(),
                 &config,
-                vec![("model.bpk".into(), record_bytes(model.clone())), ("ema.bpk".into(), record_bytes(ema_model.clone()))],
+                vec![
+                    ("model.bpk".into(), record_bytes(model.clone())),
+                    ("ema.bpk".into(), record_bytes(ema_model.clone())),
+                ],
                 &optim,
             )?;
         }
@@ -313,7 +338,10 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             total,
             config.epochs as f64,
             config.batch_size,
-            format!("Adam {} -> {} (linear), captions dropped to \"\" with p = {}", config.lr, config.lr_final, config.p_uncond),
+            format!(
+                "Adam {} -> {} (linear), captions dropped to \"\" with p = {}",
+                config.lr, config.lr_final, config.p_uncond
+            ),
             Some(config.ema_decay),
             config.seed,
             seconds_before + started.elapsed().as_secs_f64(),
