@@ -223,13 +223,25 @@ fn shipped_autoencoder_reconstructs_held_out_digits() {
 fn shipped_text_latent_draws_the_requested_digits_and_attributes() {
     let r = eval_shipped_with(
         "text-latent",
-        &["--samples", "80", "--guidance", "3", "--sampler", "ddim", "--steps", "50"],
+        &[
+            "--samples",
+            "80",
+            "--guidance",
+            "3",
+            "--sampler",
+            "ddim",
+            "--steps",
+            "50",
+        ],
     );
     assert!(r["accuracy"].as_f64().unwrap() >= 0.75, "{r}");
     let attributes = r["attributes"].as_array().unwrap();
     assert_eq!(attributes.len(), 7, "{r}");
     for a in attributes {
-        let (asked, base) = (a["asked"].as_f64().unwrap(), a["base_rate"].as_f64().unwrap());
+        let (asked, base) = (
+            a["asked"].as_f64().unwrap(),
+            a["base_rate"].as_f64().unwrap(),
+        );
         assert!(asked >= 0.6 && asked > base, "{a}");
     }
     let loss = &r["held_out_loss"];

@@ -47,3 +47,42 @@ pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cores} cores, {cpu}")
 }
+
+/// [`machine`], with the GPU's name first for the wgpu backend where the NVIDIA driver reports
+/// one (`/proc/driver/nvidia/gpus/*/information`, Linux): a card then says which GPU trained
+/// it. This reads the driver rather than asking wgpu for its adapter because Burn does not
+/// expose the adapter natively; on a machine with several GPUs it names the first.
+pub fn machine_for(backend: Backend) -> String {
+    let host = machine();
+    if backend != Backend::Wgpu {
+        return host;
+    }
+    let gpu = std::fs::read_dir("/proc/driver/nvidia/gpus")
+        .ok()
+        .and_then(|dirs| {
+            let mut dirs: Vec<_> = dirs.flatten().map(|d| d.path()).collect();
+            dirs.sort();
+            dirs.into_iter().find_map(|d| {
+                let info = std::fs::read_to_string(d.join("information")).ok()?;
+                info.lines()
+                    .find(|l| l.starts_with("Model:"))
+                    .map(|l| l["Model:".len()..].trim().to_string())
+            })
+        });
+    match gpu {
+        Some(gpu) => format!("{gpu} through wgpu, host: {host}"),
+        None => format!("a GPU through wgpu, host: {host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gpu_run_names_its_host_and_a_cpu_run_only_the_host() {
+        assert_eq!(machine_for(Backend::Flex), machine());
+        let gpu = machine_for(Backend::Wgpu);
+        assert!(gpu.ends_with(&format!("through wgpu, host: {}", machine())), "{gpu}");
+    }
+}

@@ -14,7 +14,7 @@ use clap::Subcommand;
 use digitlab_diffusion::{DenoiseRun, NoiseSource, SampleRequest, guided_noise};
 use digitlab_models::ContextUnetConfig;
 
-use crate::backend::{Backend, machine};
+use crate::backend::{Backend, machine_for};
 use crate::cards::CardFile;
 use crate::commands::SamplingArgs;
 
@@ -129,7 +129,7 @@ fn bench_text(
             "params": model.unet.num_params(),
         }));
     }
-    let out = serde_json::json!({ "count": count, "guidance": 2.0, "backend": backend.name(), "machine": machine(), "models": rows });
+    let out = serde_json::json!({ "count": count, "guidance": 2.0, "backend": backend.name(), "machine": machine_for(backend), "models": rows });
     if json {
         println!("{out}");
         return Ok(());
@@ -155,7 +155,7 @@ fn bench_text(
                 / b["ms_per_unet_call"].as_f64().unwrap_or(f64::NAN),
             b["space"].as_str().unwrap_or(""),
             backend.name(),
-            machine()
+            machine_for(backend)
         );
     }
     Ok(())
@@ -213,7 +213,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "params": model.num_params(), "backend": backend.name(), "machine": machine() })
+                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "params": model.num_params(), "backend": backend.name(), "machine": machine_for(backend) })
                 );
             } else {
                 println!(
@@ -221,7 +221,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                     per_step * 1e3,
                     model.num_params(),
                     backend.name(),
-                    machine()
+                    machine_for(backend)
                 );
             }
         }
@@ -269,7 +269,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "ms_per_unet_call": per_call * 1e3, "ms_per_grid": per_grid * 1e3, "count": count, "steps": sampling.steps, "guidance": guidance, "backend": sampling.backend.name(), "machine": machine() })
+                    serde_json::json!({ "ms_per_unet_call": per_call * 1e3, "ms_per_grid": per_grid * 1e3, "count": count, "steps": sampling.steps, "guidance": guidance, "backend": sampling.backend.name(), "machine": machine_for(sampling.backend) })
                 );
             } else {
                 println!(
@@ -280,7 +280,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                     sampling.kind().name(),
                     sampling.steps,
                     sampling.backend.name(),
-                    machine()
+                    machine_for(sampling.backend)
                 );
             }
         }

@@ -16,12 +16,12 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_models::{Autoencoder, AutoencoderConfig};
-use digitlab_weights::{Card, DataInfo, ModelSpec, load_record, record_bytes};
+use digitlab_weights::{Card, ModelSpec, load_record, record_bytes};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
-use super::ddpm::{RunOptions, data_name};
+use super::ddpm::RunOptions;
 use super::progress::Progress;
 use super::step_rng;
 use super::vae::normal_noise;
@@ -200,8 +200,7 @@ pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf
         }
     }
     progress.finish();
-    if end < total {
-        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    if super::stopped_early(end, total) {
         return Ok(opts.run.clone());
     }
     let model = model.valid();
@@ -212,11 +211,7 @@ pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf
             autoencoder: config.autoencoder.clone(),
             latent_scale: scale,
         },
-        DataInfo {
-            name: data_name(&data_dir),
-            train_images: train.len(),
-            held_out_images: test.len(),
-        },
+        super::data_info(&data_dir, train.len(), test.len()),
         super::training_info(
             total,
             config.epochs as f64,

@@ -16,16 +16,15 @@ use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_eval::judge;
 use digitlab_models::{Classifier, ClassifierConfig};
-use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, record_bytes};
+use digitlab_weights::{Card, ModelSpec, load_record, record_bytes};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
-use super::ddpm::{RunOptions, data_name};
+use super::ddpm::RunOptions;
 use super::progress::Progress;
 use super::step_rng;
-use crate::backend::machine;
 use crate::cards::write_weights;
 
 pub const KIND: &str = "classifier";
@@ -165,8 +164,7 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         }
     }
     progress.finish();
-    if end < total {
-        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    if super::stopped_early(end, total) {
         return Ok(opts.run.clone());
     }
     let accuracy = held_out_accuracy(&model);
@@ -174,24 +172,18 @@ pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf>
         ModelSpec::Classifier {
             classifier: config.classifier.clone(),
         },
-        DataInfo {
-            name: data_name(&data_dir),
-            train_images: train.len(),
-            held_out_images: test.len(),
-        },
-        TrainingInfo {
-            steps: total,
-            epochs: config.epochs as f64,
-            batch_size: config.batch_size,
-            learning_rate: format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
-            ema_decay: None,
-            seed: config.seed,
-            seconds: seconds_before + started.elapsed().as_secs_f64(),
-            backend: opts.backend.name().into(),
-            machine: machine(),
-            final_loss: last_loss,
-            continued_from: None,
-        },
+        super::data_info(&data_dir, train.len(), test.len()),
+        super::training_info(
+            total,
+            config.epochs as f64,
+            config.batch_size,
+            format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
+            None,
+            config.seed,
+            seconds_before + started.elapsed().as_secs_f64(),
+            opts.backend,
+            last_loss,
+        ),
         serde_json::json!({
             "held_out_accuracy": accuracy,
             "held_out_images": test.len(),

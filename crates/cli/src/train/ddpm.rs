@@ -21,7 +21,7 @@ use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
-use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, record_bytes};
+use digitlab_weights::{Card, ModelSpec, TrainingInfo, load_record, record_bytes};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
 use super::progress::Progress;
 use super::{ema, step_rng};
-use crate::backend::{Backend, machine};
+use crate::backend::Backend;
 use crate::cards::write_weights;
 
 /// How training corrupts a digit before the network predicts the noise.
@@ -315,29 +315,14 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     }
     progress.finish();
     let seconds = seconds_before + started.elapsed().as_secs_f64();
-    if end < total {
-        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    if super::stopped_early(end, total) {
         return Ok(opts.run.clone());
     }
 
     let card = Card::new(
         config.corruption.model_spec(&config.unet),
-        DataInfo {
-            name: data_name(&data_dir),
-            train_images: train.len(),
-            held_out_images: held_out,
-        },
+        super::data_info(&data_dir, train.len(), held_out),
         TrainingInfo {
-            steps: total,
-            epochs: config.epochs as f64,
-            batch_size: config.batch_size,
-            learning_rate: format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
-            ema_decay: Some(config.ema_decay),
-            seed: config.seed,
-            seconds,
-            backend: opts.backend.name().into(),
-            machine: machine(),
-            final_loss: last_loss,
             continued_from: match &config.init_from {
                 Some(path) => Some(Box::new(
                     crate::cards::CardFile::read(std::path::Path::new(path))?
@@ -346,20 +331,21 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 )),
                 None => None,
             },
+            ..super::training_info(
+                total,
+                config.epochs as f64,
+                config.batch_size,
+                format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
+                Some(config.ema_decay),
+                config.seed,
+                seconds,
+                opts.backend,
+                last_loss,
+            )
         },
         serde_json::Value::Null,
     );
     let path = write_weights(&opts.run, kind, &record_bytes(ema_model), card)?;
     eprintln!("wrote {}", path.display());
     Ok(path)
-}
-
-/// A readable name of a data folder for cards: the `name` in its `dataset.json` (written by
-/// `digitlab data import`), else the folder's path.
-pub fn data_name(dir: &std::path::Path) -> String {
-    std::fs::read_to_string(dir.join("dataset.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["name"].as_str().map(str::to_string))
-        .unwrap_or_else(|| dir.display().to_string())
 }

@@ -31,19 +31,16 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use digitlab_data::{Dataset, Split};
 use digitlab_models::{Critic, CriticConfig, Generator, GeneratorConfig};
-use digitlab_weights::{
-    Card, DataInfo, GanLoss, ModelSpec, TrainingInfo, load_record, record_bytes,
-};
+use digitlab_weights::{Card, GanLoss, ModelSpec, load_record, record_bytes};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
 use super::data::Batches;
-use super::ddpm::{RunOptions, data_name};
+use super::ddpm::RunOptions;
 use super::progress::Progress;
 use super::vae::normal_noise;
 use super::{ema, step_rng};
-use crate::backend::machine;
 use crate::cards::write_weights;
 
 pub const KIND: &str = "gan";
@@ -326,8 +323,7 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         }
     }
     progress.finish();
-    if end < total {
-        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    if super::stopped_early(end, total) {
         return Ok(opts.run.clone());
     }
     let card = Card::new(
@@ -335,16 +331,12 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             generator: config.generator.clone(),
             loss: config.loss,
         },
-        DataInfo {
-            name: data_name(&data_dir),
-            train_images: train.len(),
-            held_out_images: held_out,
-        },
-        TrainingInfo {
-            steps: total,
-            epochs: config.epochs as f64,
-            batch_size: config.batch_size,
-            learning_rate: format!(
+        super::data_info(&data_dir, train.len(), held_out),
+        super::training_info(
+            total,
+            config.epochs as f64,
+            config.batch_size,
+            format!(
                 "Adam (betas {}, {}): generator {}, critic {}; {} critic steps per generator step",
                 config.beta_1,
                 config.beta_2,
@@ -352,14 +344,12 @@ pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 config.lr_critic,
                 config.n_critic
             ),
-            ema_decay: Some(config.ema_decay),
-            seed: config.seed,
-            seconds: seconds_before + started.elapsed().as_secs_f64(),
-            backend: opts.backend.name().into(),
-            machine: machine(),
-            final_loss: last_loss,
-            continued_from: None,
-        },
+            Some(config.ema_decay),
+            config.seed,
+            seconds_before + started.elapsed().as_secs_f64(),
+            opts.backend,
+            last_loss,
+        ),
         serde_json::Value::Null,
     );
     let path = write_weights(

@@ -24,11 +24,13 @@ pub mod progress;
 pub mod text;
 pub mod vae;
 
-use digitlab_weights::TrainingInfo;
+use std::path::Path;
+
+use digitlab_weights::{DataInfo, TrainingInfo};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::backend::{Backend, machine};
+use crate::backend::{Backend, machine_for};
 
 /// The card's account of a finished run.
 #[allow(clippy::too_many_arguments)]
@@ -52,10 +54,38 @@ pub fn training_info(
         seed,
         seconds,
         backend: backend.name().into(),
-        machine: machine(),
+        machine: machine_for(backend),
         final_loss,
         continued_from: None,
     }
+}
+
+/// The card's account of the data a run trained on.
+pub fn data_info(dir: &Path, train_images: usize, held_out_images: usize) -> DataInfo {
+    DataInfo {
+        name: data_name(dir),
+        train_images,
+        held_out_images,
+    }
+}
+
+/// A readable name of a data folder for cards: the `name` in its `dataset.json` (written by
+/// `digitlab data import`), else the folder's path.
+pub fn data_name(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("dataset.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["name"].as_str().map(str::to_string))
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Whether `--stop-after` ended this session before the last step (then it says how to go on
+/// and the trainer returns without writing weights).
+pub fn stopped_early(end: usize, total: usize) -> bool {
+    if end < total {
+        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    }
+    end < total
 }
 
 /// The generator for everything random at `step` of a run seeded with `seed`: restarting from

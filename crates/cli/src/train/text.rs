@@ -23,14 +23,14 @@ use digitlab_captions::{Bins, Described, PromptTokenizer, caption, measure};
 use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, prompt_tensors};
 use digitlab_models::{TextUnet, TextUnetConfig};
-use digitlab_weights::{Card, DataInfo, ModelSpec, Space, load_record, record_bytes};
+use digitlab_weights::{Card, ModelSpec, Space, load_record, record_bytes};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
-use super::ddpm::{RunOptions, data_name};
+use super::ddpm::RunOptions;
 use super::progress::Progress;
 use super::{ema, step_rng};
 use crate::cards::{CardFile, write_weights};
@@ -303,8 +303,7 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         }
     }
     progress.finish();
-    if end < total {
-        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    if super::stopped_early(end, total) {
         return Ok(opts.run.clone());
     }
     // The latent model's autoencoder travels beside its card.
@@ -329,11 +328,7 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             tokenizer: serde_json::from_str(&tokenizer.to_json())?,
             bins,
         },
-        DataInfo {
-            name: data_name(&data_dir),
-            train_images: train.len(),
-            held_out_images: held_out,
-        },
+        super::data_info(&data_dir, train.len(), held_out),
         super::training_info(
             total,
             config.epochs as f64,

@@ -14,16 +14,15 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_data::{Dataset, Split};
 use digitlab_models::{Vae, VaeConfig};
-use digitlab_weights::{Card, DataInfo, ModelSpec, TrainingInfo, load_record, record_bytes};
+use digitlab_weights::{Card, ModelSpec, load_record, record_bytes};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
 use super::data::Batches;
-use super::ddpm::{RunOptions, data_name};
+use super::ddpm::RunOptions;
 use super::progress::Progress;
 use super::step_rng;
-use crate::backend::machine;
 use crate::cards::write_weights;
 
 pub const KIND: &str = "vae";
@@ -174,8 +173,7 @@ pub fn train(config: VaeTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         }
     }
     progress.finish();
-    if end < total {
-        eprintln!("stopped after step {end} of {total}; continue with --resume");
+    if super::stopped_early(end, total) {
         return Ok(opts.run.clone());
     }
     let (rec, kl) = measure(&model);
@@ -183,24 +181,18 @@ pub fn train(config: VaeTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         ModelSpec::Vae {
             vae: config.vae.clone(),
         },
-        DataInfo {
-            name: data_name(&data_dir),
-            train_images: train.len(),
-            held_out_images: test.len(),
-        },
-        TrainingInfo {
-            steps: total,
-            epochs: config.epochs as f64,
-            batch_size: config.batch_size,
-            learning_rate: format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
-            ema_decay: None,
-            seed: config.seed,
-            seconds: seconds_before + started.elapsed().as_secs_f64(),
-            backend: opts.backend.name().into(),
-            machine: machine(),
-            final_loss: last_loss,
-            continued_from: None,
-        },
+        super::data_info(&data_dir, train.len(), test.len()),
+        super::training_info(
+            total,
+            config.epochs as f64,
+            config.batch_size,
+            format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
+            None,
+            config.seed,
+            seconds_before + started.elapsed().as_secs_f64(),
+            opts.backend,
+            last_loss,
+        ),
         serde_json::Value::Null,
     );
     let path = write_weights(&opts.run, KIND, &record_bytes(model.valid()), card)?;
