@@ -83,6 +83,9 @@ mod tests {
     fn a_gpu_run_names_its_host_and_a_cpu_run_only_the_host() {
         assert_eq!(machine_for(Backend::Flex), machine());
         let gpu = machine_for(Backend::Wgpu);
-        assert!(gpu.ends_with(&format!("through wgpu, host: {}", machine())), "{gpu}");
+        assert!(
+            gpu.ends_with(&format!("through wgpu, host: {}", machine())),
+            "{gpu}"
+        );
     }
 }
