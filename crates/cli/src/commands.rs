@@ -318,6 +318,10 @@ enum TrainCommand {
         /// space, which conditions after each up level too; 2 in latent space, which has none).
         #[arg(long)]
         extra_mid_blocks: Option<usize>,
+        /// Self-attention at the bottleneck before its cross-attention (default: on in pixel
+        /// space, where the 7x7 bottleneck must lay out the whole digit; off in latent space).
+        #[arg(long)]
+        self_attention: Option<bool>,
         /// Largest vocabulary the tokenizer may learn.
         #[arg(long, default_value_t = 200)]
         vocab: usize,
@@ -727,6 +731,7 @@ pub fn run(cli: Cli) -> Result<()> {
             d_text,
             text_layers,
             extra_mid_blocks,
+            self_attention,
             vocab,
             epochs,
             batch_size,
@@ -747,7 +752,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let (unet, space, schedule) = match space {
                 SpaceArg::Pixel => (
                     unet.with_n_feat(n_feat.unwrap_or(32))
-                        .with_extra_mid_blocks(extra_mid_blocks.unwrap_or(0)),
+                        .with_extra_mid_blocks(extra_mid_blocks.unwrap_or(0))
+                        .with_self_attention(Some(self_attention.unwrap_or(true))),
                     text::SpaceChoice::Pixel,
                     ScheduleConfig::default(),
                 ),
@@ -769,7 +775,8 @@ pub fn run(cli: Cli) -> Result<()> {
                             .with_in_channels(c)
                             .with_image_size(side)
                             .with_levels(0)
-                            .with_extra_mid_blocks(extra_mid_blocks.unwrap_or(2)),
+                            .with_extra_mid_blocks(extra_mid_blocks.unwrap_or(2))
+                            .with_self_attention(Some(self_attention.unwrap_or(false))),
                         text::SpaceChoice::Latent {
                             autoencoder: autoencoder.display().to_string(),
                         },
