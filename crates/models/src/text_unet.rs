@@ -327,7 +327,9 @@ impl SelfAttentionBlock {
             .reshape([batch, channels, height * width])
             .swap_dims(1, 2); // [batch, h*w, c]
         let out = self.attention.forward(MhaInput::self_attn(x)).context;
-        h + out.swap_dims(1, 2).reshape([batch, channels, height, width])
+        h + out
+            .swap_dims(1, 2)
+            .reshape([batch, channels, height, width])
     }
 }
 
