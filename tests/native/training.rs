@@ -139,6 +139,43 @@ fn loss_falls_and_resume_matches_an_uninterrupted_run() {
 }
 
 #[test]
+fn half_precision_weights_are_half_the_size_and_predict_the_same_noise() {
+    let data = small_dataset(32);
+    let run = tempfile::tempdir().unwrap();
+    tiny_ddpm(data.path(), run.path(), &[]);
+    let card = run.path().join("ddpm-cfg.json");
+    let weights = run.path().join("ddpm-cfg.bpk");
+    let (full_size, full_out) = (std::fs::metadata(&weights).unwrap().len(), output_of(&card));
+    let out = digitlab(&["weights", "half", card.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let half_size = std::fs::metadata(&weights).unwrap().len();
+    assert!(
+        half_size * 10 < full_size * 7,
+        "{half_size} of {full_size} bytes"
+    );
+    let parsed = Card::from_json(&std::fs::read_to_string(&card).unwrap()).unwrap();
+    assert_eq!(parsed.stored_as(), "f16");
+    // The noise predictions move by f16's rounding, no more.
+    let half_out = output_of(&card);
+    let worst = full_out
+        .iter()
+        .zip(&half_out)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let scale = full_out.iter().map(|a| a.abs()).fold(0.0f32, f32::max);
+    assert!(worst > 0.0 && worst < 1e-2 * scale, "{worst} of {scale}");
+    // A second conversion, and an autoencoder (whose sha256 latent models pin), are refused.
+    let again = digitlab(&["weights", "half", card.to_str().unwrap()]);
+    assert!(stderr(&again).contains("already f16"), "{}", stderr(&again));
+    let ae = digitlab(&["weights", "half", "public/weights/autoencoder.json"]);
+    assert!(
+        !ae.status.success() && stderr(&ae).contains("autoencoder stays f32"),
+        "{}",
+        stderr(&ae)
+    );
+}
+
+#[test]
 fn classifier_learns_on_a_small_set() {
     let data = small_dataset(400);
     let run = tempfile::tempdir().unwrap();

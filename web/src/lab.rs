@@ -66,7 +66,7 @@ impl Score {
     pub fn describe(&self) -> String {
         let t = &self.card.training;
         format!(
-            "{} ({}): sigma {} to {}, {} steps, batch {}, {:.0} s on {}",
+            "{} ({}): sigma {} to {}, {} steps, batch {}, {:.0} s on {}, {} weights",
             self.card.weights,
             self.source,
             self.range.sigma_max,
@@ -74,7 +74,8 @@ impl Score {
             t.steps,
             t.batch_size,
             t.seconds,
-            t.backend
+            t.backend,
+            self.card.stored_as()
         )
     }
 }
@@ -291,8 +292,14 @@ impl Ddpm {
     pub fn describe(&self) -> String {
         let t = &self.card.training;
         format!(
-            "{} ({}): {} steps, batch {}, {:.0} s on {}",
-            self.card.weights, self.source, t.steps, t.batch_size, t.seconds, t.backend
+            "{} ({}): {} steps, batch {}, {:.0} s on {}, {} weights",
+            self.card.weights,
+            self.source,
+            t.steps,
+            t.batch_size,
+            t.seconds,
+            t.backend,
+            self.card.stored_as()
         )
     }
 }

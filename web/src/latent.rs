@@ -41,14 +41,15 @@ pub async fn load(ui: Ui, name: &str) -> Result<String, String> {
 pub fn describe(m: &LatentModel) -> String {
     let t = &m.card.training;
     format!(
-        "{} (latent {}): {} steps, {:.0} epochs, batch {}, {:.0} s on {}",
+        "{} (latent {}): {} steps, {:.0} epochs, batch {}, {:.0} s on {}, {} weights",
         m.card.weights,
         m.latent(),
         t.steps,
         t.epochs,
         t.batch_size,
         t.seconds,
-        t.backend
+        t.backend,
+        m.card.stored_as()
     )
 }
 

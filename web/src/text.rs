@@ -86,13 +86,14 @@ fn describe(m: &TextModel) -> String {
     let t = &m.card.training;
     let [c, h, w] = m.unet.image_shape();
     format!(
-        "{}: denoises {c}x{h}x{w}, vocabulary of {} tokens, {} steps, {:.0} epochs, {:.0} s on {}",
+        "{}: denoises {c}x{h}x{w}, vocabulary of {} tokens, {} steps, {:.0} epochs, {:.0} s on {}, {} weights",
         m.card.weights,
         m.tokenizer.vocab_size(),
         t.steps,
         t.epochs,
         t.seconds,
-        t.backend
+        t.backend,
+        m.card.stored_as()
     )
 }
 

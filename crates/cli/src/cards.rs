@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use digitlab_captions::PromptTokenizer;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
-use digitlab_weights::{Card, GanLoss, ModelSpec, Space, sha256_hex};
+use digitlab_weights::{Card, GanLoss, ModelSpec, Space, record_bytes_f16, sha256_hex};
 
 use crate::files;
 
@@ -124,6 +124,38 @@ impl CardFile {
     pub fn save(&self) -> Result<()> {
         files::write_atomic(&self.path, self.card.to_json().as_bytes())
     }
+}
+
+/// `digitlab weights half`: rewrites a card's weights in half precision (half the bytes the
+/// page downloads; they are widened back to f32 on load) and records it in the card. Returns
+/// the sizes before and after. An autoencoder is refused: the latent models trained on it pin
+/// its sha256.
+pub fn to_half(path: &Path) -> Result<(usize, usize)> {
+    let mut file = CardFile::read(path)?;
+    if file.card.stored_dtype.as_deref() == Some("f16") {
+        bail!("{}: the weights are already f16", path.display());
+    }
+    let device = Device::flex();
+    let before = file.weights()?.len();
+    let bytes = match &file.card.model {
+        ModelSpec::DdpmCfg { .. } => record_bytes_f16(file.load_ddpm(&device)?.0),
+        ModelSpec::Ncsn { .. } => record_bytes_f16(file.load_ncsn(&device)?.0),
+        ModelSpec::Classifier { .. } => record_bytes_f16(file.load_classifier(&device)?),
+        ModelSpec::Vae { .. } => record_bytes_f16(file.load_vae(&device)?),
+        ModelSpec::Gan { .. } => record_bytes_f16(file.load_generator(&device)?.0),
+        ModelSpec::TextDdpm { .. } => record_bytes_f16(file.load_text_ddpm(&device)?.unet),
+        ModelSpec::Autoencoder { .. } => bail!(
+            "{}: an autoencoder stays f32, because the latent models trained on it check its sha256",
+            path.display()
+        ),
+    };
+    file.card.sha256 = sha256_hex(&bytes);
+    file.card.stored_dtype = Some("f16".into());
+    // Weights, then card, each written atomically: an interruption between the two leaves a
+    // card whose checksum refuses the new weights, never a half-written file.
+    files::write_atomic(&file.weights_path, &bytes)?;
+    file.save()?;
+    Ok((before, bytes.len()))
 }
 
 /// A loaded text-conditioned model.

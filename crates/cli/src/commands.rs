@@ -62,6 +62,20 @@ enum Command {
     /// Benchmarks: training throughput and sampling cost.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Prepare trained weights for the page.
+    #[command(subcommand)]
+    Weights(WeightsCommand),
+}
+
+#[derive(Subcommand)]
+enum WeightsCommand {
+    /// Store a card's weights in half precision (f16): half the download, widened back to f32
+    /// on load. The card's sha256 is updated and `stored_dtype` set; metrics stay as measured.
+    Half {
+        /// The card(s) to convert, in place.
+        #[arg(required = true)]
+        cards: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -629,6 +643,13 @@ fn divergence(args: DivergenceArgs) -> Result<()> {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Weights(WeightsCommand::Half { cards }) => {
+            for card in cards {
+                let (before, after) = crate::cards::to_half(&card)?;
+                eprintln!("{}: {before} -> {after} bytes", card.display());
+            }
+            Ok(())
+        }
         Command::Data(DataCommand::Import { from, out }) => import(&from, &out),
         Command::Data(DataCommand::Captions { from, show }) => captions(&from, show),
         Command::Data(DataCommand::Sample { from, count, out }) => {
