@@ -1,5 +1,11 @@
-//! Held-out denoising loss by band of t, for a text card and/or a class card (diagnostic).
-//! `cargo run --release --example per_t_loss -- <card.json> [...]`
+//! Held-out denoising loss by band of t, for pixel-space diffusion cards (class or text).
+//!
+//! `cargo run --release --example per_t_loss -- <card.json> [...]` (from the repository root,
+//! with `data/mnist` imported). The training loss averages over t, and two models with the same
+//! average can sample very differently: a model that is poor at large t (where the digit's
+//! shape is laid out) still scores well on average. Each band prints the noise error and the
+//! error it implies on the predicted x_0, `eps error * (1 - alpha_bar) / alpha_bar`.
+//! A debugging aid for the README's pixel text model, not part of the CLI.
 use burn::prelude::*;
 use digitlab_weights::{Card, ModelSpec};
 use rand::{RngExt, SeedableRng};

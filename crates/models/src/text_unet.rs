@@ -281,20 +281,12 @@ impl CrossAttentionBlock {
     /// - returns `h` updated and the weights `[batch, height * width, len]`, averaged over
     ///   heads; each row sums to 1 over the prompt's real tokens.
     pub fn forward(&self, h: Tensor<4>, text: &TextStates) -> (Tensor<4>, Tensor<3>) {
-        let [batch, channels, height, width] = h.dims();
-        let queries = self
-            .norm
-            .forward(h.clone())
-            .reshape([batch, channels, height * width])
-            .swap_dims(1, 2); // [batch, h*w, c]
+        let queries = positions(self.norm.forward(h.clone()));
         let context = self.context.forward(text.states.clone()); // [batch, len, c]
         let out = self
             .attention
             .forward(MhaInput::new(queries, context.clone(), context).mask_pad(text.pad.clone()));
-        let update = out
-            .context
-            .swap_dims(1, 2)
-            .reshape([batch, channels, height, width]);
+        let update = to_map(out.context, h.dims());
         let weights = out.weights.mean_dim(1).squeeze_dim::<3>(1); // [batch, h*w, len]
         (h + update, weights)
     }
@@ -320,17 +312,22 @@ impl SelfAttentionBlock {
 
     /// `h`: `[batch, c, height, width]`, returned updated.
     pub fn forward(&self, h: Tensor<4>) -> Tensor<4> {
-        let [batch, channels, height, width] = h.dims();
-        let x = self
-            .norm
-            .forward(h.clone())
-            .reshape([batch, channels, height * width])
-            .swap_dims(1, 2); // [batch, h*w, c]
+        let x = positions(self.norm.forward(h.clone()));
         let out = self.attention.forward(MhaInput::self_attn(x)).context;
-        h + out
-            .swap_dims(1, 2)
-            .reshape([batch, channels, height, width])
+        let dims = h.dims();
+        h + to_map(out, dims)
     }
+}
+
+/// `[batch, c, height, width]` to one token per position, `[batch, height * width, c]`.
+fn positions(h: Tensor<4>) -> Tensor<3> {
+    let [batch, channels, height, width] = h.dims();
+    h.reshape([batch, channels, height * width]).swap_dims(1, 2)
+}
+
+/// The inverse of [`positions`], back to a map of `dims`.
+fn to_map(tokens: Tensor<3>, dims: [usize; 4]) -> Tensor<4> {
+    tokens.swap_dims(1, 2).reshape(dims)
 }
 
 #[derive(Module, Debug)]
