@@ -24,6 +24,42 @@ fn main() {
         let card = Card::from_json(&text).unwrap();
         let dir = std::path::Path::new(&path).parent().unwrap();
         let bytes = std::fs::read(dir.join(&card.weights)).unwrap();
+        // The model and its condition (the digits' captions or labels), once per card.
+        let (schedule, predict): (_, Box<dyn Fn(Tensor<4>, Tensor<1>) -> Tensor<4>>) = match &card
+            .model
+        {
+            ModelSpec::TextDdpm { bins, .. } => {
+                let (unet, schedule, tok) = card.load_text_ddpm(&bytes, &device).unwrap();
+                let toks: Vec<_> = (0..n)
+                    .map(|i| {
+                        let d = bins.describe(
+                            test.labels[i],
+                            &digitlab_captions::measure(test.image(i), side),
+                        );
+                        tok.encode(&digitlab_captions::caption(&d, i as u64 % 24))
+                            .unwrap()
+                    })
+                    .collect();
+                let rows: Vec<_> = toks.iter().collect();
+                let (ids, pad) = digitlab_diffusion::prompt_tensors(&unet, &rows, &device).unwrap();
+                let states = unet.encode_text(ids, pad);
+                (
+                    schedule,
+                    Box::new(move |x_t, time| unet.forward(x_t, time, &states)),
+                )
+            }
+            _ => {
+                let (unet, schedule) = card.load_ddpm(&bytes, &device).unwrap();
+                let labels: Vec<i64> = test.labels[..n].iter().map(|&l| l as i64).collect();
+                let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
+                (
+                    schedule,
+                    Box::new(move |x_t, time| unet.forward(x_t, time, labels.clone())),
+                )
+            }
+        };
+        let x0 =
+            Tensor::<4>::from_data(TensorData::new(values.clone(), [n, 1, side, side]), &device);
         let mut line = format!("{path}:");
         for (lo, hi) in bands {
             let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -32,46 +68,9 @@ fn main() {
                 .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
                 .collect();
             let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, 1, side, side]), &device);
-            let x0 = Tensor::<4>::from_data(
-                TensorData::new(values.clone(), [n, 1, side, side]),
-                &device,
-            );
-            let (eps, schedule) = match &card.model {
-                ModelSpec::TextDdpm { bins, .. } => {
-                    let (unet, schedule, tok) = card.load_text_ddpm(&bytes, &device).unwrap();
-                    let x_t = schedule.q_sample(x0.clone(), noise.clone(), &t);
-                    let time: Vec<f32> = t.iter().map(|&t| schedule.time_input(t)).collect();
-                    let toks: Vec<_> = (0..n)
-                        .map(|i| {
-                            let d = bins.describe(
-                                test.labels[i],
-                                &digitlab_captions::measure(test.image(i), side),
-                            );
-                            tok.encode(&digitlab_captions::caption(&d, i as u64 % 24))
-                                .unwrap()
-                        })
-                        .collect();
-                    let rows: Vec<_> = toks.iter().collect();
-                    let (ids, pad) =
-                        digitlab_diffusion::prompt_tensors(&unet, &rows, &device).unwrap();
-                    let states = unet.encode_text(ids, pad);
-                    (
-                        unet.forward(x_t, Tensor::from_floats(time.as_slice(), &device), &states),
-                        schedule,
-                    )
-                }
-                _ => {
-                    let (unet, schedule) = card.load_ddpm(&bytes, &device).unwrap();
-                    let x_t = schedule.q_sample(x0.clone(), noise.clone(), &t);
-                    let time: Vec<f32> = t.iter().map(|&t| schedule.time_input(t)).collect();
-                    let labels: Vec<i64> = test.labels[..n].iter().map(|&l| l as i64).collect();
-                    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
-                    (
-                        unet.forward(x_t, Tensor::from_floats(time.as_slice(), &device), labels),
-                        schedule,
-                    )
-                }
-            };
+            let x_t = schedule.q_sample(x0.clone(), noise.clone(), &t);
+            let time: Vec<f32> = t.iter().map(|&t| schedule.time_input(t)).collect();
+            let eps = predict(x_t, Tensor::from_floats(time.as_slice(), &device));
             let per: Vec<f32> = (eps - noise)
                 .square()
                 .mean_dim(3)
@@ -81,7 +80,7 @@ fn main() {
                 .try_to_vec()
                 .unwrap();
             let eps_mse = per.iter().sum::<f32>() as f64 / n as f64;
-            // x0 error implied: eps error * sqrt(1 - ab) / sqrt(ab)
+            // The squared x_0 error it implies: eps error * (1 - alpha_bar) / alpha_bar.
             let x0_mse = per
                 .iter()
                 .zip(&t)

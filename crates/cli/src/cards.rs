@@ -136,7 +136,9 @@ pub fn to_half(path: &Path) -> Result<(usize, usize)> {
         bail!("{}: the weights are already f16", path.display());
     }
     let device = Device::flex();
-    let before = file.weights()?.len();
+    let before = std::fs::metadata(&file.weights_path)
+        .with_context(|| format!("the weights named by {}", path.display()))?
+        .len() as usize;
     let bytes = match &file.card.model {
         ModelSpec::DdpmCfg { .. } => record_bytes_f16(file.load_ddpm(&device)?.0),
         ModelSpec::Ncsn { .. } => record_bytes_f16(file.load_ncsn(&device)?.0),
