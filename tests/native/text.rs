@@ -253,3 +253,104 @@ fn pixel_text_model_resumes_evaluates_and_refuses_other_cards() {
         stderr(&latent_without_autoencoder)
     );
 }
+
+/// The states of a few prompts through the text encoder of the text model at `card`.
+fn encoder_states(card: &Path, prompts: &[&str]) -> Vec<f32> {
+    use burn::prelude::*;
+    let device = Device::flex();
+    let c = digitlab_weights::Card::from_json(&std::fs::read_to_string(card).unwrap()).unwrap();
+    let bytes = std::fs::read(card.parent().unwrap().join(&c.weights)).unwrap();
+    let (unet, _, tokenizer) = c.load_text_ddpm(&bytes, &device).unwrap();
+    let tokens: Vec<_> = prompts.iter().map(|p| tokenizer.encode(p).unwrap()).collect();
+    let rows: Vec<_> = tokens.iter().collect();
+    let (ids, pad) = digitlab_diffusion::prompt_tensors(&unet, &rows, &device).unwrap();
+    unet.encode_text(ids, pad)
+        .states
+        .into_data()
+        .try_to_vec()
+        .unwrap()
+}
+
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn a_pixel_model_can_borrow_another_models_text_encoder_frozen() {
+    let data = small_dataset(256);
+    let source = tempfile::tempdir().unwrap();
+    let out = tiny_text("pixel", data.path(), source.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let source_card = source.path().join("text-ddpm.json");
+    let from = source_card.to_str().unwrap();
+
+    // Interrupted and resumed, so the encoder must stay frozen across the reload too.
+    let run = tempfile::tempdir().unwrap();
+    let borrow = ["--text-encoder-from", from, "--seed", "5"];
+    let first = tiny_text(
+        "pixel",
+        data.path(),
+        run.path(),
+        &[&borrow[..], &["--stop-after", "3"]].concat(),
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let resumed = tiny_text(
+        "pixel",
+        data.path(),
+        run.path(),
+        &[&borrow[..], &["--resume"]].concat(),
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let borrowed_card = run.path().join("text-ddpm.json");
+    let (a, b) = (card(&source_card), card(&borrowed_card));
+    assert_eq!(a["model"]["tokenizer"], b["model"]["tokenizer"]);
+    assert!(
+        b["training"]["learning_rate"]
+            .as_str()
+            .unwrap()
+            .contains(a["sha256"].as_str().unwrap()),
+        "the card names the encoder's source: {}",
+        b["training"]
+    );
+
+    // Same encoder: the EMA of a constant can move by rounding only, while 8 Adam steps at
+    // lr 1e-3 would move the states by about 1e-3.
+    let prompts = ["a thick seven", "", "a small 2"];
+    let (sa, sb) = (
+        encoder_states(&source_card, &prompts),
+        encoder_states(&borrowed_card, &prompts),
+    );
+    assert!(max_difference(&sa, &sb) < 1e-5, "{}", max_difference(&sa, &sb));
+
+    // A source that is not a text model, and one whose weights changed since the run started.
+    let wrong = tiny_text(
+        "pixel",
+        data.path(),
+        &run.path().join("x"),
+        &["--text-encoder-from", "public/weights/ddpm-cfg.json"],
+    );
+    assert!(!wrong.status.success());
+    assert!(stderr(&wrong).contains("not a text model"), "{}", stderr(&wrong));
+    let later = tempfile::tempdir().unwrap();
+    let stopped = tiny_text(
+        "pixel",
+        data.path(),
+        later.path(),
+        &[&borrow[..], &["--stop-after", "2"]].concat(),
+    );
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+    run_ok(&["weights", "half", from]);
+    let changed = tiny_text(
+        "pixel",
+        data.path(),
+        later.path(),
+        &[&borrow[..], &["--resume"]].concat(),
+    );
+    assert!(!changed.status.success());
+    assert!(
+        stderr(&changed).contains("text_encoder_from.sha256"),
+        "{}",
+        stderr(&changed)
+    );
+}

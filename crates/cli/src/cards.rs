@@ -34,7 +34,7 @@ impl CardFile {
         })
     }
 
-    fn weights(&self) -> Result<Vec<u8>> {
+    pub fn weights(&self) -> Result<Vec<u8>> {
         files::read(&self.weights_path)
             .with_context(|| format!("the weights named by {}", self.path.display()))
     }

@@ -339,6 +339,11 @@ enum TrainCommand {
         /// Largest vocabulary the tokenizer may learn.
         #[arg(long, default_value_t = 200)]
         vocab: usize,
+        /// Take the tokenizer and the trained text encoder of this text model (a `text-ddpm`
+        /// card) and keep the encoder frozen, as Stable Diffusion keeps CLIP: only the UNet
+        /// learns. `--vocab`, `--d-text` and `--text-layers` are then the card's.
+        #[arg(long)]
+        text_encoder_from: Option<PathBuf>,
         #[arg(long, default_value_t = 10)]
         epochs: usize,
         #[arg(long, default_value_t = 128)]
@@ -754,6 +759,7 @@ pub fn run(cli: Cli) -> Result<()> {
             extra_mid_blocks,
             self_attention,
             vocab,
+            text_encoder_from,
             epochs,
             batch_size,
             lr,
@@ -821,6 +827,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 ema_decay,
                 p_uncond,
                 seed: common.seed,
+                text_encoder_from: match text_encoder_from {
+                    Some(path) => Some(text::EncoderSource {
+                        sha256: crate::cards::CardFile::read(&path)?.card.sha256,
+                        card: path.display().to_string(),
+                    }),
+                    None => None,
+                },
             };
             text::train(config, common.options()).map(|_| ())
         }

@@ -367,6 +367,20 @@ impl TextUnet {
         &self.text
     }
 
+    /// This network reading prompts through `text` (another text model's trained encoder, of
+    /// the same configuration), frozen: Stable Diffusion's way with CLIP, where only the UNet
+    /// learns to use a text representation that already tells the prompts apart.
+    pub fn with_frozen_text_encoder(mut self, text: TextEncoder) -> Self {
+        self.text = text.no_grad();
+        self
+    }
+
+    /// Stops the encoder's parameters from learning (after a resumed run reloads them).
+    pub fn freeze_text_encoder(mut self) -> Self {
+        self.text = self.text.no_grad();
+        self
+    }
+
     /// Encodes prompts (token ids and pad mask from the tokenizer, `[batch, max_len]`).
     pub fn encode_text(&self, ids: Tensor<2, Int>, pad: Tensor<2, Bool>) -> TextStates {
         TextStates {

@@ -11,6 +11,13 @@
 //!    probability `p_uncond` (the unconditional prompt of classifier-free guidance), a time
 //!    step and noise; the loss is DDPM's `|| eps - eps_theta(x_t, t, text_encoder(caption)) ||^2`,
 //!    and the text encoder learns with the UNet.
+//!
+//! With `--text-encoder-from CARD` the run instead takes another text model's tokenizer and
+//! trained encoder and keeps the encoder frozen, as Stable Diffusion keeps CLIP frozen: the
+//! UNet alone learns, reading a representation that already tells "seven" from "two". Trained
+//! jointly in pixel space, the encoder was slow to learn the digit's name (the UNet first
+//! learns strokes and style, which the name does not change), so the pixel model starts from
+//! the latent model's encoder.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,7 +29,7 @@ use burn::prelude::*;
 use digitlab_captions::{Bins, Described, PromptTokenizer, caption, measure};
 use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, prompt_tensors};
-use digitlab_models::{TextUnet, TextUnetConfig};
+use digitlab_models::{TextEncoder, TextEncoderConfig, TextUnet, TextUnetConfig};
 use digitlab_weights::{Card, ModelSpec, Space, load_record, record_bytes};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
@@ -67,6 +74,46 @@ pub struct TextTrainConfig {
     pub ema_decay: f64,
     pub p_uncond: f64,
     pub seed: u64,
+    /// The frozen text encoder's source, if the run does not train its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_encoder_from: Option<EncoderSource>,
+}
+
+/// The text model whose tokenizer and encoder a run borrows, pinned by its weights' sha256
+/// (part of the config, so resuming after the card changed is refused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderSource {
+    pub card: String,
+    pub sha256: String,
+}
+
+/// The borrowed tokenizer and encoder of `--text-encoder-from`.
+struct Borrowed {
+    tokenizer: PromptTokenizer,
+    encoder: TextEncoder,
+    config: TextEncoderConfig,
+}
+
+/// Reads the tokenizer and text encoder of `source` (a `text-ddpm` card). A resumed run is
+/// refused by `check_same_config` if the card's sha256 changed since the run started.
+fn borrow_encoder(source: &EncoderSource, device: &Device) -> Result<Borrowed> {
+    let card = CardFile::read(Path::new(&source.card))?;
+    let ModelSpec::TextDdpm { unet, .. } = &card.card.model else {
+        bail!(
+            "--text-encoder-from {}: a `{}` card, not a text model (`text-ddpm`)",
+            source.card,
+            card.card.model.kind()
+        );
+    };
+    let (model, _, tokenizer) = card
+        .card
+        .load_text_ddpm(&card.weights()?, device)
+        .with_context(|| source.card.clone())?;
+    Ok(Borrowed {
+        tokenizer,
+        encoder: model.text_encoder().clone(),
+        config: unet.text.clone(),
+    })
 }
 
 /// Every training digit described in words, with the bins that did it.
@@ -92,6 +139,7 @@ fn run_tokenizer(
     resume: bool,
     described: &[Described],
     config: &TextTrainConfig,
+    borrowed: Option<&Borrowed>,
 ) -> Result<PromptTokenizer> {
     let path = run.join(TOKENIZER_FILE);
     let max_len = config.unet.text.max_len;
@@ -99,6 +147,10 @@ fn run_tokenizer(
         let json = std::fs::read_to_string(&path)
             .with_context(|| format!("reading the run's tokenizer {}", path.display()))?;
         return PromptTokenizer::from_json(&json, max_len).map_err(anyhow::Error::msg);
+    }
+    if let Some(borrowed) = borrowed {
+        files::write_atomic(&path, borrowed.tokenizer.to_json().as_bytes())?;
+        return Ok(borrowed.tokenizer.clone());
     }
     let corpus = described
         .iter()
@@ -166,10 +218,23 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         .map(|d| d.len())
         .unwrap_or(0);
     let (bins, described) = describe_all(&train)?;
-    let tokenizer = run_tokenizer(&opts.run, opts.resume, &described, &config)?;
-    config.unet.text.vocab_size = tokenizer.vocab_size();
     let device = opts.backend.device()?.autodiff();
     let inner = device.clone().inner();
+    let borrowed = match &config.text_encoder_from {
+        Some(source) => Some(borrow_encoder(source, &device)?),
+        None => None,
+    };
+    if let Some(borrowed) = &borrowed {
+        config.unet.text = borrowed.config.clone();
+    }
+    let tokenizer = run_tokenizer(
+        &opts.run,
+        opts.resume,
+        &described,
+        &config,
+        borrowed.as_ref(),
+    )?;
+    config.unet.text.vocab_size = tokenizer.vocab_size();
     let targets = targets(&config, &train, &inner)?;
     let [c, s, _] = targets.shape;
     if config.unet.in_channels != c || config.unet.image_size != s {
@@ -192,7 +257,10 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         let read = |f: &str| {
             std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
         };
-        let model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
+        let mut model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
+        if borrowed.is_some() {
+            model = model.freeze_text_encoder();
+        }
         let ema_model = load_record(config.unet.init(&inner), &read("ema.bpk")?)?;
         eprintln!(
             "resuming {} from step {} of {total}",
@@ -203,20 +271,27 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
         (model, ema_model, optim, state.step, state.seconds)
     } else {
         device.seed(config.seed);
-        let model: TextUnet = config.unet.init(&device);
+        let mut model: TextUnet = config.unet.init(&device);
+        if let Some(borrowed) = borrowed {
+            model = model.with_frozen_text_encoder(borrowed.encoder);
+        }
         let ema_model = model.valid();
         let optim = Optimizer::new(config.lr, config.lr_final, total, None)?;
         (model, ema_model, optim, 0, 0.0)
     };
     eprintln!(
-        "{} space, {}: tokenizer of {} tokens, {} training digits",
+        "{} space, {}: tokenizer of {} tokens, {} training digits{}",
         match config.space {
             SpaceChoice::Pixel => "pixel",
             SpaceChoice::Latent { .. } => "latent",
         },
         config.unet.conditioning.name(),
         tokenizer.vocab_size(),
-        train.len()
+        train.len(),
+        match &config.text_encoder_from {
+            Some(source) => format!(", text encoder frozen from {}", source.card),
+            None => String::new(),
+        }
     );
     let per_item = c * s * s;
     let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
@@ -334,8 +409,17 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             config.epochs as f64,
             config.batch_size,
             format!(
-                "Adam {} -> {} (linear), captions dropped to \"\" with p = {}",
-                config.lr, config.lr_final, config.p_uncond
+                "Adam {} -> {} (linear), captions dropped to \"\" with p = {}{}",
+                config.lr,
+                config.lr_final,
+                config.p_uncond,
+                match &config.text_encoder_from {
+                    Some(source) => format!(
+                        "; tokenizer and text encoder (frozen) from {} (sha256 {})",
+                        source.card, source.sha256
+                    ),
+                    None => String::new(),
+                }
             ),
             Some(config.ema_decay),
             config.seed,
