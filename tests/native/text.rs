@@ -287,20 +287,13 @@ fn a_pixel_model_can_borrow_another_models_text_encoder_frozen() {
 
     // Interrupted and resumed, so the encoder must stay frozen across the reload too.
     let run = tempfile::tempdir().unwrap();
-    let borrow = ["--text-encoder-from", from, "--seed", "5"];
-    let first = tiny_text(
-        "pixel",
-        data.path(),
-        run.path(),
-        &[&borrow[..], &["--stop-after", "3"]].concat(),
-    );
+    let borrowing = |run: &Path, extra: &[&str]| {
+        let args = [&["--text-encoder-from", from, "--seed", "5"][..], extra].concat();
+        tiny_text("pixel", data.path(), run, &args)
+    };
+    let first = borrowing(run.path(), &["--stop-after", "3"]);
     assert!(first.status.success(), "{}", stderr(&first));
-    let resumed = tiny_text(
-        "pixel",
-        data.path(),
-        run.path(),
-        &[&borrow[..], &["--resume"]].concat(),
-    );
+    let resumed = borrowing(run.path(), &["--resume"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let borrowed_card = run.path().join("text-ddpm.json");
     let (a, b) = (card(&source_card), card(&borrowed_card));
@@ -333,20 +326,10 @@ fn a_pixel_model_can_borrow_another_models_text_encoder_frozen() {
     assert!(!wrong.status.success());
     assert!(stderr(&wrong).contains("not a text model"), "{}", stderr(&wrong));
     let later = tempfile::tempdir().unwrap();
-    let stopped = tiny_text(
-        "pixel",
-        data.path(),
-        later.path(),
-        &[&borrow[..], &["--stop-after", "2"]].concat(),
-    );
+    let stopped = borrowing(later.path(), &["--stop-after", "2"]);
     assert!(stopped.status.success(), "{}", stderr(&stopped));
     run_ok(&["weights", "half", from]);
-    let changed = tiny_text(
-        "pixel",
-        data.path(),
-        later.path(),
-        &[&borrow[..], &["--resume"]].concat(),
-    );
+    let changed = borrowing(later.path(), &["--resume"]);
     assert!(!changed.status.success());
     assert!(
         stderr(&changed).contains("text_encoder_from.sha256"),
