@@ -91,12 +91,12 @@ pub struct EncoderSource {
 struct Borrowed {
     tokenizer: PromptTokenizer,
     encoder: TextEncoder,
-    config: TextEncoderConfig,
 }
 
-/// Reads the tokenizer and text encoder of `source` (a `text-ddpm` card). A resumed run is
-/// refused by `check_same_config` if the card's sha256 changed since the run started.
-fn borrow_encoder(source: &EncoderSource, device: &Device) -> Result<Borrowed> {
+/// Reads the card of `source`, which must be a text model, and its encoder's configuration.
+/// A resumed run is refused by `check_same_config` if the card's sha256 changed since the run
+/// started.
+fn source_card(source: &EncoderSource) -> Result<(CardFile, TextEncoderConfig)> {
     let card = CardFile::read(Path::new(&source.card))?;
     let ModelSpec::TextDdpm { unet, .. } = &card.card.model else {
         bail!(
@@ -105,14 +105,20 @@ fn borrow_encoder(source: &EncoderSource, device: &Device) -> Result<Borrowed> {
             card.card.model.kind()
         );
     };
+    let text = unet.text.clone();
+    Ok((card, text))
+}
+
+/// The tokenizer and trained encoder of a text model's card (a new run's; a resumed run has
+/// both in its checkpoint and run folder).
+fn borrow_encoder(card: &CardFile, device: &Device) -> Result<Borrowed> {
     let (model, _, tokenizer) = card
         .card
         .load_text_ddpm(&card.weights()?, device)
-        .with_context(|| source.card.clone())?;
+        .with_context(|| card.path.display().to_string())?;
     Ok(Borrowed {
         tokenizer,
         encoder: model.text_encoder().clone(),
-        config: unet.text.clone(),
     })
 }
 
@@ -220,13 +226,19 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
     let (bins, described) = describe_all(&train)?;
     let device = opts.backend.device()?.autodiff();
     let inner = device.clone().inner();
-    let borrowed = match &config.text_encoder_from {
-        Some(source) => Some(borrow_encoder(source, &device)?),
+    let source = match &config.text_encoder_from {
+        Some(source) => Some(source_card(source)?),
         None => None,
     };
-    if let Some(borrowed) = &borrowed {
-        config.unet.text = borrowed.config.clone();
-    }
+    let borrowed = match source {
+        Some((card, text)) => {
+            config.unet.text = text;
+            (!opts.resume)
+                .then(|| borrow_encoder(&card, &device))
+                .transpose()?
+        }
+        None => None,
+    };
     let tokenizer = run_tokenizer(
         &opts.run,
         opts.resume,
@@ -258,7 +270,7 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
         };
         let mut model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
-        if borrowed.is_some() {
+        if config.text_encoder_from.is_some() {
             model = model.freeze_text_encoder();
         }
         let ema_model = load_record(config.unet.init(&inner), &read("ema.bpk")?)?;
