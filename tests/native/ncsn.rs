@@ -186,7 +186,7 @@ fn a_tiny_ncsn_trains_samples_and_is_evaluated_at_several_levels() {
     );
     let out = digitlab(&["sample", "--model", c, "--levels", "3", "--step-size", "0"]);
     assert!(
-        stderr(&out).contains("step size must be a number > 0"),
+        stderr(&out).contains("--step-size must be above 0"),
         "{}",
         stderr(&out)
     );

@@ -261,7 +261,10 @@ fn encoder_states(card: &Path, prompts: &[&str]) -> Vec<f32> {
     let c = digitlab_weights::Card::from_json(&std::fs::read_to_string(card).unwrap()).unwrap();
     let bytes = std::fs::read(card.parent().unwrap().join(&c.weights)).unwrap();
     let (unet, _, tokenizer) = c.load_text_ddpm(&bytes, &device).unwrap();
-    let tokens: Vec<_> = prompts.iter().map(|p| tokenizer.encode(p).unwrap()).collect();
+    let tokens: Vec<_> = prompts
+        .iter()
+        .map(|p| tokenizer.encode(p).unwrap())
+        .collect();
     let rows: Vec<_> = tokens.iter().collect();
     let (ids, pad) = digitlab_diffusion::prompt_tensors(&unet, &rows, &device).unwrap();
     unet.encode_text(ids, pad)
@@ -273,7 +276,10 @@ fn encoder_states(card: &Path, prompts: &[&str]) -> Vec<f32> {
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -314,7 +320,11 @@ fn a_pixel_model_can_borrow_another_models_text_encoder_frozen() {
         encoder_states(&source_card, &prompts),
         encoder_states(&borrowed_card, &prompts),
     );
-    assert!(max_difference(&sa, &sb) < 1e-5, "{}", max_difference(&sa, &sb));
+    assert!(
+        max_difference(&sa, &sb) < 1e-5,
+        "{}",
+        max_difference(&sa, &sb)
+    );
 
     // A source that is not a text model, and one whose weights changed since the run started.
     let wrong = tiny_text(
@@ -324,7 +334,11 @@ fn a_pixel_model_can_borrow_another_models_text_encoder_frozen() {
         &["--text-encoder-from", "public/weights/ddpm-cfg.json"],
     );
     assert!(!wrong.status.success());
-    assert!(stderr(&wrong).contains("not a text model"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("not a text model"),
+        "{}",
+        stderr(&wrong)
+    );
     let later = tempfile::tempdir().unwrap();
     let stopped = borrowing(later.path(), &["--stop-after", "2"]);
     assert!(stopped.status.success(), "{}", stderr(&stopped));

@@ -25,6 +25,7 @@ use crate::score::ScoreView;
 use crate::text::TextView;
 use crate::ticks::query;
 use crate::vae::VaeView;
+use digitlab_weights::{GanLoss, Kind, ModelSpec};
 
 /// Handles shared by the views (all `Copy`: signals and arena-stored values).
 #[derive(Clone, Copy)]
@@ -242,37 +243,37 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
     let bytes = fetch::file_bytes(weights_file).await?;
     let source = format!("{} + {}", card_file.name(), weights_file.name());
     let mut lab = lab;
-    let message = match card.model.kind() {
-        "ddpm-cfg" => {
+    let message = match card.kind() {
+        Kind::DdpmCfg => {
             let ddpm = Ddpm::load(card, bytes, source.clone(), &lab.device)
                 .map_err(|e| format!("{source}: {e}"))?;
             ui.model_info.set(ddpm.describe());
             lab.ddpm = Some(ddpm);
             format!("loaded your diffusion model ({source})")
         }
-        "classifier" => {
+        Kind::Classifier => {
             lab.judge =
                 Some(Judge::load(card, bytes, &lab.device).map_err(|e| format!("{source}: {e}"))?);
             format!("loaded your classifier ({source})")
         }
-        "ncsn" => {
+        Kind::Ncsn => {
             let score = Score::load(card, bytes, source.clone(), &lab.device)
                 .map_err(|e| format!("{source}: {e}"))?;
             ui.ncsn_info.set(score.describe());
             lab.ncsn = Some(score);
             format!("loaded your score network ({source})")
         }
-        "vae" | "gan" => {
+        Kind::Vae | Kind::Gan => {
             // It takes the place of the shipped model of its kind: a 2-D VAE that of the manifold
             // view, a GAN that of the loss it was trained with.
             let slot = match &card.model {
-                digitlab_weights::ModelSpec::Vae { vae } if vae.latent == 2 => "vae-2d",
-                digitlab_weights::ModelSpec::Vae { .. } => "vae",
-                digitlab_weights::ModelSpec::Gan { loss, .. } => match loss {
-                    digitlab_weights::GanLoss::Dcgan => "dcgan",
-                    _ => "wgan-sn",
-                },
-                _ => unreachable!("kind checked"),
+                ModelSpec::Vae { vae } if vae.latent == 2 => "vae-2d",
+                ModelSpec::Gan {
+                    loss: GanLoss::Dcgan,
+                    ..
+                } => "dcgan",
+                ModelSpec::Gan { .. } => "wgan-sn",
+                _ => "vae",
             };
             let model = crate::lab::LatentModel::load(slot, card, bytes, &lab.device)
                 .map_err(|e| format!("{source}: {e}"))?;
@@ -282,7 +283,7 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
                 "loaded your model in place of `{slot}` ({source}); open its view and press Sample / Generate"
             )
         }
-        other => {
+        other @ (Kind::Autoencoder | Kind::TextDdpm) => {
             return Err(format!(
                 "{source}: a `{other}` model; this page loads `ddpm-cfg`, `ncsn`, `vae`, `gan` and `classifier` models"
             ));
@@ -420,7 +421,7 @@ pub fn App() -> impl IntoView {
             <p>"Train your own with " <code>"digitlab train ddpm --run runs/mine"</code>
                ", then choose (or drop here) the card " <code>"runs/mine/ddpm-cfg.json"</code>
                " together with its " <code>".bpk"</code> " file. The same works for a score network (" <code>"train ncsn"</code> "), a VAE (" <code>"train vae"</code>
-               ", in place of the 2-D one when its latent is 2) and an unconditional GAN (" <code>"train gan"</code> "), and for the classifier. The page checks the format version, the kind, the sha256 and the architecture before it uses them."</p>
+               ", in place of the 2-D one when its latent is 2) and an unconditional GAN (" <code>"train gan"</code> "), and for the classifier. The page checks the format version, the kind, the sha256, that the weights are finite numbers and as many as the card's config needs, and the architecture, before it uses them."</p>
             <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" on:change=on_pick/>
             <p class="notice" data-testid="weights-message">{move || user_message.get()}</p>
         </section>

@@ -5,48 +5,10 @@
 //! so the canvas holds exactly the PNG's pixels: the page's "Save PNG" and the CLI's file can
 //! be compared pixel by pixel.
 
-use digitlab_models::pixels::unit_to_bytes;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
-pub const GUTTER: usize = 2;
-pub const BACKGROUND: u8 = 40;
-
-pub fn columns(n: usize) -> usize {
-    ((n as f64).sqrt().ceil() as usize).max(1)
-}
-
-/// Grey levels of a grid of `n` images of `side x side` (values in `[-1, 1]`).
-pub fn grid_bytes(values: &[f32], n: usize, side: usize) -> (usize, usize, Vec<u8>) {
-    grid_bytes_in(values, n, side, columns(n))
-}
-
-/// [`grid_bytes`] with `cols` columns (a strip: `cols = n`).
-pub fn grid_bytes_in(
-    values: &[f32],
-    n: usize,
-    side: usize,
-    cols: usize,
-) -> (usize, usize, Vec<u8>) {
-    let bytes = unit_to_bytes(values);
-    let cols = cols.max(1).min(n.max(1));
-    let rows = n.div_ceil(cols).max(1);
-    let (w, h) = (
-        cols * (side + GUTTER) + GUTTER,
-        rows * (side + GUTTER) + GUTTER,
-    );
-    let mut out = vec![BACKGROUND; w * h];
-    for i in 0..n {
-        let (gx, gy) = (i % cols, i / cols);
-        for y in 0..side {
-            for x in 0..side {
-                out[(GUTTER + gy * (side + GUTTER) + y) * w + GUTTER + gx * (side + GUTTER) + x] =
-                    bytes[i * side * side + y * side + x];
-            }
-        }
-    }
-    (w, h, out)
-}
+pub use digitlab_ui::grid::{BACKGROUND, GUTTER, columns, grid_bytes, grid_bytes_in};
 
 fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok()??.dyn_into().ok()
@@ -98,21 +60,4 @@ pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
     a.set_download(name);
     a.click();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grid_layout_matches_the_cli() {
-        // 5 images -> 3 columns, 2 rows; 28 + 2 per cell plus the outer gutter.
-        let values = vec![1.0f32; 5 * 28 * 28];
-        let (w, h, grey) = grid_bytes(&values, 5, 28);
-        assert_eq!((w, h), (3 * 30 + 2, 2 * 30 + 2));
-        assert_eq!(grey[0], BACKGROUND);
-        assert_eq!(grey[2 * w + 2], 255);
-        // the sixth cell is empty
-        assert_eq!(grey[(2 + 30 + 5) * w + 2 + 60 + 5], BACKGROUND);
-    }
 }

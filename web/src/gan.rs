@@ -14,16 +14,9 @@ use crate::explain;
 use crate::latent::{self, LATENT_MODELS_GAN};
 use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::sampling::{text_field, whole_number};
+use digitlab_ui::log::curve;
 
 const COUNT: usize = 16;
-
-/// `(step, value)` of `key` in a JSONL training log.
-pub fn curve(log: &str, key: &str) -> Vec<(f64, f64)> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?)))
-        .collect()
-}
 
 #[component]
 pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
@@ -222,16 +215,5 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             </div>
             <p class="meta">"The WGAN critic's W estimate falls as the generator's digits approach the data; DCGAN's losses measure a game, not a distance, and need not fall."</p>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn curves_skip_lines_without_the_key() {
-        let log = "{\"step\":1,\"w_estimate\":3.5}\n{\"step\":2}\nnot json\n{\"step\":3,\"w_estimate\":1.0}";
-        assert_eq!(curve(log, "w_estimate"), vec![(1.0, 3.5), (3.0, 1.0)]);
     }
 }

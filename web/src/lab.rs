@@ -12,7 +12,7 @@ use burn::tensor::activation::softmax;
 use digitlab_captions::{Bins, PromptTokenizer};
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
 use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
-use digitlab_weights::{Card, FORMAT_VERSION, ModelSpec};
+use digitlab_weights::{Card, FORMAT_VERSION, Model, ModelSpec};
 
 use crate::backend::BackendKind;
 
@@ -99,18 +99,13 @@ pub struct LatentModel {
 
 impl LatentModel {
     pub fn load(name: &str, card: Card, bytes: Vec<u8>, device: &Device) -> Result<Self, String> {
-        let model = match card.model.kind() {
-            "vae" => Decoding::Vae(card.load_vae(&bytes, device).map_err(|e| e.to_string())?),
-            "gan" => {
-                let (g, _) = card
-                    .load_generator(&bytes, device)
-                    .map_err(|e| e.to_string())?;
-                if g.is_conditional() {
-                    return Err("this page shows unconditional GANs; sample a conditional one with `digitlab sample`".into());
-                }
-                Decoding::Gan(g)
+        let model = match card.load(&bytes, device).map_err(|e| e.to_string())? {
+            Model::Vae(vae) => Decoding::Vae(vae),
+            Model::Gan { generator, .. } if generator.is_conditional() => {
+                return Err("this page shows unconditional GANs; sample a conditional one with `digitlab sample`".into());
             }
-            other => return Err(format!("a `{other}` model is not a VAE or a GAN")),
+            Model::Gan { generator, .. } => Decoding::Gan(generator),
+            other => return Err(format!("a `{}` model is not a VAE or a GAN", other.kind())),
         };
         Ok(Self {
             name: name.into(),

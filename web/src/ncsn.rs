@@ -14,65 +14,8 @@ use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
-use crate::sampling::{MAX_COUNT, positive_number, whole_number};
 use crate::ticks::{next_tick, now_ms};
-
-/// A checked request from the controls.
-#[derive(Debug)]
-struct Request {
-    class: Option<usize>,
-    sigma_max: f64,
-    levels: usize,
-    per_level: usize,
-    step_size: f64,
-    guidance: f64,
-    count: usize,
-    seed: u64,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn parse(
-    digit: &str,
-    levels: &str,
-    budget: &str,
-    amount: &str,
-    step_size: &str,
-    sigma_max: &str,
-    guidance: f64,
-    count: &str,
-    seed: &str,
-) -> Result<Request, String> {
-    let class = match digit {
-        "none" => None,
-        d => Some(whole_number("the digit", d, 0, 9)?),
-    };
-    let levels = whole_number("levels", levels, 1, 1000)?;
-    let per_level = if budget == "calls" {
-        let calls = whole_number("network calls", amount, levels, 100_000)?;
-        calls / levels
-    } else {
-        whole_number("updates per level", amount, 1, 10_000)?
-    };
-    let step_size = step_size
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or(format!(
-            "the step size must be a number > 0, got {step_size:?}"
-        ))?;
-    let sigma_max = positive_number("sigma_max", sigma_max)?;
-    Ok(Request {
-        class,
-        sigma_max,
-        levels,
-        per_level,
-        step_size,
-        guidance,
-        count: whole_number("samples", count, 1, MAX_COUNT)?,
-        seed: whole_number("the seed", seed, 0, u32::MAX as usize)? as u64,
-    })
-}
+use digitlab_ui::inputs::{LangevinParams, MAX_COUNT};
 
 /// One row of the card's stored evaluations.
 fn table_rows(ui: Ui) -> Vec<[String; 7]> {
@@ -120,7 +63,7 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
     let grid: NodeRef<Canvas> = NodeRef::new();
 
     let generate = move |_| {
-        let Some(r) = ui.checked(parse(
+        let Some(r) = ui.checked(LangevinParams::parse(
             &digit.get_untracked(),
             &levels.get_untracked(),
             &budget.get_untracked(),
@@ -294,29 +237,5 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                 }}
             </table>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_budget_sets_the_updates_per_level() {
-        let r = parse("3", "40", "calls", "240", "8e-5", "2", 0.0, "4", "1").unwrap();
-        assert_eq!((r.levels, r.per_level, r.class), (40, 6, Some(3)));
-        let r = parse("none", "80", "per-level", "3", "1e-4", "2", 1.0, "2", "0").unwrap();
-        assert_eq!((r.levels, r.per_level, r.class), (80, 3, None));
-        assert!(
-            parse("3", "80", "calls", "40", "8e-5", "2", 0.0, "4", "1")
-                .unwrap_err()
-                .contains("network calls")
-        );
-        assert!(
-            parse("3", "3", "calls", "30", "-1", "2", 0.0, "4", "1")
-                .unwrap_err()
-                .contains("step size")
-        );
-        assert!(parse("12", "3", "calls", "30", "1e-4", "2", 0.0, "4", "1").is_err());
     }
 }

@@ -17,29 +17,8 @@ use crate::canvas;
 use crate::explain;
 use crate::ticks::{next_tick, now_ms};
 
-pub const SWEEP: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 4.0];
-pub const MAX_COUNT: usize = 64;
-pub const MAX_W: f64 = 8.0;
-
-/// A whole number typed into a control, refused with a message outside `lo..=hi`.
-pub fn whole_number(name: &str, text: &str, lo: usize, hi: usize) -> Result<usize, String> {
-    text.trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|v| (lo..=hi).contains(v))
-        .ok_or(format!(
-            "{name} must be a whole number from {lo} to {hi}, got {text:?}"
-        ))
-}
-
-/// A typed number that must be finite and `> 0` (learning rates, step sizes, noise levels).
-pub fn positive_number(name: &str, text: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or(format!("{name} must be a number > 0, got {text:?}"))
-}
+pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_number};
+use digitlab_ui::inputs::{SampleParams, Sampler};
 
 /// A labelled text input bound to `sig` (`data-testid` = `id`), for the settings that are
 /// parsed when used (the duel's and the score toy's).
@@ -52,19 +31,19 @@ pub fn text_field(label: &'static str, id: &'static str, sig: RwSignal<String>) 
     }
 }
 
-/// A checked request from the controls.
+/// A checked request from the controls (`digitlab_ui::inputs::SampleParams`), as a sampling
+/// request.
 #[derive(Clone, Debug)]
-pub struct Params {
-    pub class: Option<usize>,
-    pub guidance: f64,
-    pub sampler: SamplerKind,
-    pub steps: usize,
-    pub count: usize,
-    pub seed: u64,
+pub struct Params(pub SampleParams);
+
+impl std::ops::Deref for Params {
+    type Target = SampleParams;
+    fn deref(&self) -> &SampleParams {
+        &self.0
+    }
 }
 
 impl Params {
-    /// Refuses out-of-range values with a message (the controls' own limits can be typed past).
     pub fn parse(
         digit: &str,
         guidance: f64,
@@ -74,50 +53,16 @@ impl Params {
         seed: &str,
         train_steps: usize,
     ) -> Result<Self, String> {
-        let class = match digit {
-            "none" => None,
-            d => Some(
-                d.parse::<usize>()
-                    .ok()
-                    .filter(|&c| c < 10)
-                    .ok_or(format!("digit must be 0-9 or unconditional, got {d:?}"))?,
-            ),
-        };
-        if !guidance.is_finite() || !(0.0..=MAX_W).contains(&guidance) {
-            return Err(format!(
-                "guidance w must be in [0, {MAX_W}], got {guidance}"
-            ));
-        }
-        let sampler = match sampler {
-            "ddpm" => SamplerKind::Ddpm,
-            "ddim" => SamplerKind::Ddim { eta: 0.0 },
-            s => return Err(format!("unknown sampler {s:?}")),
-        };
-        let steps = whole_number("steps", steps, 1, train_steps)?;
-        let count = whole_number("samples", count, 1, MAX_COUNT)?;
-        let seed = seed
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("seed must be a whole number >= 0, got {seed:?}"))?;
-        Ok(Self {
-            class,
-            guidance,
-            sampler,
-            steps,
-            count,
-            seed,
-        })
+        SampleParams::parse(digit, guidance, sampler, steps, count, seed, train_steps).map(Self)
     }
 
     fn request(&self, guidance: f64) -> SampleRequest {
-        SampleRequest::uniform(
-            self.class,
-            self.count,
-            guidance,
-            self.sampler,
-            self.steps,
-            self.seed,
-        )
+        let p = &self.0;
+        let sampler = match p.sampler {
+            Sampler::Ddpm => SamplerKind::Ddpm,
+            Sampler::Ddim => SamplerKind::Ddim { eta: 0.0 },
+        };
+        SampleRequest::uniform(p.class, p.count, guidance, sampler, p.steps, p.seed)
     }
 }
 
@@ -404,28 +349,5 @@ pub async fn judge(
             });
         }
         Err(e) => summary.set(format!("classifier failed: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(digit: &str, w: f64, steps: &str, count: &str, seed: &str) -> Result<Params, String> {
-        Params::parse(digit, w, "ddim", steps, count, seed, 1000)
-    }
-
-    #[test]
-    fn refuses_out_of_range_inputs() {
-        assert!(parse("3", 2.0, "20", "4", "1").is_ok());
-        assert!(parse("none", 0.0, "1000", "64", "0").is_ok());
-        assert!(parse("10", 2.0, "20", "4", "1").is_err());
-        assert!(parse("3", 8.5, "20", "4", "1").is_err());
-        assert!(parse("3", f64::NAN, "20", "4", "1").is_err());
-        assert!(parse("3", 2.0, "0", "4", "1").is_err());
-        assert!(parse("3", 2.0, "1001", "4", "1").is_err());
-        assert!(parse("3", 2.0, "20", "65", "1").is_err());
-        assert!(parse("3", 2.0, "20", "4", "-1").is_err());
-        assert!(parse("3", 2.0, "2.5", "4", "1").is_err());
     }
 }

@@ -20,7 +20,10 @@ impl ModuleVisitor for Norms<'_> {
     }
 }
 
-fn run(device: &Device, bytes: &[u8], x: &[f32], n: usize) -> (f32, Vec<(Vec<usize>, Vec<f32>)>) {
+/// Each parameter's shape and gradient.
+type Grads = Vec<(Vec<usize>, Vec<f32>)>;
+
+fn run(device: &Device, bytes: &[u8], x: &[f32], n: usize) -> (f32, Grads) {
     let device = device.clone().autodiff();
     let model = load_record(ContextUnetConfig::new().with_n_feat(8).init(&device), bytes).unwrap();
     let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [n, 1, 28, 28]), &device);

@@ -25,6 +25,14 @@ impl Backend {
         }
     }
 
+    /// As written after `--backend`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex (CPU)",

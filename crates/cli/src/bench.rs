@@ -10,64 +10,12 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use clap::Subcommand;
 use digitlab_diffusion::{DenoiseRun, NoiseSource, SampleRequest, guided_noise};
 use digitlab_models::ContextUnetConfig;
 
+use crate::args::BenchCommand;
 use crate::backend::{Backend, machine_for};
 use crate::cards::CardFile;
-use crate::commands::SamplingArgs;
-
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Training throughput of the ContextUnet (random data; forward, backward, Adam step).
-    Train {
-        #[arg(long, default_value_t = 32)]
-        n_feat: usize,
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
-        /// Timed steps (after 2 warm-up steps).
-        #[arg(long, default_value_t = 5)]
-        steps: usize,
-        #[arg(long, value_enum, default_value = "flex")]
-        backend: Backend,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Sampling cost of a shipped model: ms per guided UNet call and per grid.
-    Sample {
-        #[command(flatten)]
-        sampling: SamplingArgs,
-        /// Digits per grid.
-        #[arg(long, default_value_t = 16)]
-        count: usize,
-        #[arg(long, default_value_t = 2.0)]
-        guidance: f64,
-        /// Timed repeats of the single call.
-        #[arg(long, default_value_t = 5)]
-        repeats: usize,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Text models side by side (pixel vs latent space): ms per guided UNet call (prompt and
-    /// empty prompt), and for a latent model the one decoding at the end.
-    Text {
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "public/weights/text-pixel.json,public/weights/text-latent.json"
-        )]
-        models: Vec<std::path::PathBuf>,
-        #[arg(long, default_value_t = 16)]
-        count: usize,
-        #[arg(long, default_value_t = 5)]
-        repeats: usize,
-        #[arg(long, value_enum, default_value = "flex")]
-        backend: Backend,
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 /// Median seconds of `repeats` calls of `f`, after one warm-up call.
 fn timed(repeats: usize, mut f: impl FnMut()) -> f64 {

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use digitlab_captions::PromptTokenizer;
 use digitlab_diffusion::{NoiseRange, NoiseSchedule};
-use digitlab_models::{Autoencoder, Classifier, ContextUnet, Generator, TextUnet, Vae};
-use digitlab_weights::{Card, GanLoss, ModelSpec, Space, record_bytes_f16, sha256_hex};
+use digitlab_models::{Autoencoder, Classifier, ContextUnet, TextUnet};
+use digitlab_weights::{Card, Kind, Model, ModelSpec, Space, record_bytes_f16, sha256_hex};
 
 use crate::files;
 
@@ -34,6 +34,19 @@ impl CardFile {
         })
     }
 
+    pub fn kind(&self) -> Kind {
+        self.card.kind()
+    }
+
+    /// Whatever model the card describes (a latent text model without its autoencoder: see
+    /// [`CardFile::load_text_ddpm`]).
+    pub fn load(&self, device: &Device) -> Result<Model> {
+        let bytes = self.weights()?;
+        self.card
+            .load(&bytes, device)
+            .with_context(|| format!("{}", self.path.display()))
+    }
+
     pub fn weights(&self) -> Result<Vec<u8>> {
         files::read(&self.weights_path)
             .with_context(|| format!("the weights named by {}", self.path.display()))
@@ -50,20 +63,6 @@ impl CardFile {
         let bytes = self.weights()?;
         self.card
             .load_ncsn(&bytes, device)
-            .with_context(|| format!("{}", self.path.display()))
-    }
-
-    pub fn load_vae(&self, device: &Device) -> Result<Vae> {
-        let bytes = self.weights()?;
-        self.card
-            .load_vae(&bytes, device)
-            .with_context(|| format!("{}", self.path.display()))
-    }
-
-    pub fn load_generator(&self, device: &Device) -> Result<(Generator, GanLoss)> {
-        let bytes = self.weights()?;
-        self.card
-            .load_generator(&bytes, device)
             .with_context(|| format!("{}", self.path.display()))
     }
 
@@ -139,14 +138,13 @@ pub fn to_half(path: &Path) -> Result<(usize, usize)> {
     let before = std::fs::metadata(&file.weights_path)
         .with_context(|| format!("the weights named by {}", path.display()))?
         .len() as usize;
-    let bytes = match &file.card.model {
-        ModelSpec::DdpmCfg { .. } => record_bytes_f16(file.load_ddpm(&device)?.0),
-        ModelSpec::Ncsn { .. } => record_bytes_f16(file.load_ncsn(&device)?.0),
-        ModelSpec::Classifier { .. } => record_bytes_f16(file.load_classifier(&device)?),
-        ModelSpec::Vae { .. } => record_bytes_f16(file.load_vae(&device)?),
-        ModelSpec::Gan { .. } => record_bytes_f16(file.load_generator(&device)?.0),
-        ModelSpec::TextDdpm { .. } => record_bytes_f16(file.load_text_ddpm(&device)?.unet),
-        ModelSpec::Autoencoder { .. } => bail!(
+    let bytes = match file.load(&device)? {
+        Model::Ddpm { unet, .. } | Model::Ncsn { unet, .. } => record_bytes_f16(unet),
+        Model::Classifier(classifier) => record_bytes_f16(classifier),
+        Model::Vae(vae) => record_bytes_f16(vae),
+        Model::Gan { generator, .. } => record_bytes_f16(generator),
+        Model::Text { unet, .. } => record_bytes_f16(unet),
+        Model::Autoencoder { .. } => bail!(
             "{}: an autoencoder stays f32, because the latent models trained on it check its sha256",
             path.display()
         ),

@@ -6,32 +6,13 @@
 //! prints), and the table is written, atomically, to `public/weights/comparison.json`, which the
 //! README and the page show.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 
-use crate::backend::{Backend, machine};
-
-#[derive(Args)]
-pub struct CompareArgs {
-    /// Digits per model.
-    #[arg(long, default_value_t = 500)]
-    samples: usize,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    #[arg(long, value_enum, default_value = "flex")]
-    backend: Backend,
-    /// Folder of the cards.
-    #[arg(long, default_value = "public/weights")]
-    weights: PathBuf,
-    #[arg(long, default_value = "data/mnist")]
-    data: PathBuf,
-    /// Where the table goes.
-    #[arg(long, default_value = "public/weights/comparison.json")]
-    out: PathBuf,
-}
+use crate::args::CompareArgs;
+use crate::backend::machine;
 
 /// One row: a name for people, the card, and the sampler settings of its evaluation.
 struct Row {
@@ -89,10 +70,7 @@ const ROWS: &[Row] = &[
 
 pub fn run(args: CompareArgs) -> Result<()> {
     let exe = std::env::current_exe().context("finding the digitlab binary")?;
-    let backend = match args.backend {
-        Backend::Flex => "flex",
-        Backend::Wgpu => "wgpu",
-    };
+    let backend = args.backend.flag();
     let mut rows = Vec::new();
     for row in ROWS {
         let card = args.weights.join(row.card);

@@ -67,8 +67,8 @@ impl Dataset {
         }
         let images_path = find(dir, split, "images", 3)?;
         let labels_path = find(dir, split, "labels", 1)?;
-        let images = idx::read(&images_path)?;
-        let labels = idx::read(&labels_path)?;
+        let images = idx::read_rank(&images_path, Some(3))?;
+        let labels = idx::read_rank(&labels_path, Some(1))?;
         let name = |p: &Path| p.display().to_string();
         if images.shape.len() != 3 {
             return Err(DataError::Invalid {

@@ -31,6 +31,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
 
 /// Reads an IDX file (gzip when the name ends in `.gz`) and checks its header against its size.
 pub fn read(path: &Path) -> Result<IdxArray, DataError> {
+    read_rank(path, None)
+}
+
+/// [`read`], refusing any rank but `rank` by its magic number before the sizes are compared (a
+/// labels header on an images file is named as such, not reported as trailing bytes).
+pub fn read_rank(path: &Path, rank: Option<usize>) -> Result<IdxArray, DataError> {
     let raw = fs::read(path).map_err(io_err(path))?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
@@ -44,7 +50,19 @@ pub fn read(path: &Path) -> Result<IdxArray, DataError> {
     } else {
         raw
     };
-    parse(&bytes, &path.display().to_string())
+    let name = path.display().to_string();
+    if let (Some(rank), Some(&found)) = (rank, bytes.get(3))
+        && bytes.len() >= 4
+        && bytes[..3] == [0, 0, 0x08]
+        && found as usize != rank
+    {
+        return Err(DataError::WrongRank {
+            path: name,
+            magic: u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            expected: 0x0800 | rank as u32,
+        });
+    }
+    parse(&bytes, &name)
 }
 
 /// Parses IDX bytes; `name` appears in errors.
@@ -114,10 +132,19 @@ pub fn encode(array: &IdxArray) -> Vec<u8> {
 /// crash never leaves a half-written dataset.
 pub fn write(path: &Path, array: &IdxArray) -> Result<(), DataError> {
     let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&encode(array)).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    let written = (|| {
+        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        file.write_all(&encode(array)).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, path).map_err(io_err(path))
+    })();
+    // A failed write (a full disk, a folder in the way) leaves neither the target nor the
+    // temporary file. Written by hand rather than with `tempfile`, which this crate, also
+    // built for the page, does not depend on.
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

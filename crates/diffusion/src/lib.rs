@@ -37,7 +37,7 @@ pub use text::{TextDenoiseRun, TextRequest, TextStep, guided_text_noise, prompt_
 /// Errors from building schedules and sampling runs: each names the value that was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DiffusionError {
-    #[error("number of diffusion steps T must be at least 2, got {0}")]
+    #[error("number of diffusion steps T must be 2 to {max}, got {0}", max = crate::schedule::MAX_TRAIN_STEPS)]
     TooFewTrainSteps(usize),
     #[error("beta range must satisfy 0 < beta_start <= beta_end < 1, got {0}..{1}")]
     BadBetas(f64, f64),

@@ -75,6 +75,38 @@ impl NoiseRange {
     pub fn input_scale(sigma: f64) -> f64 {
         1.0 / (1.0 + sigma * sigma).sqrt()
     }
+
+    /// The level of a uniform draw `u` in `[0, 1)`: `sigma_min^(1-u) sigma_max^u`, log-uniform
+    /// over the range (training draws every level this way).
+    pub fn sigma_at(&self, u: f64) -> f64 {
+        let (lo, hi) = (self.sigma_min.ln(), self.sigma_max.ln());
+        (lo + u * (hi - lo)).exp()
+    }
+
+    /// Training's corruption of clean digits `x0` by `noise` (`z`, same shape) at one level per
+    /// digit: the network's input `(x0 + sigma z) / sqrt(1 + sigma^2)` and its time input. The
+    /// target of the noise prediction is `z` itself (see the module docs).
+    ///
+    /// # Shapes
+    /// `x0`, `noise`: `[n, c, h, w]`; `sigmas`: `n` levels.
+    pub fn corrupt(
+        &self,
+        x0: Tensor<4>,
+        noise: Tensor<4>,
+        sigmas: &[f64],
+    ) -> (Tensor<4>, Vec<f32>) {
+        let [n, c, h, w] = x0.dims();
+        let device = x0.device();
+        let column = |f: &dyn Fn(f64) -> f64| {
+            let v: Vec<f32> = sigmas.iter().map(|&s| f(s) as f32).collect();
+            Tensor::<4>::from_data(TensorData::new(v, [n, 1, 1, 1]), &device).expand([n, c, h, w])
+        };
+        let noisy = x0 + noise * column(&|s| s);
+        (
+            noisy * column(&NoiseRange::input_scale),
+            sigmas.iter().map(|&s| self.time_input(s)).collect(),
+        )
+    }
 }
 
 /// The network's noise prediction at one `sigma` for the whole batch, guided by `w`.
@@ -231,6 +263,28 @@ mod tests {
             .check()
             .is_err()
         );
+    }
+
+    #[test]
+    fn training_corruption_is_the_scaled_noisy_digit_at_log_uniform_levels() {
+        let r = NoiseRange::default();
+        assert!((r.sigma_at(0.0) - r.sigma_min).abs() < 1e-12);
+        assert!((r.sigma_at(0.5) - (r.sigma_min * r.sigma_max).sqrt()).abs() < 1e-9);
+        let device = Device::flex();
+        let x0 = Tensor::<4>::from_floats([[[[0.5f32, -1.0]]], [[[0.25, 1.0]]]], &device);
+        let z = Tensor::<4>::from_floats([[[[1.0f32, 2.0]]], [[[-1.0, 0.0]]]], &device);
+        let (input, time) = r.corrupt(x0, z, &[0.02, 20.0]);
+        let got: Vec<f32> = input.into_data().try_to_vec().unwrap();
+        let want = [
+            (0.5 + 0.02) / (1.0f64 + 0.0004).sqrt(),
+            (-1.0 + 0.04) / (1.0f64 + 0.0004).sqrt(),
+            (0.25 - 20.0) / 401.0f64.sqrt(),
+            1.0 / 401.0f64.sqrt(),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((*g as f64 - w).abs() < 1e-5, "{got:?} against {want:?}");
+        }
+        assert!(time[0].abs() < 1e-6 && (time[1] - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -41,6 +41,10 @@ impl Default for BetaSchedule {
     }
 }
 
+/// The most diffusion steps a schedule has (DDPM used 1,000; 100,000 keeps every table a
+/// few MB).
+pub const MAX_TRAIN_STEPS: usize = 100_000;
+
 /// The schedule as saved in a weights card.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleConfig {
@@ -81,9 +85,12 @@ pub struct NoiseSchedule {
 }
 
 impl NoiseSchedule {
+    /// The schedule of `config`, refused when T is outside `2..=MAX_TRAIN_STEPS` (a card's T
+    /// sizes its tables before anything else: 4e9 steps would be 30 GB of them) or the betas
+    /// are out of range.
     pub fn new(config: ScheduleConfig) -> Result<Self, DiffusionError> {
         let n = config.train_steps;
-        if n < 2 {
+        if !(2..=MAX_TRAIN_STEPS).contains(&n) {
             return Err(DiffusionError::TooFewTrainSteps(n));
         }
         let betas: Vec<f64> = match config.betas {

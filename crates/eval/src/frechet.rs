@@ -19,7 +19,7 @@ impl FeatureStats {
     /// From `features`, `count * dim` values row-major. Needs at least two rows.
     pub fn new(features: &[f32], dim: usize) -> Self {
         assert!(
-            dim > 0 && features.len() % dim == 0,
+            dim > 0 && features.len().is_multiple_of(dim),
             "features must be whole rows"
         );
         let count = features.len() / dim;

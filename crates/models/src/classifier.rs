@@ -26,6 +26,20 @@ pub struct ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// Checks the configuration before any tensor is allocated.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.n_classes == 0 || self.width == 0 || self.features == 0 {
+            return Err("classifier: n_classes, width and features must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!(
+                "classifier: dropout must be in [0, 1), got {}",
+                self.dropout
+            ));
+        }
+        Ok(())
+    }
+
     pub fn init(&self, device: &Device) -> Classifier {
         let w = self.width;
         let conv = |i, o| {

@@ -42,13 +42,13 @@ pub use vae::{Vae, VaeConfig};
 /// of a batch, which would make the conditional and unconditional halves of a guided batch
 /// influence each other, and needs running statistics that an EMA of the weights does not track.
 pub(crate) fn norm_groups(channels: usize) -> usize {
-    if channels % 8 == 0 { 8 } else { 1 }
+    if channels.is_multiple_of(8) { 8 } else { 1 }
 }
 
 /// Every model here halves the image twice (two poolings or strided convolutions), so its side
 /// must be a positive multiple of 4.
 pub(crate) fn check_image_size(size: usize) -> Result<(), String> {
-    if size % 4 != 0 || size == 0 {
+    if !size.is_multiple_of(4) || size == 0 {
         return Err(format!(
             "image_size must be a positive multiple of 4 (the image is halved twice), got {size}"
         ));

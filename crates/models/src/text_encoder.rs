@@ -40,7 +40,7 @@ impl TextEncoderConfig {
                 "text encoder: need vocab_size >= 4, max_len >= 2 and a layer, got {self:?}"
             ));
         }
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return Err(format!(
                 "text encoder: d_model {} must split evenly into {} heads",
                 self.d_model, self.n_heads

@@ -87,13 +87,13 @@ impl TextUnetConfig {
             ));
         }
         let step = 1 << self.levels;
-        if self.image_size == 0 || self.image_size % step != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(step) {
             return Err(format!(
                 "text UNet: image_size {} cannot be halved {} times",
                 self.image_size, self.levels
             ));
         }
-        if self.heads == 0 || self.n_feat % self.heads != 0 {
+        if self.heads == 0 || !self.n_feat.is_multiple_of(self.heads) {
             return Err(format!(
                 "text UNet: n_feat {} must split evenly into {} heads",
                 self.n_feat, self.heads

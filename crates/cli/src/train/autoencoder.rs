@@ -7,27 +7,20 @@
 //! (Stable Diffusion's `scaling_factor`), stored in the card: the diffusion model then sees a
 //! latent of unit variance, as its `N(0, I)` start assumes.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use digitlab_data::{Dataset, Split};
 use digitlab_models::{Autoencoder, AutoencoderConfig};
-use digitlab_weights::{Card, ModelSpec, load_record, record_bytes};
+use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
+use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::ddpm::RunOptions;
-use super::progress::Progress;
-use super::step_rng;
-use super::vae::normal_noise;
-use crate::cards::write_weights;
-
-pub const KIND: &str = "autoencoder";
+use super::{Measure, Shipped, StepReport, Trainer, load_module, normal_noise, step_rng};
+use crate::args::AutoencoderArgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AutoencoderTrainConfig {
@@ -96,150 +89,193 @@ pub fn latent_scale(model: &Autoencoder, images: Tensor<4>) -> f64 {
     1.0 / (sq / count - mean * mean).sqrt()
 }
 
-pub fn train(config: AutoencoderTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    config.autoencoder.validate().map_err(anyhow::Error::msg)?;
-    if !(config.kl_weight >= 0.0 && config.kl_weight.is_finite()) {
-        bail!(
-            "--kl-weight must be a non-negative number, got {}",
-            config.kl_weight
-        );
+pub fn config(a: &AutoencoderArgs) -> AutoencoderTrainConfig {
+    AutoencoderTrainConfig {
+        autoencoder: AutoencoderConfig::new()
+            .with_latent_channels(a.latent_channels)
+            .with_width(a.width),
+        kl_weight: a.kl_weight,
+        data: a.common.data.display().to_string(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_final: a.lr_final,
+        seed: a.common.seed,
     }
-    let data_dir = PathBuf::from(&config.data);
-    let train = super::data::training_split(&data_dir, config.autoencoder.image_size)?;
-    let test = Dataset::load(&data_dir, Split::Test).context(
-        "the autoencoder reports its held-out reconstruction, so it needs the t10k split too",
-    )?;
-    let mut batches = Batches::new(&train, config.batch_size, config.seed);
-    let held_out = Batches::new(&test, config.batch_size, config.seed);
-    let total = config.epochs * batches.per_epoch();
-    if total == 0 {
-        bail!("nothing to train");
+}
+
+pub struct AutoencoderState {
+    model: Autoencoder,
+    optim: Optimizer,
+}
+
+pub struct AutoencoderTrainer {
+    config: AutoencoderTrainConfig,
+    batches: Batches,
+    held_out: Tensor<4>,
+    train_images: usize,
+    inner: Device,
+}
+
+impl AutoencoderTrainer {
+    pub fn new(config: AutoencoderTrainConfig, device: &Device) -> Result<Self> {
+        config.autoencoder.validate().map_err(anyhow::Error::msg)?;
+        if !(config.kl_weight >= 0.0 && config.kl_weight.is_finite()) {
+            bail!(
+                "--kl-weight must be a non-negative number, got {}",
+                config.kl_weight
+            );
+        }
+        let dir = PathBuf::from(&config.data);
+        let train = super::data::training_split(&dir, config.autoencoder.image_size)?;
+        let test = super::held_out_split(&dir)?;
+        let inner = device.clone().inner();
+        let held_out = Batches::new(&test, config.batch_size, config.seed)?.all_images(&inner);
+        Ok(Self {
+            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            train_images: train.len(),
+            held_out,
+            inner,
+            config,
+        })
     }
-    let device = opts.backend.device()?.autodiff();
-    let checkpoints = Checkpoints::new(&opts.run);
-    let (mut model, mut optim, start, seconds_before) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<AutoencoderTrainConfig>(KIND)?;
-        check_same_config(&state.config, &config)?;
-        let bytes = std::fs::read(dir.join("model.bpk"))
-            .with_context(|| format!("reading {}", dir.join("model.bpk").display()))?;
-        eprintln!(
-            "resuming {} from step {} of {total}",
-            opts.run.display(),
-            state.step
-        );
-        (
-            load_record(config.autoencoder.init(&device), &bytes)?,
-            Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?,
-            state.step,
-            state.seconds,
-        )
-    } else {
-        device.seed(config.seed);
-        (
-            config.autoencoder.init(&device),
-            Optimizer::new(config.lr, config.lr_final, total, None)?,
-            0,
-            0.0,
-        )
-    };
-    let inner = device.clone().inner();
-    let held_out_images = held_out.all_images(&inner);
-    let [c, s, _] = config.autoencoder.latent_shape();
-    let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
-    let started = Instant::now();
-    let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
-    let side = batches.side();
-    let mut last_loss = f64::NAN;
-    for step in start..end {
-        let batch = batches.batch(step);
+}
+
+impl Trainer for AutoencoderTrainer {
+    type Config = AutoencoderTrainConfig;
+    type State = AutoencoderState;
+
+    fn kind(&self) -> Kind {
+        Kind::Autoencoder
+    }
+
+    fn config(&self) -> &AutoencoderTrainConfig {
+        &self.config
+    }
+
+    fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.per_epoch()
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.batches.per_epoch()
+    }
+
+    fn init(&mut self, device: &Device) -> Result<AutoencoderState> {
+        let c = &self.config;
+        Ok(AutoencoderState {
+            model: c.autoencoder.init(device),
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
+        })
+    }
+
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<AutoencoderState> {
+        let c = &self.config;
+        Ok(AutoencoderState {
+            model: load_module(c.autoencoder.init(device), dir, "model.bpk")?,
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
+        })
+    }
+
+    fn step(
+        &mut self,
+        mut s: AutoencoderState,
+        step: usize,
+        device: &Device,
+    ) -> Result<(AutoencoderState, StepReport)> {
+        let c = &self.config;
+        let batch = self.batches.batch(step);
         let n = batch.len();
-        let e = normal_noise(n, c * s * s, &mut step_rng(config.seed, step), &device);
-        let terms = model.loss(to_unit(batch.images(side, &device)), e);
+        let [lc, ls, _] = c.autoencoder.latent_shape();
+        let e = normal_noise(n, lc * ls * ls, &mut step_rng(c.seed, step), device);
+        let terms = s
+            .model
+            .loss(to_unit(batch.images(self.batches.side(), device)), e);
         let (rec, kl) = (
             terms.reconstruction.clone().mean().into_scalar::<f32>() as f64,
             terms.kl.clone().mean().into_scalar::<f32>() as f64,
         );
-        if !(rec + kl).is_finite() {
-            bail!(
-                "the loss became {} at step {step}: lower the learning rate (the last checkpoint is intact)",
-                rec + kl
-            );
+        let mut lr = 0.0;
+        if (rec + kl).is_finite() {
+            let loss = (terms.reconstruction + terms.kl * c.kl_weight).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &s.model);
+            let (trained, step_lr) = s.optim.step(s.model, grads);
+            s.model = trained;
+            lr = step_lr;
         }
-        let loss = (terms.reconstruction + terms.kl * config.kl_weight).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (trained, lr) = optim.step(model, grads);
-        model = trained;
-        last_loss = rec + config.kl_weight * kl;
-        let done = step + 1;
-        let mut extra = serde_json::json!({
-            "epoch": done as f64 / batches.per_epoch() as f64,
-            "reconstruction": rec,
-            "kl": kl,
-        });
-        if done % batches.per_epoch() == 0 || done == total {
-            let r = reconstruction(&model.valid(), held_out_images.clone());
-            extra["held_out"] = serde_json::to_value(r)?;
-            progress.println(format!(
-                "epoch {:.0}: held-out reconstruction {:.1} nats, mean |error| {:.4}, rmse {:.4}",
-                done as f64 / batches.per_epoch() as f64,
-                r.nll,
-                r.mean_abs_error,
-                r.rmse
-            ));
-        }
-        progress.step(done, last_loss, n, lr, extra)?;
-        if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            checkpoints.save_step(
-                KIND,
-                done,
-                seconds_before + started.elapsed().as_secs_f64(),
-                &config,
-                vec![("model.bpk".into(), record_bytes(model.clone()))],
-                &optim,
-            )?;
-        }
+        Ok((
+            s,
+            StepReport {
+                loss: rec + c.kl_weight * kl,
+                images: n,
+                lr,
+                terms: vec![("reconstruction", rec), ("kl", kl)],
+            },
+        ))
     }
-    progress.finish();
-    if super::stopped_early(end, total) {
-        return Ok(opts.run.clone());
-    }
-    let model = model.valid();
-    let held = reconstruction(&model, held_out_images);
-    let scale = latent_scale(&model, batches.all_images(&inner));
-    let card = Card::new(
-        ModelSpec::Autoencoder {
-            autoencoder: config.autoencoder.clone(),
-            latent_scale: scale,
-        },
-        super::data_info(&data_dir, train.len(), test.len()),
-        super::training_info(
-            total,
-            config.epochs as f64,
-            config.batch_size,
-            format!(
-                "Adam {} -> {} (linear), KL weight {}",
-                config.lr, config.lr_final, config.kl_weight
+
+    fn measure(&mut self, s: &AutoencoderState) -> Result<Option<Measure>> {
+        let r = reconstruction(&s.model.valid(), self.held_out.clone());
+        Ok(Some(Measure {
+            line: format!(
+                "held-out reconstruction {:.1} nats, mean |error| {:.4}, rmse {:.4}",
+                r.nll, r.mean_abs_error, r.rmse
             ),
-            None,
-            config.seed,
-            seconds_before + started.elapsed().as_secs_f64(),
-            opts.backend,
-            last_loss,
-        ),
-        serde_json::json!({
-            "command": "digitlab train autoencoder (measured at the end of training)",
-            "held_out_reconstruction": held,
-            "latent_shape": [c, s, s],
-            "compression": format!("{} pixels -> {} latent values", side * side, c * s * s),
-        }),
-    );
-    let path = write_weights(&opts.run, KIND, &record_bytes(model), card)?;
-    eprintln!(
-        "held-out reconstruction: mean |error| {:.4}, rmse {:.4}, {:.1} nats; latent scale {scale:.4}; wrote {}",
-        held.mean_abs_error,
-        held.rmse,
-        held.nll,
-        path.display()
-    );
-    Ok(path)
+            fields: serde_json::json!({ "held_out": r }),
+        }))
+    }
+
+    fn checkpoint(&self, s: &AutoencoderState) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![("model.bpk".into(), record_bytes(s.model.clone()))];
+        files.extend(s.optim.files()?);
+        Ok(files)
+    }
+
+    fn finish(&mut self, s: AutoencoderState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+        let c = &self.config;
+        let model = s.model.valid();
+        let held = reconstruction(&model, self.held_out.clone());
+        let scale = latent_scale(&model, self.batches.all_images(&self.inner));
+        let [lc, ls, _] = c.autoencoder.latent_shape();
+        let side = self.batches.side();
+        let card = Card::new(
+            ModelSpec::Autoencoder {
+                autoencoder: c.autoencoder.clone(),
+                latent_scale: scale,
+            },
+            super::data_info(
+                Path::new(&c.data),
+                self.train_images,
+                self.held_out.dims()[0],
+            ),
+            TrainingInfo {
+                epochs: c.epochs as f64,
+                batch_size: c.batch_size,
+                learning_rate: format!(
+                    "Adam {} -> {} (linear), KL weight {}",
+                    c.lr, c.lr_final, c.kl_weight
+                ),
+                ..training
+            },
+            serde_json::json!({
+                "command": "digitlab train autoencoder (measured at the end of training)",
+                "held_out_reconstruction": held,
+                "latent_shape": [lc, ls, ls],
+                "compression": format!("{} pixels -> {} latent values", side * side, lc * ls * ls),
+            }),
+        );
+        Ok(Shipped {
+            stem: Kind::Autoencoder.name().into(),
+            weights: record_bytes(model),
+            card,
+            summary: Some(format!(
+                "held-out reconstruction: mean |error| {:.4}, rmse {:.4}, {:.1} nats; latent scale {scale:.4}",
+                held.mean_abs_error, held.rmse, held.nll
+            )),
+        })
+    }
 }

@@ -1,17 +1,29 @@
-//! # Checkpoints
+//! # Checkpoints, the run folder and `--resume`
 //!
 //! `<run>/checkpoints/step-<n>/` holds the files a trainer needs to carry on (weights, EMA,
-//! optimizer and learning-rate scheduler records, `state.json` with the step and the whole
-//! training config). A checkpoint is written into `step-<n>.tmp/`, renamed into place, and only
-//! then named in `LATEST` (itself replaced atomically), so a run killed at any moment resumes
-//! from the last complete checkpoint. Older checkpoints are removed after the new one is named.
+//! optimizer and learning-rate scheduler records, `state.json` with the kind, the step and the
+//! whole training config). A checkpoint is written into `step-<n>.tmp/`, renamed into place, and
+//! only then named in `LATEST` (itself replaced atomically), so a run killed at any moment
+//! resumes from the last complete checkpoint. The two newest checkpoints are kept: when the
+//! newest cannot be read (a truncated record, a non-finite weight), `--resume` says so and
+//! carries on from the one before.
+//!
+//! A run folder is one run's: [`RunLock`] keeps a second process out while one trains there, and
+//! [`RunFolder`] tells whether a folder already holds a run (a fresh run is then refused unless
+//! told `--force`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::prelude::Device;
+use digitlab_weights::Kind;
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::Trainer;
 use crate::files;
+
+/// How many complete checkpoints a run keeps.
+const KEEP: usize = 2;
 
 pub struct Checkpoints {
     root: PathBuf,
@@ -29,6 +41,12 @@ pub struct State<C> {
     pub config: C,
 }
 
+/// Where a resumed run carries on from.
+pub struct ResumedAt {
+    pub step: usize,
+    pub seconds: f64,
+}
+
 impl Checkpoints {
     pub fn new(run: &Path) -> Self {
         Self {
@@ -36,89 +54,298 @@ impl Checkpoints {
         }
     }
 
-    /// Saves step `step` of a run trained by one [`Optimizer`]: the state, the `modules`'
-    /// files (name, record bytes) and the optimizer's two files.
-    pub fn save_step<C: Serialize + Clone>(
+    /// Saves step `step`: `state.json` (kind, step, seconds, config) and `files` (name, bytes).
+    pub fn save<C: Serialize>(
         &self,
-        kind: &str,
+        kind: Kind,
         step: usize,
         seconds: f64,
         config: &C,
-        mut modules: Vec<(String, Vec<u8>)>,
-        optim: &Optimizer,
+        files_: Vec<(String, Vec<u8>)>,
     ) -> Result<PathBuf> {
-        modules.extend(optim.files()?);
         let state = State {
-            kind: kind.into(),
+            kind: kind.name().into(),
             step,
             seconds,
-            config: config.clone(),
+            config,
         };
-        self.save(&state, &modules)
-    }
-
-    pub fn save<C: Serialize>(
-        &self,
-        state: &State<C>,
-        files_: &[(String, Vec<u8>)],
-    ) -> Result<PathBuf> {
-        let name = format!("step-{:07}", state.step);
+        let name = format!("step-{step:07}");
         let dir = self.root.join(&name);
         let tmp = self.root.join(format!("{name}.tmp"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
         }
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        for (file, bytes) in files_ {
-            files::write_atomic(&tmp.join(file), bytes)?;
+        let written = (|| -> Result<()> {
+            for (file, bytes) in &files_ {
+                files::write_atomic(&tmp.join(file), bytes)?;
+            }
+            files::write_atomic(
+                &tmp.join("state.json"),
+                serde_json::to_string_pretty(&state)?.as_bytes(),
+            )
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
         }
-        files::write_atomic(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)?.as_bytes(),
-        )?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         }
         std::fs::rename(&tmp, &dir).with_context(|| format!("renaming {}", tmp.display()))?;
         files::write_atomic(&self.root.join("LATEST"), name.as_bytes())?;
-        // Only now that LATEST names the new one are the older ones expendable.
-        for entry in std::fs::read_dir(&self.root)?.flatten() {
-            let n = entry.file_name().to_string_lossy().to_string();
-            if n.starts_with("step-") && n != name {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+        // Only now that LATEST names the new one are the older ones expendable; the one before
+        // stays, in case the newest is damaged later.
+        for old in self.complete().into_iter().skip(KEEP) {
+            let _ = std::fs::remove_dir_all(old);
         }
         Ok(dir)
     }
 
-    /// The last complete checkpoint: its state and folder.
-    pub fn latest<C: DeserializeOwned>(&self, kind: &str) -> Result<(State<C>, PathBuf)> {
-        let latest = self.root.join("LATEST");
-        let name = std::fs::read_to_string(&latest).with_context(|| {
-            format!(
-                "no checkpoint to resume from ({} is missing)",
-                latest.display()
-            )
-        })?;
-        let dir = self.root.join(name.trim());
-        let text = std::fs::read_to_string(dir.join("state.json"))
-            .with_context(|| format!("reading {}", dir.join("state.json").display()))?;
+    /// The complete checkpoint folders, newest first (the one `LATEST` names leads).
+    pub fn complete(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<(usize, PathBuf)> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let step = name.strip_prefix("step-")?.parse::<usize>().ok()?;
+                e.path().is_dir().then(|| (step, e.path()))
+            })
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
+        let mut dirs: Vec<PathBuf> = dirs.into_iter().map(|(_, p)| p).collect();
+        if let Ok(latest) = std::fs::read_to_string(self.root.join("LATEST")) {
+            let named = self.root.join(latest.trim());
+            if let Some(i) = dirs.iter().position(|d| *d == named) {
+                let d = dirs.remove(i);
+                dirs.insert(0, d);
+            }
+        }
+        dirs
+    }
+
+    /// The state of the checkpoint in `dir`: `Ok(Err(found))` when another kind of model
+    /// (`found`) wrote it, an error when it cannot be read.
+    pub fn state<C: DeserializeOwned>(
+        &self,
+        dir: &Path,
+        kind: Kind,
+    ) -> Result<std::result::Result<State<C>, String>> {
+        let path = dir.join("state.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         #[derive(serde::Deserialize)]
-        struct Kind {
+        struct Tag {
             kind: String,
         }
-        let found: Kind = serde_json::from_str(&text)
+        let found: Tag = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a DigitLab checkpoint", dir.display()))?;
-        if found.kind != kind {
+        if found.kind != kind.name() {
+            return Ok(Err(found.kind));
+        }
+        serde_json::from_str(&text)
+            .map(Ok)
+            .with_context(|| format!("{}: checkpoint of another version", dir.display()))
+    }
+
+    /// Restores `trainer` from the newest usable checkpoint: one written by the same kind of
+    /// model with the same config (a difference is refused, naming it), whose files load. A
+    /// checkpoint that cannot be read is reported and the one before it is tried.
+    pub fn resume<T: Trainer>(
+        &self,
+        trainer: &mut T,
+        device: &Device,
+    ) -> Result<(T::State, ResumedAt)> {
+        let dirs = self.complete();
+        if dirs.is_empty() {
             bail!(
-                "{} is a checkpoint of a `{}` model, not of a `{kind}` model",
-                dir.display(),
-                found.kind
+                "no checkpoint to resume from in {}: start the run without --resume",
+                self.root.display()
             );
         }
-        let state = serde_json::from_str(&text)
-            .with_context(|| format!("{}: checkpoint of another version", dir.display()))?;
-        Ok((state, dir))
+        let mut failures = Vec::new();
+        for dir in dirs {
+            let state: State<T::Config> = match self.state(&dir, trainer.kind()) {
+                Ok(Ok(s)) => s,
+                Ok(Err(found)) => bail!(
+                    "{} is a checkpoint of a `{found}` model, not of a `{}` model",
+                    dir.display(),
+                    trainer.kind()
+                ),
+                Err(e) => {
+                    failures.push(format!("{e:#}"));
+                    continue;
+                }
+            };
+            check_same_config(&state.config, trainer.config())?;
+            match trainer.restore(&dir, device) {
+                Ok(restored) => {
+                    if !failures.is_empty() {
+                        eprintln!(
+                            "the newest checkpoint cannot be used ({}); resuming from {} instead",
+                            failures.join("; "),
+                            dir.display()
+                        );
+                    }
+                    return Ok((
+                        restored,
+                        ResumedAt {
+                            step: state.step,
+                            seconds: state.seconds,
+                        },
+                    ));
+                }
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        bail!(
+            "no usable checkpoint in {}: {}",
+            self.root.display(),
+            failures.join("; ")
+        )
+    }
+}
+
+/// What a run folder already holds.
+pub struct RunFolder {
+    root: PathBuf,
+    checkpoints: Vec<PathBuf>,
+    has_log: bool,
+    pub has_final_card: bool,
+}
+
+impl RunFolder {
+    pub fn inspect(run: &Path) -> Self {
+        let checkpoints = Checkpoints::new(run).complete();
+        // A finished run's card: any JSON beside the checkpoints that parses as a card.
+        let has_final_card = std::fs::read_dir(run)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.path().extension().is_some_and(|x| x == "json")
+                    && std::fs::read_to_string(e.path())
+                        .ok()
+                        .is_some_and(|t| digitlab_weights::Card::from_json(&t).is_ok())
+            });
+        Self {
+            root: run.to_path_buf(),
+            checkpoints,
+            has_log: run.join("metrics.jsonl").is_file(),
+            has_final_card,
+        }
+    }
+
+    /// Checkpoints, a metrics log or a finished card.
+    pub fn holds_a_run(&self) -> bool {
+        !self.checkpoints.is_empty() || self.has_log || self.has_final_card
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(newest) = self.checkpoints.first() {
+            parts.push(format!(
+                "a checkpoint at {}",
+                newest.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+        if self.has_log {
+            parts.push("metrics.jsonl".into());
+        }
+        if self.has_final_card {
+            parts.push("the final weights and card".into());
+        }
+        parts.join(", ")
+    }
+
+    /// `--force`: the old checkpoints and log go (the old card is overwritten when the new run
+    /// ends).
+    pub fn clear_for_fresh_run(&self) -> Result<()> {
+        let dir = self.root.join("checkpoints");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let log = self.root.join("metrics.jsonl");
+        if log.exists() {
+            std::fs::remove_file(&log).with_context(|| format!("removing {}", log.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `<run>/.lock`, holding the training process's id while it runs; removed when the run ends
+/// (also on error). A lock whose process is gone (killed) is taken over, saying so.
+pub struct RunLock {
+    path: PathBuf,
+    created_folder: Option<PathBuf>,
+}
+
+impl RunLock {
+    pub fn acquire(run: &Path) -> Result<Self> {
+        let created_folder = (!run.exists()).then(|| run.to_path_buf());
+        std::fs::create_dir_all(run)
+            .with_context(|| format!("creating the run folder {}", run.display()))?;
+        let path = run.join(".lock");
+        let me = std::process::id().to_string();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    f.write_all(me.as_bytes())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    return Ok(Self {
+                        path,
+                        created_folder,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = holder.trim();
+                    if process_alive(holder) {
+                        bail!(
+                            "{} is in use by another training (process {holder}, lock file {}): wait for it to end, or train into another --run folder",
+                            run.display(),
+                            path.display()
+                        );
+                    }
+                    eprintln!(
+                        "taking over {} (left by process {}, which is gone)",
+                        path.display(),
+                        if holder.is_empty() { "?" } else { holder }
+                    );
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating {}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the process `pid` still runs (Linux: `/proc/<pid>`; elsewhere a lock is trusted).
+fn process_alive(pid: &str) -> bool {
+    match pid.parse::<u32>() {
+        Ok(pid) if cfg!(target_os = "linux") => Path::new(&format!("/proc/{pid}")).exists(),
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        // A folder this run created and left empty (it failed before writing anything) goes too.
+        if let Some(dir) = &self.created_folder {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 

@@ -5,29 +5,23 @@
 //! accuracy reported after every epoch. The final weights are shipped (not the best epoch's:
 //! choosing on the held-out set would make its accuracy optimistic).
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use digitlab_data::{Dataset, Split};
 use digitlab_eval::judge;
 use digitlab_models::{Classifier, ClassifierConfig};
-use digitlab_weights::{Card, ModelSpec, load_record, record_bytes};
+use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
+use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::ddpm::RunOptions;
-use super::progress::Progress;
-use super::step_rng;
-use crate::cards::write_weights;
-
-pub const KIND: &str = "classifier";
+use super::{Measure, Shipped, StepReport, Trainer, load_module, step_rng};
+use crate::args::ClassifierArgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierTrainConfig {
@@ -66,135 +60,184 @@ fn shift_images(images: &mut [f32], side: usize, max: usize, rng: &mut impl rand
     }
 }
 
-pub fn train(config: ClassifierTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    let data_dir = PathBuf::from(&config.data);
-    let train = Dataset::load(&data_dir, Split::Train)?;
-    let test = Dataset::load(&data_dir, Split::Test)
-        .context("the classifier reports held-out accuracy, so it needs the t10k split too")?;
-    if train.rows != 28 || train.cols != 28 {
-        bail!(
-            "the classifier expects 28x28 images, the data holds {}x{}",
-            train.rows,
-            train.cols
-        );
+pub fn config(a: &ClassifierArgs) -> ClassifierTrainConfig {
+    ClassifierTrainConfig {
+        classifier: ClassifierConfig::new().with_width(a.width),
+        data: a.common.data.display().to_string(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_final: a.lr_final,
+        max_shift: a.max_shift,
+        seed: a.common.seed,
     }
-    let mut batches = Batches::new(&train, config.batch_size, config.seed);
-    let held_out = Batches::new(&test, config.batch_size, config.seed);
-    let total = config.epochs * batches.per_epoch();
-    if total == 0 {
-        bail!("nothing to train");
+}
+
+pub struct ClassifierState {
+    model: Classifier,
+    optim: Optimizer,
+}
+
+pub struct ClassifierTrainer {
+    config: ClassifierTrainConfig,
+    batches: Batches,
+    held_out: Batches,
+    train_images: usize,
+    loss: CrossEntropyLoss,
+    /// The device without autodiff, for the held-out accuracy.
+    inner: Device,
+}
+
+impl ClassifierTrainer {
+    pub fn new(config: ClassifierTrainConfig, device: &Device) -> Result<Self> {
+        config.classifier.validate().map_err(anyhow::Error::msg)?;
+        let dir = PathBuf::from(&config.data);
+        let train = super::data::training_split(&dir, 28)?;
+        super::data::check_labels(&train, config.classifier.n_classes)?;
+        let test = super::held_out_split(&dir)?;
+        super::data::check_labels(&test, config.classifier.n_classes)?;
+        if config.max_shift > 27 {
+            bail!(
+                "--max-shift must be below the image size (28), got {}",
+                config.max_shift
+            );
+        }
+        Ok(Self {
+            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            held_out: Batches::new(&test, config.batch_size, config.seed)?,
+            train_images: train.len(),
+            loss: CrossEntropyLossConfig::new().init(device),
+            inner: device.clone().inner(),
+            config,
+        })
     }
-    let device = opts.backend.device()?.autodiff();
-    let checkpoints = Checkpoints::new(&opts.run);
-    let (mut model, mut optim, start, seconds_before) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<ClassifierTrainConfig>(KIND)?;
-        check_same_config(&state.config, &config)?;
-        let read = |f: &str| {
-            std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
-        };
-        let model = load_record(config.classifier.init(&device), &read("model.bpk")?)?;
-        (
-            model,
-            Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?,
-            state.step,
-            state.seconds,
-        )
-    } else {
-        device.seed(config.seed);
-        let model: Classifier = config.classifier.init(&device);
-        (
-            model,
-            Optimizer::new(config.lr, config.lr_final, total, None)?,
-            0,
-            0.0,
-        )
-    };
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
-    let started = Instant::now();
-    let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
-    let side = batches.side();
-    let held_out_accuracy = |model: &Classifier| {
-        let valid = model.valid();
-        let j = judge(&valid, held_out.all_images(&device.clone().inner()), 250);
-        let expected: Vec<usize> = held_out.labels().iter().map(|&l| l as usize).collect();
+
+    fn held_out_accuracy(&self, model: &Classifier) -> f64 {
+        let j = judge(&model.valid(), self.held_out.all_images(&self.inner), 250);
+        let expected: Vec<usize> = self.held_out.labels().iter().map(|&l| l as usize).collect();
         j.accuracy(&expected)
-    };
-    let mut last_loss = f64::NAN;
-    for step in start..end {
-        let mut batch = batches.batch(step);
-        let mut rng = step_rng(config.seed, step);
-        shift_images(&mut batch.images, side, config.max_shift, &mut rng);
+    }
+}
+
+impl Trainer for ClassifierTrainer {
+    type Config = ClassifierTrainConfig;
+    type State = ClassifierState;
+
+    fn kind(&self) -> Kind {
+        Kind::Classifier
+    }
+
+    fn config(&self) -> &ClassifierTrainConfig {
+        &self.config
+    }
+
+    fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.per_epoch()
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.batches.per_epoch()
+    }
+
+    fn init(&mut self, device: &Device) -> Result<ClassifierState> {
+        let c = &self.config;
+        Ok(ClassifierState {
+            model: c.classifier.init(device),
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
+        })
+    }
+
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<ClassifierState> {
+        let c = &self.config;
+        Ok(ClassifierState {
+            model: load_module(c.classifier.init(device), dir, "model.bpk")?,
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
+        })
+    }
+
+    fn step(
+        &mut self,
+        mut s: ClassifierState,
+        step: usize,
+        device: &Device,
+    ) -> Result<(ClassifierState, StepReport)> {
+        let mut batch = self.batches.batch(step);
+        let side = self.batches.side();
+        let mut rng = step_rng(self.config.seed, step);
+        shift_images(&mut batch.images, side, self.config.max_shift, &mut rng);
         let n = batch.len();
-        let logits = model.forward(batch.images(side, &device));
+        let logits = s.model.forward(batch.images(side, device));
         let targets = Tensor::<1, Int>::from_data(
             TensorData::new(
                 batch.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
                 [n],
             ),
-            &device,
+            device,
         );
-        let loss = loss_fn.forward(logits, targets);
+        let loss = self.loss.forward(logits, targets);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (trained, lr) = optim.step(model, grads);
-        model = trained;
-        last_loss = loss_value;
-        let done = step + 1;
-        let mut extra = serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 });
-        if done % batches.per_epoch() == 0 || done == total {
-            let acc = held_out_accuracy(&model);
-            extra["held_out_accuracy"] = acc.into();
-            progress.println(format!(
-                "epoch {:.0}: held-out accuracy {:.2} %",
-                done as f64 / batches.per_epoch() as f64,
-                acc * 100.0
-            ));
+        let mut lr = 0.0;
+        if loss_value.is_finite() {
+            let grads = GradientsParams::from_grads(loss.backward(), &s.model);
+            let (trained, step_lr) = s.optim.step(s.model, grads);
+            s.model = trained;
+            lr = step_lr;
         }
-        progress.step(done, loss_value, n, lr, extra)?;
-        if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            checkpoints.save_step(
-                KIND,
-                done,
-                seconds_before + started.elapsed().as_secs_f64(),
-                &config,
-                vec![("model.bpk".into(), record_bytes(model.clone()))],
-                &optim,
-            )?;
-        }
+        Ok((
+            s,
+            StepReport {
+                loss: loss_value,
+                images: n,
+                lr,
+                terms: Vec::new(),
+            },
+        ))
     }
-    progress.finish();
-    if super::stopped_early(end, total) {
-        return Ok(opts.run.clone());
+
+    fn measure(&mut self, s: &ClassifierState) -> Result<Option<Measure>> {
+        let acc = self.held_out_accuracy(&s.model);
+        Ok(Some(Measure {
+            line: format!("held-out accuracy {:.2} %", acc * 100.0),
+            fields: serde_json::json!({ "held_out_accuracy": acc }),
+        }))
     }
-    let accuracy = held_out_accuracy(&model);
-    let card = Card::new(
-        ModelSpec::Classifier {
-            classifier: config.classifier.clone(),
-        },
-        super::data_info(&data_dir, train.len(), test.len()),
-        super::training_info(
-            total,
-            config.epochs as f64,
-            config.batch_size,
-            format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
-            None,
-            config.seed,
-            seconds_before + started.elapsed().as_secs_f64(),
-            opts.backend,
-            last_loss,
-        ),
-        serde_json::json!({
-            "held_out_accuracy": accuracy,
-            "held_out_images": test.len(),
-            "measured_by": "digitlab train classifier (final weights on the t10k split)",
-        }),
-    );
-    let path = write_weights(&opts.run, KIND, &record_bytes(model.valid()), card)?;
-    eprintln!(
-        "held-out accuracy {:.2} %; wrote {}",
-        accuracy * 100.0,
-        path.display()
-    );
-    Ok(path)
+
+    fn checkpoint(&self, s: &ClassifierState) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![("model.bpk".into(), record_bytes(s.model.clone()))];
+        files.extend(s.optim.files()?);
+        Ok(files)
+    }
+
+    fn finish(&mut self, s: ClassifierState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+        let accuracy = self.held_out_accuracy(&s.model);
+        let c = &self.config;
+        let held_out = self.held_out.len();
+        let card = Card::new(
+            ModelSpec::Classifier {
+                classifier: c.classifier.clone(),
+            },
+            super::data_info(Path::new(&c.data), self.train_images, held_out),
+            TrainingInfo {
+                epochs: c.epochs as f64,
+                batch_size: c.batch_size,
+                learning_rate: format!("Adam {} -> {} (linear)", c.lr, c.lr_final),
+                ..training
+            },
+            serde_json::json!({
+                "held_out_accuracy": accuracy,
+                "held_out_images": held_out,
+                "measured_by": "digitlab train classifier (final weights on the t10k split)",
+            }),
+        );
+        Ok(Shipped {
+            stem: Kind::Classifier.name().into(),
+            weights: record_bytes(s.model.valid()),
+            card,
+            summary: Some(format!("held-out accuracy {:.2} %", accuracy * 100.0)),
+        })
+    }
 }

@@ -22,6 +22,26 @@ pub fn training_split(dir: &std::path::Path, side: usize) -> Result<Dataset> {
     Ok(train)
 }
 
+/// Refuses a data set with a label the model has no class for (found before the first step,
+/// not as an index out of bounds fifty steps in).
+pub fn check_labels(data: &Dataset, n_classes: usize) -> Result<()> {
+    if let Some((i, &l)) = data
+        .labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| l as usize >= n_classes)
+    {
+        bail!(
+            "label {l} of image {i} is outside the model's {n_classes} classes (0 to {})",
+            n_classes - 1
+        );
+    }
+    Ok(())
+}
+
+/// The largest batch a trainer takes (a batch lives in memory with its activations).
+pub const MAX_BATCH: usize = 4096;
+
 /// A dataset in the models' pixel range, with a seeded order per epoch.
 pub struct Batches {
     images: Vec<f32>,
@@ -44,8 +64,11 @@ pub struct HostBatch {
 }
 
 impl Batches {
-    pub fn new(data: &Dataset, batch_size: usize, seed: u64) -> Self {
-        Self {
+    pub fn new(data: &Dataset, batch_size: usize, seed: u64) -> Result<Self> {
+        if !(1..=MAX_BATCH).contains(&batch_size) {
+            bail!("--batch-size must be 1 to {MAX_BATCH}, got {batch_size}");
+        }
+        Ok(Self {
             images: bytes_to_unit(&data.images),
             labels: data.labels.clone(),
             pixels: data.rows * data.cols,
@@ -54,7 +77,7 @@ impl Batches {
             seed,
             order: (0..data.len()).collect(),
             order_epoch: None,
-        }
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -8,30 +8,27 @@
 //! - DDPM: `t` uniform in `0..T`, `x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`, the "simple"
 //!   loss `|| eps - eps_theta(x_t, t, c) ||^2` (Algorithm 1).
 //! - NCSN: `sigma` log-uniform in `[sigma_min, sigma_max]`, `x~ = x_0 + sigma z`, the network
-//!   fed `x~ / sqrt(1 + sigma^2)` and `log sigma`; `|| z - eps_theta ||^2` is denoising score
-//!   matching with `lambda(sigma) = sigma^2` (see `digitlab_diffusion::ncsn`).
+//!   fed `x~ / sqrt(1 + sigma^2)` and `log sigma` (`NoiseRange::corrupt`); `|| z - eps_theta ||^2`
+//!   is denoising score matching with `lambda(sigma) = sigma^2` (see `digitlab_diffusion::ncsn`).
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use digitlab_data::{Dataset, Split};
-use digitlab_diffusion::{NoiseRange, NoiseSchedule, ScheduleConfig};
+use digitlab_diffusion::{BetaSchedule, NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
-use digitlab_weights::{Card, ModelSpec, TrainingInfo, load_record, record_bytes};
+use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
+use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::progress::Progress;
-use super::{ema, step_rng};
-use crate::backend::Backend;
-use crate::cards::write_weights;
+use super::{Shipped, StepReport, Trainer, ema, load_module, step_rng};
+use crate::args::{DdpmArgs, NcsnArgs, ScheduleKind, UnetTrain};
+use crate::cards::CardFile;
 
 /// How training corrupts a digit before the network predicts the noise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,10 +40,10 @@ pub enum Corruption {
 
 impl Corruption {
     /// The kind of the weights (card and checkpoints).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self {
-            Corruption::Ddpm { .. } => "ddpm-cfg",
-            Corruption::Ncsn { .. } => "ncsn",
+            Corruption::Ddpm { .. } => Kind::DdpmCfg,
+            Corruption::Ncsn { .. } => Kind::Ncsn,
         }
     }
 
@@ -86,15 +83,106 @@ pub struct DdpmTrainConfig {
     pub init_from: Option<String>,
 }
 
-pub struct RunOptions {
-    pub run: PathBuf,
-    pub backend: Backend,
-    pub resume: bool,
-    pub checkpoint_every: usize,
-    pub log_every: usize,
-    /// Stop after this many steps in this session (a checkpoint is written): to split a long
-    /// run over sessions, and for the resume test.
-    pub stop_after: Option<usize>,
+/// `digitlab train ddpm`'s options as a config: the linear schedule is DDPM's (1e-4 to 0.02),
+/// the cosine one Nichol & Dhariwal's (s = 0.008).
+pub fn ddpm_config(a: &DdpmArgs) -> Result<DdpmTrainConfig> {
+    let betas = match a.schedule {
+        ScheduleKind::Linear => BetaSchedule::Linear {
+            beta_start: 1e-4,
+            beta_end: 0.02,
+        },
+        ScheduleKind::Cosine => BetaSchedule::Cosine { s: 0.008 },
+    };
+    let corruption = Corruption::Ddpm {
+        schedule: ScheduleConfig {
+            train_steps: a.timesteps,
+            betas,
+            ..Default::default()
+        },
+    };
+    Ok(unet_config(
+        &a.unet,
+        &a.common.data,
+        a.common.seed,
+        corruption,
+    ))
+}
+
+pub fn ncsn_config(a: &NcsnArgs) -> Result<DdpmTrainConfig> {
+    let corruption = Corruption::Ncsn {
+        range: NoiseRange {
+            sigma_min: a.sigma_min,
+            sigma_max: a.sigma_max,
+        },
+    };
+    Ok(unet_config(
+        &a.unet,
+        &a.common.data,
+        a.common.seed,
+        corruption,
+    ))
+}
+
+fn unet_config(u: &UnetTrain, data: &Path, seed: u64, corruption: Corruption) -> DdpmTrainConfig {
+    DdpmTrainConfig {
+        unet: ContextUnetConfig::new()
+            .with_n_feat(u.n_feat)
+            .with_learned_null(u.learned_null),
+        corruption,
+        data: data.display().to_string(),
+        epochs: u.epochs,
+        batch_size: u.batch_size,
+        lr: u.lr,
+        lr_final: u.lr_final,
+        ema_decay: u.ema_decay,
+        p_uncond: u.p_uncond,
+        seed,
+        init_from: u.init_from.as_ref().map(|p| p.display().to_string()),
+    }
+}
+
+/// The trained network, its moving average and Adam.
+pub struct DdpmState {
+    model: ContextUnet,
+    ema: ContextUnet,
+    optim: Optimizer,
+}
+
+pub struct DdpmTrainer {
+    config: DdpmTrainConfig,
+    /// `Some` for a DDPM, `None` for an NCSN.
+    schedule: Option<NoiseSchedule>,
+    batches: Batches,
+    train_images: usize,
+    held_out_images: usize,
+}
+
+impl DdpmTrainer {
+    pub fn new(config: DdpmTrainConfig, _device: &Device) -> Result<Self> {
+        config.unet.validate().map_err(anyhow::Error::msg)?;
+        let schedule = match config.corruption {
+            Corruption::Ddpm { schedule } => Some(NoiseSchedule::new(schedule)?),
+            Corruption::Ncsn { range } => {
+                range.check()?;
+                None
+            }
+        };
+        if !(0.0..1.0).contains(&config.p_uncond) || !(0.0..1.0).contains(&config.ema_decay) {
+            bail!("--p-uncond and --ema-decay must be in [0, 1)");
+        }
+        let data_dir = PathBuf::from(&config.data);
+        let train = super::data::training_split(&data_dir, config.unet.image_size)?;
+        super::data::check_labels(&train, config.unet.n_classes)?;
+        let held_out = super::held_out_split(&data_dir)?;
+        let batches = Batches::new(&train, config.batch_size, config.seed)?;
+        Ok(Self {
+            train_images: train.len(),
+            held_out_images: held_out.len(),
+            batches,
+            schedule,
+            config,
+        })
+    }
 }
 
 /// One training step's random draws, a function of (seed, step) only.
@@ -135,121 +223,93 @@ fn draws(config: &DdpmTrainConfig, step: usize, labels: &[u8], pixels: usize) ->
     }
 }
 
-pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    config.unet.validate().map_err(anyhow::Error::msg)?;
-    let kind = config.corruption.kind();
-    let schedule = match config.corruption {
-        Corruption::Ddpm { schedule } => Some(NoiseSchedule::new(schedule)?),
-        Corruption::Ncsn { range } => {
-            range.check()?;
-            None
-        }
-    };
-    if !(0.0..1.0).contains(&config.p_uncond) || !(0.0..1.0).contains(&config.ema_decay) {
-        bail!("p_uncond and ema_decay must be in [0, 1)");
-    }
-    let data_dir = PathBuf::from(&config.data);
-    let train = super::data::training_split(&data_dir, config.unet.image_size)?;
-    let held_out = Dataset::load(&data_dir, Split::Test)
-        .map(|d| d.len())
-        .unwrap_or(0);
-    if train.n_classes() > config.unet.n_classes {
-        bail!(
-            "the data has {} classes, the model {}",
-            train.n_classes(),
-            config.unet.n_classes
-        );
-    }
-    let mut batches = Batches::new(&train, config.batch_size, config.seed);
-    let total = config.epochs * batches.per_epoch();
-    if total == 0 {
-        bail!(
-            "nothing to train: {} epochs of {} images",
-            config.epochs,
-            train.len()
-        );
+impl Trainer for DdpmTrainer {
+    type Config = DdpmTrainConfig;
+    type State = DdpmState;
+
+    fn kind(&self) -> Kind {
+        self.config.corruption.kind()
     }
 
-    let device = opts.backend.device()?.autodiff();
-    let checkpoints = Checkpoints::new(&opts.run);
-    let (mut model, mut ema_model, mut optim, start, seconds_before) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<DdpmTrainConfig>(kind)?;
-        check_same_config(&state.config, &config)?;
-        let read = |f: &str| {
-            std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
-        };
-        let model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
-        let ema_model = load_record(config.unet.init(&device.clone().inner()), &read("ema.bpk")?)?;
-        let optim = Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?;
-        eprintln!(
-            "resuming {} from step {} of {total}",
-            opts.run.display(),
-            state.step
-        );
-        (model, ema_model, optim, state.step, state.seconds)
-    } else {
-        device.seed(config.seed);
-        let model: ContextUnet = match &config.init_from {
-            None => config.unet.init(&device),
+    fn config(&self) -> &DdpmTrainConfig {
+        &self.config
+    }
+
+    fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.per_epoch()
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.batches.per_epoch()
+    }
+
+    fn init(&mut self, device: &Device) -> Result<DdpmState> {
+        let model: ContextUnet = match &self.config.init_from {
+            None => self.config.unet.init(device),
             Some(path) => {
-                let card = crate::cards::CardFile::read(std::path::Path::new(path))?;
-                if card.card.model != config.corruption.model_spec(&config.unet) {
+                let card = CardFile::read(Path::new(path))?;
+                let spec = self.config.corruption.model_spec(&self.config.unet);
+                if card.card.model != spec {
                     bail!(
-                        "--init-from {path}: a `{}` model with another config; it must be a `{kind}` card with the same --n-feat and noise options",
-                        card.card.model.kind()
+                        "--init-from {path}: a `{}` model with another config; it must be a `{}` card with the same --n-feat and noise options",
+                        card.card.kind(),
+                        spec.kind()
                     );
                 }
-                match config.corruption {
-                    Corruption::Ddpm { .. } => card.load_ddpm(&device)?.0,
-                    Corruption::Ncsn { .. } => card.load_ncsn(&device)?.0,
+                match self.config.corruption {
+                    Corruption::Ddpm { .. } => card.load_ddpm(device)?.0,
+                    Corruption::Ncsn { .. } => card.load_ncsn(device)?.0,
                 }
             }
         };
-        let ema_model = model.valid();
-        (
+        Ok(DdpmState {
+            ema: model.valid(),
             model,
-            ema_model,
-            Optimizer::new(config.lr, config.lr_final, total, None)?,
-            0,
-            0.0,
-        )
-    };
+            optim: Optimizer::new(
+                self.config.lr,
+                self.config.lr_final,
+                self.total_steps(),
+                None,
+            )?,
+        })
+    }
 
-    let side = batches.side();
-    let pixels = side * side;
-    let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
-    let started = Instant::now();
-    let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
-    let mut last_loss = f64::NAN;
-    let save_checkpoint = |step: usize,
-                           model: &ContextUnet,
-                           ema_model: &ContextUnet,
-                           optim: &Optimizer,
-                           seconds: f64|
-     -> Result<()> {
-        checkpoints.save_step(
-            kind,
-            step,
-            seconds,
-            &config,
-            vec![
-                ("model.bpk".into(), record_bytes(model.clone())),
-                ("ema.bpk".into(), record_bytes(ema_model.clone())),
-            ],
-            optim,
-        )?;
-        Ok(())
-    };
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<DdpmState> {
+        Ok(DdpmState {
+            model: load_module(self.config.unet.init(device), dir, "model.bpk")?,
+            ema: load_module(
+                self.config.unet.init(&device.clone().inner()),
+                dir,
+                "ema.bpk",
+            )?,
+            optim: Optimizer::new(
+                self.config.lr,
+                self.config.lr_final,
+                self.total_steps(),
+                Some(dir),
+            )?,
+        })
+    }
 
-    for step in start..end {
+    fn step(
+        &mut self,
+        mut s: DdpmState,
+        step: usize,
+        device: &Device,
+    ) -> Result<(DdpmState, StepReport)> {
         // 1. batch and this step's random draws
-        let batch = batches.batch(step);
+        let batch = self.batches.batch(step);
         let n = batch.len();
-        let d = draws(&config, step, &batch.labels, pixels);
-        let x0 = batch.images(side, &device);
-        let noise = Tensor::<4>::from_data(TensorData::new(d.noise, [n, 1, side, side]), &device);
+        let side = self.batches.side();
+        let d = draws(&self.config, step, &batch.labels, side * side);
+        let x0 = batch.images(side, device);
+        let noise = Tensor::<4>::from_data(TensorData::new(d.noise, [n, 1, side, side]), device);
         // 2. the corruption: q(x_t | x_0), or x~ = x_0 + sigma z
-        let (x_t, time): (Tensor<4>, Vec<f32>) = match (&schedule, config.corruption) {
+        let (x_t, time) = match (&self.schedule, self.config.corruption) {
             (Some(schedule), _) => {
                 let t: Vec<usize> = d.level.iter().map(|&t| t as usize).collect();
                 (
@@ -258,94 +318,74 @@ pub fn train(config: DdpmTrainConfig, opts: RunOptions) -> Result<PathBuf> {
                 )
             }
             (None, Corruption::Ncsn { range }) => {
-                let (lo, hi) = (range.sigma_min.ln(), range.sigma_max.ln());
-                let sigmas: Vec<f64> = d.level.iter().map(|u| (lo + u * (hi - lo)).exp()).collect();
-                let column = |f: &dyn Fn(f64) -> f64| {
-                    let v: Vec<f32> = sigmas.iter().map(|&s| f(s) as f32).collect();
-                    Tensor::<4>::from_data(TensorData::new(v, [n, 1, 1, 1]), &device)
-                        .expand([n, 1, side, side])
-                };
-                let noisy = x0 + noise.clone() * column(&|s| s);
-                (
-                    noisy * column(&NoiseRange::input_scale),
-                    sigmas.iter().map(|&s| range.time_input(s)).collect(),
-                )
+                let sigmas: Vec<f64> = d.level.iter().map(|&u| range.sigma_at(u)).collect();
+                range.corrupt(x0, noise.clone(), &sigmas)
             }
-            (None, Corruption::Ddpm { .. }) => unreachable!("a DDPM has a schedule"),
+            (None, Corruption::Ddpm { .. }) => bail!("a DDPM trainer without its schedule"),
         };
-        let time = Tensor::<1>::from_floats(time.as_slice(), &device);
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(d.labels, [n]), &device);
+        let time = Tensor::<1>::from_floats(time.as_slice(), device);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(d.labels, [n]), device);
         // 3. noise prediction and the simple loss
-        let eps = model.forward(x_t, time, labels);
+        let eps = s.model.forward(x_t, time, labels);
         let loss = (eps - noise).square().mean();
-        let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
+        let loss_value = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
-            bail!(
-                "the loss became {loss_value} at step {step}: lower the learning rate (the last checkpoint is intact)"
-            );
+            return Ok((s, report(loss_value, n, 0.0)));
         }
         // 4. optimizer step, then the EMA
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (trained, lr) = optim.step(model, grads);
-        model = trained;
-        ema_model = ema::update(
-            ema_model,
-            &model.valid(),
-            ema::warmup_decay(config.ema_decay, step),
+        let grads = GradientsParams::from_grads(loss.backward(), &s.model);
+        let (trained, lr) = s.optim.step(s.model, grads);
+        s.model = trained;
+        s.ema = ema::update(
+            s.ema,
+            &s.model.valid(),
+            ema::warmup_decay(self.config.ema_decay, step),
         );
-        last_loss = loss_value;
-
-        let done = step + 1;
-        progress.step(
-            done,
-            loss_value,
-            n,
-            lr,
-            serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 }),
-        )?;
-        if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            save_checkpoint(
-                done,
-                &model,
-                &ema_model,
-                &optim,
-                seconds_before + started.elapsed().as_secs_f64(),
-            )?;
-        }
-    }
-    progress.finish();
-    let seconds = seconds_before + started.elapsed().as_secs_f64();
-    if super::stopped_early(end, total) {
-        return Ok(opts.run.clone());
+        Ok((s, report(loss_value, n, lr)))
     }
 
-    let card = Card::new(
-        config.corruption.model_spec(&config.unet),
-        super::data_info(&data_dir, train.len(), held_out),
-        TrainingInfo {
-            continued_from: match &config.init_from {
-                Some(path) => Some(Box::new(
-                    crate::cards::CardFile::read(std::path::Path::new(path))?
-                        .card
-                        .training,
-                )),
-                None => None,
+    fn checkpoint(&self, s: &DdpmState) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![
+            ("model.bpk".into(), record_bytes(s.model.clone())),
+            ("ema.bpk".into(), record_bytes(s.ema.clone())),
+        ];
+        files.extend(s.optim.files()?);
+        Ok(files)
+    }
+
+    fn finish(&mut self, s: DdpmState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+        let c = &self.config;
+        let continued_from = match &c.init_from {
+            Some(path) => Some(Box::new(CardFile::read(Path::new(path))?.card.training)),
+            None => None,
+        };
+        let card = Card::new(
+            c.corruption.model_spec(&c.unet),
+            super::data_info(Path::new(&c.data), self.train_images, self.held_out_images),
+            TrainingInfo {
+                epochs: c.epochs as f64,
+                batch_size: c.batch_size,
+                learning_rate: format!("Adam {} -> {} (linear)", c.lr, c.lr_final),
+                ema_decay: Some(c.ema_decay),
+                continued_from,
+                ..training
             },
-            ..super::training_info(
-                total,
-                config.epochs as f64,
-                config.batch_size,
-                format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
-                Some(config.ema_decay),
-                config.seed,
-                seconds,
-                opts.backend,
-                last_loss,
-            )
-        },
-        serde_json::Value::Null,
-    );
-    let path = write_weights(&opts.run, kind, &record_bytes(ema_model), card)?;
-    eprintln!("wrote {}", path.display());
-    Ok(path)
+            serde_json::Value::Null,
+        );
+        Ok(Shipped {
+            stem: c.corruption.kind().name().into(),
+            weights: record_bytes(s.ema),
+            card,
+            summary: None,
+        })
+    }
+}
+
+fn report(loss: f64, images: usize, lr: f64) -> StepReport {
+    StepReport {
+        loss,
+        images,
+        lr,
+        terms: Vec::new(),
+    }
 }

@@ -21,29 +21,25 @@
 //! "step" of the run: checkpoints, `--stop-after` and the logs count generator steps; an epoch is
 //! one pass of the critic over the training digits.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
-use digitlab_data::{Dataset, Split};
 use digitlab_models::{Critic, CriticConfig, Generator, GeneratorConfig};
-use digitlab_weights::{Card, GanLoss, ModelSpec, load_record, record_bytes};
+use digitlab_weights::{Card, GanLoss, Kind, ModelSpec, TrainingInfo, record_bytes};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, State, check_same_config};
+use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::ddpm::RunOptions;
-use super::progress::Progress;
-use super::vae::normal_noise;
-use super::{ema, step_rng};
-use crate::cards::write_weights;
+use super::{Shipped, StepReport, Trainer, ema, load_module, normal_noise, step_rng};
+use crate::args::{GanArgs, GanLossArg};
 
-pub const KIND: &str = "gan";
+/// Why `--loss wgan-gp` is refused (and what to use instead).
+pub const WGAN_GP_REFUSAL: &str = "wgan-gp needs the gradient of the critic's input gradient (a second-order derivative), and Burn 0.22's autodiff cannot differentiate through a gradient: the penalty would be a constant that trains nothing. Use --loss wgan-sn (spectrally normalised critic, the Lipschitz constraint the penalty encourages) or --loss wgan-clip (the original WGAN's weight clipping)";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GanTrainConfig {
@@ -79,7 +75,7 @@ impl GanTrainConfig {
         if self.n_critic == 0 || self.batch_size == 0 {
             bail!("--n-critic and --batch-size must be positive");
         }
-        if !(self.clip > 0.0) {
+        if self.clip.is_nan() || self.clip <= 0.0 {
             bail!("--clip must be positive");
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
@@ -124,240 +120,286 @@ fn labels_tensor(labels: &[i64], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
 }
 
-pub fn train(config: GanTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    config.check()?;
-    let data_dir = PathBuf::from(&config.data);
-    let train = super::data::training_split(&data_dir, config.generator.image_size)?;
-    let held_out = Dataset::load(&data_dir, Split::Test)
-        .map(|d| d.len())
-        .unwrap_or(0);
-    let mut batches = Batches::new(&train, config.batch_size, config.seed);
-    let total = config.epochs * batches.per_epoch() / config.n_critic;
-    if total == 0 {
-        bail!("nothing to train");
-    }
-    let device = opts.backend.device()?.autodiff();
-    let checkpoints = Checkpoints::new(&opts.run);
-    let adam = AdamConfig::new()
-        .with_beta_1(config.beta_1 as f32)
-        .with_beta_2(config.beta_2 as f32);
-    let (
-        mut generator,
-        mut ema_generator,
-        mut critic,
-        mut g_optim,
-        mut c_optim,
-        start,
-        seconds_before,
-    ) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<GanTrainConfig>(KIND)?;
-        check_same_config(&state.config, &config)?;
-        let read = |f: &str| {
-            std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
-        };
-        let generator: Generator =
-            load_record(config.generator.init(&device), &read("generator.bpk")?)?;
-        let critic: Critic = load_record(config.critic.init(&device), &read("critic.bpk")?)?;
-        let ema_generator: Generator = load_record(
-            config.generator.init(&device.clone().inner()),
-            &read("ema.bpk")?,
-        )?;
-        eprintln!(
-            "resuming {} from step {} of {total}",
-            opts.run.display(),
-            state.step
-        );
-        (
-            generator,
-            ema_generator,
-            critic,
-            Optimizer::adam(
-                adam.clone(),
-                "g-",
-                config.lr_generator,
-                config.lr_generator,
-                total,
-                Some(&dir),
-            )?,
-            Optimizer::adam(
-                adam,
-                "c-",
-                config.lr_critic,
-                config.lr_critic,
-                total,
-                Some(&dir),
-            )?,
-            state.step,
-            state.seconds,
-        )
-    } else {
-        device.seed(config.seed);
-        let generator: Generator = config.generator.init(&device);
-        let critic = config.critic.init(&device);
-        (
-            generator.clone(),
-            generator.valid(),
-            critic,
-            Optimizer::adam(
-                adam.clone(),
-                "g-",
-                config.lr_generator,
-                config.lr_generator,
-                total,
-                None,
-            )?,
-            Optimizer::adam(adam, "c-", config.lr_critic, config.lr_critic, total, None)?,
-            0,
-            0.0,
-        )
+/// `digitlab train gan`'s options as a config, with each loss's own defaults where an option
+/// is not given: DCGAN's (Radford et al.) lr 2e-4, betas 0.5/0.999, one critic step; WGAN-SN
+/// lr 1e-4, betas 0.5/0.9, five critic steps (WGAN-GP's); WGAN-clip lr 5e-5 (the WGAN paper's
+/// RMSProp rate), betas 0.5/0.9, five critic steps.
+pub fn config(a: &GanArgs) -> Result<GanTrainConfig> {
+    let loss = match a.loss {
+        GanLossArg::Dcgan => GanLoss::Dcgan,
+        GanLossArg::WganSn => GanLoss::WganSn,
+        GanLossArg::WganClip => GanLoss::WganClip,
+        GanLossArg::WganGp => bail!("{WGAN_GP_REFUSAL}"),
     };
-    let latent = config.generator.latent;
-    let classes = config.generator.n_classes;
-    let side = batches.side();
-    let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
-    let started = Instant::now();
-    let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
-    // Window sums: critic loss, W^, generator loss, steps.
-    let mut window = [0.0f64; 4];
-    let mut last_loss = f64::NAN;
-    for step in start..end {
-        let mut rng = step_rng(config.seed, step);
+    let (lr, b1, b2, k) = match loss {
+        GanLoss::Dcgan => (2e-4, 0.5, 0.999, 1),
+        GanLoss::WganSn => (1e-4, 0.5, 0.9, 5),
+        GanLoss::WganClip => (5e-5, 0.5, 0.9, 5),
+    };
+    let n_classes = a.conditional.then_some(10);
+    Ok(GanTrainConfig {
+        generator: GeneratorConfig::new()
+            .with_latent(a.latent)
+            .with_width(a.width)
+            .with_n_classes(n_classes),
+        critic: CriticConfig::new()
+            .with_width(a.width)
+            .with_n_classes(n_classes)
+            .with_spectral_norm(loss == GanLoss::WganSn),
+        loss,
+        data: a.common.data.display().to_string(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr_generator: a.lr_generator.unwrap_or(lr),
+        lr_critic: a.lr_critic.unwrap_or(lr),
+        beta_1: a.beta_1.unwrap_or(b1),
+        beta_2: a.beta_2.unwrap_or(b2),
+        n_critic: a.n_critic.unwrap_or(k),
+        clip: a.clip,
+        ema_decay: a.ema_decay,
+        seed: a.common.seed,
+    })
+}
+
+/// The generator, its moving average, the critic and their two Adams.
+pub struct GanState {
+    generator: Generator,
+    ema: Generator,
+    critic: Critic,
+    g_optim: Optimizer,
+    c_optim: Optimizer,
+}
+
+pub struct GanTrainer {
+    config: GanTrainConfig,
+    batches: Batches,
+    train_images: usize,
+    held_out_images: usize,
+}
+
+impl GanTrainer {
+    pub fn new(config: GanTrainConfig) -> Result<Self> {
+        config.check()?;
+        let dir = PathBuf::from(&config.data);
+        let train = super::data::training_split(&dir, config.generator.image_size)?;
+        if let Some(k) = config.generator.n_classes {
+            super::data::check_labels(&train, k)?;
+        }
+        let held_out = super::held_out_split(&dir)?;
+        Ok(Self {
+            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            train_images: train.len(),
+            held_out_images: held_out.len(),
+            config,
+        })
+    }
+
+    fn adam(&self) -> AdamConfig {
+        AdamConfig::new()
+            .with_beta_1(self.config.beta_1 as f32)
+            .with_beta_2(self.config.beta_2 as f32)
+    }
+
+    fn optimizers(&self, dir: Option<&Path>) -> Result<(Optimizer, Optimizer)> {
+        let (c, total) = (&self.config, self.total_steps());
+        Ok((
+            Optimizer::adam(
+                self.adam(),
+                "g-",
+                c.lr_generator,
+                c.lr_generator,
+                total,
+                dir,
+            )?,
+            Optimizer::adam(self.adam(), "c-", c.lr_critic, c.lr_critic, total, dir)?,
+        ))
+    }
+}
+
+impl Trainer for GanTrainer {
+    type Config = GanTrainConfig;
+    type State = GanState;
+
+    fn kind(&self) -> Kind {
+        Kind::Gan
+    }
+
+    fn config(&self) -> &GanTrainConfig {
+        &self.config
+    }
+
+    fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    /// A generator step is one step of the run; an epoch is one pass of the critic.
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.per_epoch() / self.config.n_critic
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        (self.batches.per_epoch() / self.config.n_critic).max(1)
+    }
+
+    fn epoch(&self, done: usize) -> f64 {
+        (done * self.config.n_critic) as f64 / self.batches.per_epoch() as f64
+    }
+
+    fn init(&mut self, device: &Device) -> Result<GanState> {
+        let generator: Generator = self.config.generator.init(device);
+        let (g_optim, c_optim) = self.optimizers(None)?;
+        Ok(GanState {
+            ema: generator.valid(),
+            generator,
+            critic: self.config.critic.init(device),
+            g_optim,
+            c_optim,
+        })
+    }
+
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<GanState> {
+        let c = &self.config;
+        let (g_optim, c_optim) = self.optimizers(Some(dir))?;
+        Ok(GanState {
+            generator: load_module(c.generator.init(device), dir, "generator.bpk")?,
+            critic: load_module(c.critic.init(device), dir, "critic.bpk")?,
+            ema: load_module(c.generator.init(&device.clone().inner()), dir, "ema.bpk")?,
+            g_optim,
+            c_optim,
+        })
+    }
+
+    fn step(
+        &mut self,
+        mut s: GanState,
+        step: usize,
+        device: &Device,
+    ) -> Result<(GanState, StepReport)> {
+        let c = &self.config;
+        let (latent, classes, side) = (
+            c.generator.latent,
+            c.generator.n_classes,
+            self.batches.side(),
+        );
+        let mut rng = step_rng(c.seed, step);
         let fake_labels = |n: usize, rng: &mut rand::rngs::StdRng| -> Option<Vec<i64>> {
             classes.map(|k| (0..n).map(|_| rng.random_range(0..k as i64)).collect())
         };
         // 1. critic steps on fresh real batches and detached fakes
         let (mut c_loss_sum, mut gap_sum) = (0.0, 0.0);
-        for k in 0..config.n_critic {
-            let batch = batches.batch(step * config.n_critic + k);
+        for k in 0..c.n_critic {
+            let batch = self.batches.batch(step * c.n_critic + k);
             let n = batch.len();
             let real_labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
-            let z = normal_noise(n, latent, &mut rng, &device);
+            let z = normal_noise(n, latent, &mut rng, device);
             let f_labels = fake_labels(n, &mut rng);
-            let fake = generator
-                .forward(z, f_labels.as_deref().map(|l| labels_tensor(l, &device)))
+            let fake = s
+                .generator
+                .forward(z, f_labels.as_deref().map(|l| labels_tensor(l, device)))
                 .detach();
-            let real_score = critic.forward(
-                batch.images(side, &device),
-                classes.map(|_| labels_tensor(&real_labels, &device)),
+            let real_score = s.critic.forward(
+                batch.images(side, device),
+                classes.map(|_| labels_tensor(&real_labels, device)),
             );
-            let fake_score =
-                critic.forward(fake, f_labels.as_deref().map(|l| labels_tensor(l, &device)));
-            let (loss, gap) = critic_loss(config.loss, real_score, fake_score);
+            let fake_score = s
+                .critic
+                .forward(fake, f_labels.as_deref().map(|l| labels_tensor(l, device)));
+            let (loss, gap) = critic_loss(c.loss, real_score, fake_score);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                bail!(
-                    "the critic's loss became {value} at step {step} (the last checkpoint is intact)"
-                );
+                // The skeleton stops the run on this loss before anything is saved.
+                return Ok((s, report(value, n, 0.0, value, f64::NAN, f64::NAN)));
             }
             c_loss_sum += value;
             gap_sum += gap.into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &critic);
-            critic = c_optim.step(critic, grads).0;
-            if config.loss == GanLoss::WganClip {
-                critic = critic.map(&mut Clip(config.clip));
+            let grads = GradientsParams::from_grads(loss.backward(), &s.critic);
+            s.critic = s.c_optim.step(s.critic, grads).0;
+            if c.loss == GanLoss::WganClip {
+                s.critic = s.critic.map(&mut Clip(c.clip));
             }
         }
         // 2. one generator step through the updated critic
-        let n = config.batch_size;
-        let z = normal_noise(n, latent, &mut rng, &device);
+        let n = c.batch_size;
+        let z = normal_noise(n, latent, &mut rng, device);
         let f_labels = fake_labels(n, &mut rng);
-        let labels = f_labels.as_deref().map(|l| labels_tensor(l, &device));
-        let fake = generator.forward(z, labels.clone());
-        let g_loss = generator_loss(config.loss, critic.forward(fake, labels));
+        let labels = f_labels.as_deref().map(|l| labels_tensor(l, device));
+        let fake = s.generator.forward(z, labels.clone());
+        let g_loss = generator_loss(c.loss, s.critic.forward(fake, labels));
         let g_value = g_loss.clone().into_scalar::<f32>() as f64;
-        let grads = GradientsParams::from_grads(g_loss.backward(), &generator);
-        let (trained, lr) = g_optim.step(generator, grads);
-        generator = trained;
-        ema_generator = ema::update(
-            ema_generator,
-            &generator.valid(),
-            ema::warmup_decay(config.ema_decay, step),
+        let grads = GradientsParams::from_grads(g_loss.backward(), &s.generator);
+        let (trained, lr) = s.g_optim.step(s.generator, grads);
+        s.generator = trained;
+        s.ema = ema::update(
+            s.ema,
+            &s.generator.valid(),
+            ema::warmup_decay(c.ema_decay, step),
         );
-
-        let k = config.n_critic as f64;
-        window = [
-            window[0] + c_loss_sum / k,
-            window[1] + gap_sum / k,
-            window[2] + g_value,
-            window[3] + 1.0,
-        ];
-        last_loss = g_value;
-        let done = step + 1;
-        progress.step(
-            done,
-            window[0] / window[3],
-            n * (1 + config.n_critic),
-            lr,
-            serde_json::json!({
-                "epoch": (done * config.n_critic) as f64 / batches.per_epoch() as f64,
-                "critic_loss": window[0] / window[3],
-                "w_estimate": window[1] / window[3],
-                "generator_loss": window[2] / window[3],
-            }),
-        )?;
-        if done % opts.log_every.max(1) == 0 {
-            window = [0.0; 4];
-        }
-        if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            let state = State {
-                kind: KIND.into(),
-                step: done,
-                seconds: seconds_before + started.elapsed().as_secs_f64(),
-                config: config.clone(),
-            };
-            generator.sync_running_stats();
-            let [g_optim_file, g_lr_file] = g_optim.files()?;
-            let [c_optim_file, c_lr_file] = c_optim.files()?;
-            checkpoints.save(
-                &state,
-                &[
-                    ("generator.bpk".into(), record_bytes(generator.clone())),
-                    ("critic.bpk".into(), record_bytes(critic.clone())),
-                    ("ema.bpk".into(), record_bytes(ema_generator.clone())),
-                    g_optim_file,
-                    g_lr_file,
-                    c_optim_file,
-                    c_lr_file,
-                ],
-            )?;
-        }
-    }
-    progress.finish();
-    if super::stopped_early(end, total) {
-        return Ok(opts.run.clone());
-    }
-    let card = Card::new(
-        ModelSpec::Gan {
-            generator: config.generator.clone(),
-            loss: config.loss,
-        },
-        super::data_info(&data_dir, train.len(), held_out),
-        super::training_info(
-            total,
-            config.epochs as f64,
-            config.batch_size,
-            format!(
-                "Adam (betas {}, {}): generator {}, critic {}; {} critic steps per generator step",
-                config.beta_1,
-                config.beta_2,
-                config.lr_generator,
-                config.lr_critic,
-                config.n_critic
+        let k = c.n_critic as f64;
+        Ok((
+            s,
+            report(
+                g_value,
+                n * (1 + c.n_critic),
+                lr,
+                c_loss_sum / k,
+                gap_sum / k,
+                g_value,
             ),
-            Some(config.ema_decay),
-            config.seed,
-            seconds_before + started.elapsed().as_secs_f64(),
-            opts.backend,
-            last_loss,
-        ),
-        serde_json::Value::Null,
-    );
-    let path = write_weights(
-        &opts.run,
-        config.loss.name(),
-        &record_bytes(ema_generator),
-        card,
-    )?;
-    eprintln!("wrote {}", path.display());
-    Ok(path)
+        ))
+    }
+
+    fn checkpoint(&self, s: &GanState) -> Result<Vec<(String, Vec<u8>)>> {
+        s.generator.sync_running_stats();
+        let mut files = vec![
+            ("generator.bpk".into(), record_bytes(s.generator.clone())),
+            ("critic.bpk".into(), record_bytes(s.critic.clone())),
+            ("ema.bpk".into(), record_bytes(s.ema.clone())),
+        ];
+        files.extend(s.g_optim.files()?);
+        files.extend(s.c_optim.files()?);
+        Ok(files)
+    }
+
+    fn finish(&mut self, s: GanState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+        let c = &self.config;
+        let card = Card::new(
+            ModelSpec::Gan {
+                generator: c.generator.clone(),
+                loss: c.loss,
+            },
+            super::data_info(Path::new(&c.data), self.train_images, self.held_out_images),
+            TrainingInfo {
+                epochs: c.epochs as f64,
+                batch_size: c.batch_size,
+                learning_rate: format!(
+                    "Adam (betas {}, {}): generator {}, critic {}; {} critic steps per generator step",
+                    c.beta_1, c.beta_2, c.lr_generator, c.lr_critic, c.n_critic
+                ),
+                ema_decay: Some(c.ema_decay),
+                ..training
+            },
+            serde_json::Value::Null,
+        );
+        Ok(Shipped {
+            stem: c.loss.name().into(),
+            weights: record_bytes(s.ema),
+            card,
+            summary: None,
+        })
+    }
+}
+
+/// A generator step's report: the run's loss is the generator's (the card's `final_loss`, as
+/// before); the critic's loss, `W^` and the generator's loss are logged as terms.
+fn report(loss: f64, images: usize, lr: f64, critic: f64, gap: f64, generator: f64) -> StepReport {
+    StepReport {
+        loss,
+        images,
+        lr,
+        terms: vec![
+            ("critic_loss", critic),
+            ("w_estimate", gap),
+            ("generator_loss", generator),
+        ],
+    }
 }

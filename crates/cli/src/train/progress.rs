@@ -11,6 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::StepReport;
+
 pub struct Progress {
     bar: ProgressBar,
     log: PathBuf,
@@ -19,6 +21,8 @@ pub struct Progress {
     window_loss: f64,
     window_images: usize,
     window_steps: usize,
+    /// Sums of the named terms of the steps in the window.
+    window_terms: Vec<(&'static str, f64)>,
     window_start: Instant,
     pub total_images_per_s: f64,
 }
@@ -63,57 +67,74 @@ impl Progress {
             window_loss: 0.0,
             window_images: 0,
             window_steps: 0,
+            window_terms: Vec::new(),
             window_start: Instant::now(),
             total_images_per_s: 0.0,
         })
     }
 
-    /// Records one finished step (1-based `step`), logging every `every` steps.
+    /// Records one finished step (1-based `step`): its loss and terms join the window's
+    /// averages, and a line is logged every `every` steps, at the last step, and whenever
+    /// `extra` carries a measurement (more than the epoch).
     pub fn step(
         &mut self,
         step: usize,
-        loss: f64,
-        images: usize,
-        lr: f64,
+        report: &StepReport,
         extra: serde_json::Value,
     ) -> Result<()> {
-        self.window_loss += loss;
-        self.window_images += images;
+        self.window_loss += report.loss;
+        self.window_images += report.images;
         self.window_steps += 1;
+        for &(name, value) in &report.terms {
+            match self.window_terms.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, sum)) => *sum += value,
+                None => self.window_terms.push((name, value)),
+            }
+        }
+        let lr = report.lr;
         let secs = self.window_start.elapsed().as_secs_f64().max(1e-9);
         let ips = self.window_images as f64 / secs;
+        let mean_loss = self.window_loss / self.window_steps as f64;
         self.bar.set_position(step as u64);
         self.bar.set_message(format!(
-            "loss {:.4} | {ips:.1} img/s | lr {lr:.2e}",
-            self.window_loss / self.window_steps as f64
+            "loss {mean_loss:.4} | {ips:.1} img/s | lr {lr:.2e}"
         ));
-        if step % self.every == 0 || step as u64 == self.bar.length().unwrap_or(0) {
+        let measured = extra.as_object().is_some_and(|o| o.len() > 1);
+        if step.is_multiple_of(self.every)
+            || step as u64 == self.bar.length().unwrap_or(0)
+            || measured
+        {
             let mut line = serde_json::json!({
                 "step": step,
-                "loss": self.window_loss / self.window_steps as f64,
+                "loss": mean_loss,
                 "lr": lr,
                 "images_per_s": ips,
             });
-            if let (Some(obj), serde_json::Value::Object(more)) = (line.as_object_mut(), extra) {
-                obj.extend(more);
+            if let Some(obj) = line.as_object_mut() {
+                for (name, sum) in &self.window_terms {
+                    obj.insert((*name).into(), (sum / self.window_steps as f64).into());
+                }
+                if let serde_json::Value::Object(more) = extra {
+                    obj.extend(more);
+                }
             }
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&self.log)
                 .with_context(|| format!("opening {}", self.log.display()))?;
-            writeln!(file, "{line}")?;
+            writeln!(file, "{line}").with_context(|| format!("writing {}", self.log.display()))?;
             if self.plain {
                 eprintln!(
-                    "step {step}/{} | loss {:.4} | {ips:.1} img/s | lr {lr:.2e}",
+                    "step {step}/{} | loss {mean_loss:.4} | {ips:.1} img/s | lr {lr:.2e}",
                     self.bar.length().unwrap_or(0),
-                    self.window_loss / self.window_steps as f64
                 );
             }
             self.total_images_per_s = ips;
             self.window_loss = 0.0;
             self.window_images = 0;
             self.window_steps = 0;
+            self.window_terms.clear();
             self.window_start = Instant::now();
         }
         Ok(())

@@ -20,31 +20,27 @@
 //! the latent model's encoder.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_captions::{Bins, Described, PromptTokenizer, caption, measure};
-use digitlab_data::{Dataset, Split};
+use digitlab_data::Dataset;
 use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, prompt_tensors};
-use digitlab_models::{TextEncoder, TextEncoderConfig, TextUnet, TextUnetConfig};
-use digitlab_weights::{Card, ModelSpec, Space, load_record, record_bytes};
+use digitlab_models::{Conditioning, TextEncoder, TextEncoderConfig, TextUnet, TextUnetConfig};
+use digitlab_weights::{Card, Kind, ModelSpec, Space, TrainingInfo, record_bytes};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
+use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::ddpm::RunOptions;
-use super::progress::Progress;
-use super::{ema, step_rng};
-use crate::cards::{CardFile, write_weights};
+use super::{RunOptions, Shipped, StepReport, Trainer, ema, load_module, step_rng};
+use crate::args::{ConditioningArg, SpaceArg, TextArgs};
+use crate::cards::CardFile;
 use crate::files;
 
-pub const KIND: &str = "text-ddpm";
-/// The caption forms of each digit (see `digitlab_captions::grammar::caption`).
 pub const CAPTION_FORMS: u64 = 24;
 const TOKENIZER_FILE: &str = "tokenizer.json";
 
@@ -138,35 +134,6 @@ pub fn describe_all(train: &Dataset) -> Result<(Bins, Vec<Described>)> {
     Ok((bins, described))
 }
 
-/// The tokenizer of the run: read back on `--resume`, else trained on every caption form of
-/// every training digit and saved.
-fn run_tokenizer(
-    run: &Path,
-    resume: bool,
-    described: &[Described],
-    config: &TextTrainConfig,
-    borrowed: Option<&Borrowed>,
-) -> Result<PromptTokenizer> {
-    let path = run.join(TOKENIZER_FILE);
-    let max_len = config.unet.text.max_len;
-    if resume {
-        let json = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the run's tokenizer {}", path.display()))?;
-        return PromptTokenizer::from_json(&json, max_len).map_err(anyhow::Error::msg);
-    }
-    if let Some(borrowed) = borrowed {
-        files::write_atomic(&path, borrowed.tokenizer.to_json().as_bytes())?;
-        return Ok(borrowed.tokenizer.clone());
-    }
-    let corpus = described
-        .iter()
-        .flat_map(|d| (0..CAPTION_FORMS).map(move |v| caption(d, v)));
-    let tokenizer =
-        PromptTokenizer::train(corpus, config.vocab_limit, max_len).map_err(anyhow::Error::msg)?;
-    files::write_atomic(&path, tokenizer.to_json().as_bytes())?;
-    Ok(tokenizer)
-}
-
 /// What the UNet learns to denoise: `[n, c * s * s]` on the host.
 struct Targets {
     values: Vec<f32>,
@@ -176,7 +143,7 @@ struct Targets {
 }
 
 fn targets(config: &TextTrainConfig, train: &Dataset, device: &Device) -> Result<Targets> {
-    let all = Batches::new(train, 256, 0);
+    let all = Batches::new(train, 256, 0)?;
     match &config.space {
         SpaceChoice::Pixel => Ok(Targets {
             values: all
@@ -213,120 +180,271 @@ fn targets(config: &TextTrainConfig, train: &Dataset, device: &Device) -> Result
     }
 }
 
-pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    if !(0.0..1.0).contains(&config.p_uncond) || !(0.0..1.0).contains(&config.ema_decay) {
-        bail!("p_uncond and ema_decay must be in [0, 1)");
-    }
-    let schedule = NoiseSchedule::new(config.schedule)?;
-    let data_dir = PathBuf::from(&config.data);
-    let train = super::data::training_split(&data_dir, 28)?;
-    let held_out = Dataset::load(&data_dir, Split::Test)
-        .map(|d| d.len())
-        .unwrap_or(0);
-    let (bins, described) = describe_all(&train)?;
-    let device = opts.backend.device()?.autodiff();
-    let inner = device.clone().inner();
-    let source = match &config.text_encoder_from {
-        Some(source) => Some(source_card(source)?),
-        None => None,
-    };
-    let borrowed = match source {
-        Some((card, text)) => {
-            config.unet.text = text;
-            (!opts.resume)
-                .then(|| borrow_encoder(&card, &device))
-                .transpose()?
+/// `digitlab train text-ddpm`'s options as a config, with each space's defaults where an option
+/// is not given: in pixel space a UNet of width 32 with two levels, conditioned after every up
+/// level, with self-attention at the 7x7 bottleneck (it must lay out the whole digit); in
+/// latent space width 64, no levels (the latent is 7x7 already), two extra conditioned blocks
+/// at the bottleneck, no self-attention, and no clipping of the predicted `x_0` (a latent has
+/// no fixed range).
+pub fn config(a: &TextArgs) -> Result<TextTrainConfig> {
+    // The text encoder's vocabulary is the trained tokenizer's (set by the trainer).
+    let text_config = TextEncoderConfig::new(a.vocab)
+        .with_d_model(a.d_text)
+        .with_n_layers(a.text_layers);
+    let unet = TextUnetConfig::new(text_config).with_conditioning(match a.conditioning {
+        ConditioningArg::CrossAttention => Conditioning::CrossAttention,
+        ConditioningArg::Film => Conditioning::Film,
+    });
+    let (unet, space, schedule) = match a.space {
+        SpaceArg::Pixel => (
+            unet.with_n_feat(a.n_feat.unwrap_or(32))
+                .with_extra_mid_blocks(a.extra_mid_blocks.unwrap_or(0))
+                .with_self_attention(Some(a.self_attention.unwrap_or(true))),
+            SpaceChoice::Pixel,
+            ScheduleConfig::default(),
+        ),
+        SpaceArg::Latent => {
+            let card = CardFile::read(&a.autoencoder)?;
+            let ModelSpec::Autoencoder {
+                autoencoder: ae, ..
+            } = &card.card.model
+            else {
+                bail!(
+                    "--autoencoder {}: a `{}` card, not an autoencoder",
+                    a.autoencoder.display(),
+                    card.card.kind()
+                );
+            };
+            let [c, side, _] = ae.latent_shape();
+            (
+                unet.with_n_feat(a.n_feat.unwrap_or(64))
+                    .with_in_channels(c)
+                    .with_image_size(side)
+                    .with_levels(0)
+                    .with_extra_mid_blocks(a.extra_mid_blocks.unwrap_or(2))
+                    .with_self_attention(Some(a.self_attention.unwrap_or(false))),
+                SpaceChoice::Latent {
+                    autoencoder: a.autoencoder.display().to_string(),
+                },
+                ScheduleConfig {
+                    clip_sample: None,
+                    ..Default::default()
+                },
+            )
         }
-        None => None,
     };
-    let tokenizer = run_tokenizer(
-        &opts.run,
-        opts.resume,
-        &described,
-        &config,
-        borrowed.as_ref(),
-    )?;
-    config.unet.text.vocab_size = tokenizer.vocab_size();
-    let targets = targets(&config, &train, &inner)?;
-    let [c, s, _] = targets.shape;
-    if config.unet.in_channels != c || config.unet.image_size != s {
-        bail!(
-            "the UNet is configured for {}x{k}x{k}, the training targets are {c}x{s}x{s}",
-            config.unet.in_channels,
-            k = config.unet.image_size
-        );
-    }
-    config.unet.validate().map_err(anyhow::Error::msg)?;
-    let mut batches = Batches::new(&train, config.batch_size, config.seed);
-    let total = config.epochs * batches.per_epoch();
-    if total == 0 {
-        bail!("nothing to train");
-    }
-    let checkpoints = Checkpoints::new(&opts.run);
-    let (mut model, mut ema_model, mut optim, start, seconds_before) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<TextTrainConfig>(KIND)?;
-        check_same_config(&state.config, &config)?;
-        let read = |f: &str| {
-            std::fs::read(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()))
+    Ok(TextTrainConfig {
+        unet,
+        schedule,
+        space,
+        data: a.common.data.display().to_string(),
+        vocab_limit: a.vocab,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_final: a.lr_final,
+        ema_decay: a.ema_decay,
+        p_uncond: a.p_uncond,
+        seed: a.common.seed,
+        text_encoder_from: match &a.text_encoder_from {
+            Some(path) => Some(EncoderSource {
+                sha256: CardFile::read(path)?.card.sha256,
+                card: path.display().to_string(),
+            }),
+            None => None,
+        },
+    })
+}
+
+/// The UNet (with its text encoder), its moving average and Adam.
+pub struct TextState {
+    model: TextUnet,
+    ema: TextUnet,
+    optim: Optimizer,
+}
+
+pub struct TextTrainer {
+    config: TextTrainConfig,
+    schedule: NoiseSchedule,
+    run: PathBuf,
+    bins: Bins,
+    described: Vec<Described>,
+    tokenizer: PromptTokenizer,
+    /// The encoder of `--text-encoder-from` for a fresh run (a resumed one has it in its
+    /// checkpoint).
+    borrowed: Option<TextEncoder>,
+    targets: Targets,
+    batches: Batches,
+    train_images: usize,
+    held_out_images: usize,
+}
+
+impl TextTrainer {
+    /// Measures and captions the training digits, takes the run's tokenizer (read back on
+    /// `--resume`; borrowed with `--text-encoder-from`; else trained) and, in latent space,
+    /// encodes every digit once with the frozen autoencoder. Writes nothing: the tokenizer is
+    /// saved when the run starts ([`Trainer::init`]).
+    pub fn new(mut config: TextTrainConfig, opts: &RunOptions, device: &Device) -> Result<Self> {
+        if !(0.0..1.0).contains(&config.p_uncond) || !(0.0..1.0).contains(&config.ema_decay) {
+            bail!("--p-uncond and --ema-decay must be in [0, 1)");
+        }
+        let schedule = NoiseSchedule::new(config.schedule)?;
+        let data_dir = PathBuf::from(&config.data);
+        let train = super::data::training_split(&data_dir, 28)?;
+        super::data::check_labels(&train, digitlab_captions::grammar::ENGLISH.len())?;
+        let held_out_images = super::held_out_split(&data_dir)?.len();
+        let (bins, described) = describe_all(&train)?;
+        let inner = device.clone().inner();
+        let mut borrowed = None;
+        let tokenizer = match &config.text_encoder_from {
+            Some(source) => {
+                let (card, text) = source_card(source)?;
+                config.unet.text = text;
+                if opts.resume {
+                    read_tokenizer(&opts.run, config.unet.text.max_len)?
+                } else {
+                    let b = borrow_encoder(&card, device)?;
+                    borrowed = Some(b.encoder);
+                    b.tokenizer
+                }
+            }
+            None if opts.resume => read_tokenizer(&opts.run, config.unet.text.max_len)?,
+            None => {
+                let corpus = described
+                    .iter()
+                    .flat_map(|d| (0..CAPTION_FORMS).map(move |v| caption(d, v)));
+                PromptTokenizer::train(corpus, config.vocab_limit, config.unet.text.max_len)
+                    .map_err(anyhow::Error::msg)?
+            }
         };
-        let mut model = load_record(config.unet.init(&device), &read("model.bpk")?)?;
-        if config.text_encoder_from.is_some() {
+        config.unet.text.vocab_size = tokenizer.vocab_size();
+        let targets = targets(&config, &train, &inner)?;
+        let [c, s, _] = targets.shape;
+        if config.unet.in_channels != c || config.unet.image_size != s {
+            bail!(
+                "the UNet is configured for {}x{k}x{k}, the training targets are {c}x{s}x{s}",
+                config.unet.in_channels,
+                k = config.unet.image_size
+            );
+        }
+        config.unet.validate().map_err(anyhow::Error::msg)?;
+        eprintln!(
+            "{} space, {}: tokenizer of {} tokens, {} training digits{}",
+            match config.space {
+                SpaceChoice::Pixel => "pixel",
+                SpaceChoice::Latent { .. } => "latent",
+            },
+            config.unet.conditioning.name(),
+            tokenizer.vocab_size(),
+            train.len(),
+            match &config.text_encoder_from {
+                Some(source) => format!(", text encoder frozen from {}", source.card),
+                None => String::new(),
+            }
+        );
+        Ok(Self {
+            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            train_images: train.len(),
+            held_out_images,
+            schedule,
+            run: opts.run.clone(),
+            bins,
+            described,
+            tokenizer,
+            borrowed,
+            targets,
+            config,
+        })
+    }
+}
+
+/// The run's tokenizer, saved in its folder when it started.
+fn read_tokenizer(run: &Path, max_len: usize) -> Result<PromptTokenizer> {
+    let path = run.join(TOKENIZER_FILE);
+    let json = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the run's tokenizer {}", path.display()))?;
+    PromptTokenizer::from_json(&json, max_len).map_err(anyhow::Error::msg)
+}
+
+impl Trainer for TextTrainer {
+    type Config = TextTrainConfig;
+    type State = TextState;
+
+    fn kind(&self) -> Kind {
+        Kind::TextDdpm
+    }
+
+    fn config(&self) -> &TextTrainConfig {
+        &self.config
+    }
+
+    fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.per_epoch()
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.batches.per_epoch()
+    }
+
+    fn init(&mut self, device: &Device) -> Result<TextState> {
+        files::write_atomic(
+            &self.run.join(TOKENIZER_FILE),
+            self.tokenizer.to_json().as_bytes(),
+        )?;
+        let c = &self.config;
+        let mut model: TextUnet = c.unet.init(device);
+        if let Some(encoder) = self.borrowed.take() {
+            model = model.with_frozen_text_encoder(encoder);
+        }
+        Ok(TextState {
+            ema: model.valid(),
+            model,
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
+        })
+    }
+
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<TextState> {
+        let c = &self.config;
+        let mut model = load_module(c.unet.init(device), dir, "model.bpk")?;
+        if c.text_encoder_from.is_some() {
             model = model.freeze_text_encoder();
         }
-        let ema_model = load_record(config.unet.init(&inner), &read("ema.bpk")?)?;
-        eprintln!(
-            "resuming {} from step {} of {total}",
-            opts.run.display(),
-            state.step
-        );
-        let optim = Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?;
-        (model, ema_model, optim, state.step, state.seconds)
-    } else {
-        device.seed(config.seed);
-        let mut model: TextUnet = config.unet.init(&device);
-        if let Some(borrowed) = borrowed {
-            model = model.with_frozen_text_encoder(borrowed.encoder);
-        }
-        let ema_model = model.valid();
-        let optim = Optimizer::new(config.lr, config.lr_final, total, None)?;
-        (model, ema_model, optim, 0, 0.0)
-    };
-    eprintln!(
-        "{} space, {}: tokenizer of {} tokens, {} training digits{}",
-        match config.space {
-            SpaceChoice::Pixel => "pixel",
-            SpaceChoice::Latent { .. } => "latent",
-        },
-        config.unet.conditioning.name(),
-        tokenizer.vocab_size(),
-        train.len(),
-        match &config.text_encoder_from {
-            Some(source) => format!(", text encoder frozen from {}", source.card),
-            None => String::new(),
-        }
-    );
-    let per_item = c * s * s;
-    let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
-    let started = Instant::now();
-    let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
-    let mut last_loss = f64::NAN;
-    for step in start..end {
+        Ok(TextState {
+            model,
+            ema: load_module(c.unet.init(&device.clone().inner()), dir, "ema.bpk")?,
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
+        })
+    }
+
+    fn step(
+        &mut self,
+        mut s: TextState,
+        step: usize,
+        device: &Device,
+    ) -> Result<(TextState, StepReport)> {
+        let c = &self.config;
         // 1. batch, captions (10 % dropped to ""), time steps and noise
-        let batch = batches.batch(step);
+        let batch = self.batches.batch(step);
         let n = batch.len();
-        let mut rng = step_rng(config.seed, step);
+        let [ch, side, _] = self.targets.shape;
+        let per_item = ch * side * side;
+        let mut rng = step_rng(c.seed, step);
         let mut prompts = Vec::with_capacity(n);
         for &i in &batch.indices {
             let form = rng.random_range(0..CAPTION_FORMS);
-            let text = if rng.random::<f64>() < config.p_uncond {
+            let text = if rng.random::<f64>() < c.p_uncond {
                 String::new()
             } else {
-                caption(&described[i], form)
+                caption(&self.described[i], form)
             };
-            prompts.push(tokenizer.encode(&text).map_err(anyhow::Error::msg)?);
+            prompts.push(self.tokenizer.encode(&text).map_err(anyhow::Error::msg)?);
         }
         let t: Vec<usize> = (0..n)
-            .map(|_| rng.random_range(0..schedule.train_steps()))
+            .map(|_| rng.random_range(0..self.schedule.train_steps()))
             .collect();
         let noise: Vec<f32> = (0..n * per_item)
             .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
@@ -335,113 +453,107 @@ pub fn train(mut config: TextTrainConfig, opts: RunOptions) -> Result<PathBuf> {
             .indices
             .iter()
             .flat_map(|&i| {
-                targets.values[i * per_item..(i + 1) * per_item]
+                self.targets.values[i * per_item..(i + 1) * per_item]
                     .iter()
                     .copied()
             })
             .collect();
-        let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, s, s]), &device);
-        let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, c, s, s]), &device);
+        let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, ch, side, side]), device);
+        let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, ch, side, side]), device);
         // 2. forward process, text encoding and noise prediction
-        let x_t = schedule.q_sample(x0, noise.clone(), &t);
-        let time: Vec<f32> = t.iter().map(|&t| schedule.time_input(t)).collect();
-        let time = Tensor::<1>::from_floats(time.as_slice(), &device);
+        let x_t = self.schedule.q_sample(x0, noise.clone(), &t);
+        let time: Vec<f32> = t.iter().map(|&t| self.schedule.time_input(t)).collect();
+        let time = Tensor::<1>::from_floats(time.as_slice(), device);
         let rows: Vec<_> = prompts.iter().collect();
-        let (ids, pad) = prompt_tensors(&model, &rows, &device)?;
-        let text = model.encode_text(ids, pad);
-        let eps = model.forward(x_t, time, &text);
+        let (ids, pad) = prompt_tensors(&s.model, &rows, device)?;
+        let text = s.model.encode_text(ids, pad);
+        let eps = s.model.forward(x_t, time, &text);
         let loss = (eps - noise).square().mean();
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() {
-            bail!(
-                "the loss became {loss_value} at step {step}: lower the learning rate (the last checkpoint is intact)"
-            );
-        }
         // 3. optimizer step, then the EMA
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (trained, lr) = optim.step(model, grads);
-        model = trained;
-        ema_model = ema::update(
-            ema_model,
-            &model.valid(),
-            ema::warmup_decay(config.ema_decay, step),
-        );
-        last_loss = loss_value;
-        let done = step + 1;
-        progress.step(
-            done,
-            loss_value,
-            n,
-            lr,
-            serde_json::json!({ "epoch": done as f64 / batches.per_epoch() as f64 }),
-        )?;
-        if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            checkpoints.save_step(
-                KIND,
-                done,
-                seconds_before + started.elapsed().as_secs_f64(),
-                &config,
-                vec![
-                    ("model.bpk".into(), record_bytes(model.clone())),
-                    ("ema.bpk".into(), record_bytes(ema_model.clone())),
-                ],
-                &optim,
-            )?;
+        let mut lr = 0.0;
+        if loss_value.is_finite() {
+            let grads = GradientsParams::from_grads(loss.backward(), &s.model);
+            let (trained, step_lr) = s.optim.step(s.model, grads);
+            s.model = trained;
+            s.ema = ema::update(
+                s.ema,
+                &s.model.valid(),
+                ema::warmup_decay(c.ema_decay, step),
+            );
+            lr = step_lr;
         }
+        Ok((
+            s,
+            StepReport {
+                loss: loss_value,
+                images: n,
+                lr,
+                terms: Vec::new(),
+            },
+        ))
     }
-    progress.finish();
-    if super::stopped_early(end, total) {
-        return Ok(opts.run.clone());
+
+    fn checkpoint(&self, s: &TextState) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![
+            ("model.bpk".into(), record_bytes(s.model.clone())),
+            ("ema.bpk".into(), record_bytes(s.ema.clone())),
+        ];
+        files.extend(s.optim.files()?);
+        Ok(files)
     }
-    // The latent model's autoencoder travels beside its card.
-    let space = match &targets.autoencoder {
-        None => Space::Pixel,
-        Some(card) => {
-            let name = "autoencoder.json";
-            let weights = files::read(&card.weights_path)?;
-            files::write_atomic(&opts.run.join(&card.card.weights), &weights)?;
-            files::write_atomic(&opts.run.join(name), card.card.to_json().as_bytes())?;
-            Space::Latent {
-                autoencoder: name.into(),
-                autoencoder_sha256: card.card.sha256.clone(),
-            }
-        }
-    };
-    let card = Card::new(
-        ModelSpec::TextDdpm {
-            unet: config.unet.clone(),
-            schedule: config.schedule,
-            space,
-            tokenizer: serde_json::from_str(&tokenizer.to_json())?,
-            bins,
-        },
-        super::data_info(&data_dir, train.len(), held_out),
-        super::training_info(
-            total,
-            config.epochs as f64,
-            config.batch_size,
-            format!(
-                "Adam {} -> {} (linear), captions dropped to \"\" with p = {}{}",
-                config.lr,
-                config.lr_final,
-                config.p_uncond,
-                match &config.text_encoder_from {
-                    Some(source) => format!(
-                        "; tokenizer and text encoder (frozen) from {} (sha256 {})",
-                        source.card, source.sha256
-                    ),
-                    None => String::new(),
+
+    fn finish(&mut self, s: TextState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+        let c = &self.config;
+        // The latent model's autoencoder travels beside its card.
+        let space = match &self.targets.autoencoder {
+            None => Space::Pixel,
+            Some(card) => {
+                let name = "autoencoder.json";
+                let weights = files::read(&card.weights_path)?;
+                files::write_atomic(&self.run.join(&card.card.weights), &weights)?;
+                files::write_atomic(&self.run.join(name), card.card.to_json().as_bytes())?;
+                Space::Latent {
+                    autoencoder: name.into(),
+                    autoencoder_sha256: card.card.sha256.clone(),
                 }
-            ),
-            Some(config.ema_decay),
-            config.seed,
-            seconds_before + started.elapsed().as_secs_f64(),
-            opts.backend,
-            last_loss,
-        ),
-        serde_json::Value::Null,
-    );
-    let path = write_weights(&opts.run, KIND, &record_bytes(ema_model), card)?;
-    eprintln!("wrote {}", path.display());
-    Ok(path)
+            }
+        };
+        let card = Card::new(
+            ModelSpec::TextDdpm {
+                unet: c.unet.clone(),
+                schedule: c.schedule,
+                space,
+                tokenizer: serde_json::from_str(&self.tokenizer.to_json())?,
+                bins: self.bins.clone(),
+            },
+            super::data_info(Path::new(&c.data), self.train_images, self.held_out_images),
+            TrainingInfo {
+                epochs: c.epochs as f64,
+                batch_size: c.batch_size,
+                learning_rate: format!(
+                    "Adam {} -> {} (linear), captions dropped to \"\" with p = {}{}",
+                    c.lr,
+                    c.lr_final,
+                    c.p_uncond,
+                    match &c.text_encoder_from {
+                        Some(source) => format!(
+                            "; tokenizer and text encoder (frozen) from {} (sha256 {})",
+                            source.card, source.sha256
+                        ),
+                        None => String::new(),
+                    }
+                ),
+                ema_decay: Some(c.ema_decay),
+                ..training
+            },
+            serde_json::Value::Null,
+        );
+        Ok(Shipped {
+            stem: Kind::TextDdpm.name().into(),
+            weights: record_bytes(s.ema),
+            card,
+            summary: None,
+        })
+    }
 }

@@ -5,27 +5,20 @@
 //! generator, so `--resume` repeats the uninterrupted run. After every epoch the held-out
 //! negative ELBO is measured with fixed noise and logged beside the training loss.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use digitlab_data::{Dataset, Split};
 use digitlab_models::{Vae, VaeConfig};
-use digitlab_weights::{Card, ModelSpec, load_record, record_bytes};
-use rand_distr::{Distribution, StandardNormal};
+use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoints, Optimizer, check_same_config};
+use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::ddpm::RunOptions;
-use super::progress::Progress;
-use super::step_rng;
-use crate::cards::write_weights;
-
-pub const KIND: &str = "vae";
+use super::{Measure, Shipped, StepReport, Trainer, load_module, normal_noise, step_rng};
+use crate::args::VaeArgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeTrainConfig {
@@ -38,17 +31,20 @@ pub struct VaeTrainConfig {
     pub seed: u64,
 }
 
-/// Standard normal noise `[n, latent]` from `rng`.
-pub fn normal_noise(
-    n: usize,
-    latent: usize,
-    rng: &mut impl rand::Rng,
-    device: &Device,
-) -> Tensor<2> {
-    let v: Vec<f32> = (0..n * latent)
-        .map(|_| -> f32 { StandardNormal.sample(rng) })
-        .collect();
-    Tensor::from_data(TensorData::new(v, [n, latent]), device)
+pub fn config(a: &VaeArgs) -> VaeTrainConfig {
+    VaeTrainConfig {
+        vae: VaeConfig::new()
+            .with_latent(a.latent)
+            .with_width(a.width)
+            .with_hidden(a.hidden)
+            .with_squeeze(a.squeeze),
+        data: a.common.data.display().to_string(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_final: a.lr_final,
+        seed: a.common.seed,
+    }
 }
 
 /// Mean reconstruction and KL terms of `-ELBO` (nats per digit) over `images`
@@ -69,137 +65,166 @@ pub fn held_out_elbo(vae: &Vae, images: Tensor<4>) -> (f64, f64) {
     (rec / n as f64, kl / n as f64)
 }
 
-pub fn train(config: VaeTrainConfig, opts: RunOptions) -> Result<PathBuf> {
-    config.vae.validate().map_err(anyhow::Error::msg)?;
-    let data_dir = PathBuf::from(&config.data);
-    let train = super::data::training_split(&data_dir, config.vae.image_size)?;
-    let test = Dataset::load(&data_dir, Split::Test)
-        .context("the VAE reports the held-out ELBO, so it needs the t10k split too")?;
-    let mut batches = Batches::new(&train, config.batch_size, config.seed);
-    let held_out = Batches::new(&test, config.batch_size, config.seed);
-    let total = config.epochs * batches.per_epoch();
-    if total == 0 {
-        bail!("nothing to train");
+pub struct VaeState {
+    model: Vae,
+    optim: Optimizer,
+}
+
+pub struct VaeTrainer {
+    config: VaeTrainConfig,
+    batches: Batches,
+    held_out: Tensor<4>,
+    train_images: usize,
+}
+
+impl VaeTrainer {
+    pub fn new(config: VaeTrainConfig, device: &Device) -> Result<Self> {
+        config.vae.validate().map_err(anyhow::Error::msg)?;
+        let dir = PathBuf::from(&config.data);
+        let train = super::data::training_split(&dir, config.vae.image_size)?;
+        let test = super::held_out_split(&dir)?;
+        let held_out = Batches::new(&test, config.batch_size, config.seed)?
+            .all_images(&device.clone().inner());
+        Ok(Self {
+            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            train_images: train.len(),
+            held_out,
+            config,
+        })
     }
-    let device = opts.backend.device()?.autodiff();
-    let checkpoints = Checkpoints::new(&opts.run);
-    let (mut model, mut optim, start, seconds_before) = if opts.resume {
-        let (state, dir) = checkpoints.latest::<VaeTrainConfig>(KIND)?;
-        check_same_config(&state.config, &config)?;
-        let bytes = std::fs::read(dir.join("model.bpk"))
-            .with_context(|| format!("reading {}", dir.join("model.bpk").display()))?;
-        let model = load_record(config.vae.init(&device), &bytes)?;
-        eprintln!(
-            "resuming {} from step {} of {total}",
-            opts.run.display(),
-            state.step
-        );
-        (
-            model,
-            Optimizer::new(config.lr, config.lr_final, total, Some(&dir))?,
-            state.step,
-            state.seconds,
-        )
-    } else {
-        device.seed(config.seed);
-        let model: Vae = config.vae.init(&device);
-        (
-            model,
-            Optimizer::new(config.lr, config.lr_final, total, None)?,
-            0,
-            0.0,
-        )
-    };
-    let inner = device.clone().inner();
-    let held_out_images = held_out.all_images(&inner);
-    let measure = |model: &Vae| held_out_elbo(&model.valid(), held_out_images.clone());
-    let mut progress = Progress::new(&opts.run, start, total, opts.log_every)?;
-    let started = Instant::now();
-    let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
-    let side = batches.side();
-    let (mut last_loss, mut window) = (f64::NAN, [0.0f64; 3]);
-    for step in start..end {
-        let batch = batches.batch(step);
+
+    /// Reconstruction and KL of the held-out digits, nats per digit.
+    fn held_out(&self, model: &Vae) -> (f64, f64) {
+        held_out_elbo(&model.valid(), self.held_out.clone())
+    }
+}
+
+impl Trainer for VaeTrainer {
+    type Config = VaeTrainConfig;
+    type State = VaeState;
+
+    fn kind(&self) -> Kind {
+        Kind::Vae
+    }
+
+    fn config(&self) -> &VaeTrainConfig {
+        &self.config
+    }
+
+    fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    fn total_steps(&self) -> usize {
+        self.config.epochs * self.batches.per_epoch()
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.batches.per_epoch()
+    }
+
+    fn init(&mut self, device: &Device) -> Result<VaeState> {
+        let c = &self.config;
+        Ok(VaeState {
+            model: c.vae.init(device),
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
+        })
+    }
+
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<VaeState> {
+        let c = &self.config;
+        Ok(VaeState {
+            model: load_module(c.vae.init(device), dir, "model.bpk")?,
+            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
+        })
+    }
+
+    fn step(
+        &mut self,
+        mut s: VaeState,
+        step: usize,
+        device: &Device,
+    ) -> Result<(VaeState, StepReport)> {
+        let batch = self.batches.batch(step);
         let n = batch.len();
-        let mut rng = step_rng(config.seed, step);
-        let e = normal_noise(n, config.vae.latent, &mut rng, &device);
-        let terms = model.neg_elbo(batch.images(side, &device), e);
+        let e = normal_noise(
+            n,
+            self.config.vae.latent,
+            &mut step_rng(self.config.seed, step),
+            device,
+        );
+        let terms = s
+            .model
+            .neg_elbo(batch.images(self.batches.side(), device), e);
         let (rec, kl) = (
             terms.reconstruction.clone().mean().into_scalar::<f32>() as f64,
             terms.kl.clone().mean().into_scalar::<f32>() as f64,
         );
-        let loss = terms.total().mean();
-        if !(rec + kl).is_finite() {
-            bail!(
-                "the loss became {} at step {step}: lower the learning rate (the last checkpoint is intact)",
-                rec + kl
-            );
+        let mut lr = 0.0;
+        if (rec + kl).is_finite() {
+            let grads = GradientsParams::from_grads(terms.total().mean().backward(), &s.model);
+            let (trained, step_lr) = s.optim.step(s.model, grads);
+            s.model = trained;
+            lr = step_lr;
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let (trained, lr) = optim.step(model, grads);
-        model = trained;
-        last_loss = rec + kl;
-        window = [window[0] + rec, window[1] + kl, window[2] + 1.0];
-        let done = step + 1;
-        let mut extra = serde_json::json!({
-            "epoch": done as f64 / batches.per_epoch() as f64,
-            "reconstruction": window[0] / window[2],
-            "kl": window[1] / window[2],
-        });
-        if done % batches.per_epoch() == 0 || done == total {
-            let (r, k) = measure(&model);
-            extra["held_out_neg_elbo"] = (r + k).into();
-            extra["held_out_reconstruction"] = r.into();
-            extra["held_out_kl"] = k.into();
-            progress.println(format!(
-                "epoch {:.0}: held-out -ELBO {:.1} nats = reconstruction {r:.1} + KL {k:.1}",
-                done as f64 / batches.per_epoch() as f64,
+        Ok((
+            s,
+            StepReport {
+                loss: rec + kl,
+                images: n,
+                lr,
+                terms: vec![("reconstruction", rec), ("kl", kl)],
+            },
+        ))
+    }
+
+    fn measure(&mut self, s: &VaeState) -> Result<Option<Measure>> {
+        let (r, k) = self.held_out(&s.model);
+        Ok(Some(Measure {
+            line: format!(
+                "held-out -ELBO {:.1} nats = reconstruction {r:.1} + KL {k:.1}",
                 r + k
-            ));
-        }
-        progress.step(done, rec + kl, n, lr, extra)?;
-        if done % opts.log_every.max(1) == 0 {
-            window = [0.0; 3];
-        }
-        if done % opts.checkpoint_every.max(1) == 0 || done == end {
-            checkpoints.save_step(
-                KIND,
-                done,
-                seconds_before + started.elapsed().as_secs_f64(),
-                &config,
-                vec![("model.bpk".into(), record_bytes(model.clone()))],
-                &optim,
-            )?;
-        }
+            ),
+            fields: serde_json::json!({
+                "held_out_neg_elbo": r + k,
+                "held_out_reconstruction": r,
+                "held_out_kl": k,
+            }),
+        }))
     }
-    progress.finish();
-    if super::stopped_early(end, total) {
-        return Ok(opts.run.clone());
+
+    fn checkpoint(&self, s: &VaeState) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = vec![("model.bpk".into(), record_bytes(s.model.clone()))];
+        files.extend(s.optim.files()?);
+        Ok(files)
     }
-    let (rec, kl) = measure(&model);
-    let card = Card::new(
-        ModelSpec::Vae {
-            vae: config.vae.clone(),
-        },
-        super::data_info(&data_dir, train.len(), test.len()),
-        super::training_info(
-            total,
-            config.epochs as f64,
-            config.batch_size,
-            format!("Adam {} -> {} (linear)", config.lr, config.lr_final),
-            None,
-            config.seed,
-            seconds_before + started.elapsed().as_secs_f64(),
-            opts.backend,
-            last_loss,
-        ),
-        serde_json::Value::Null,
-    );
-    let path = write_weights(&opts.run, KIND, &record_bytes(model.valid()), card)?;
-    eprintln!(
-        "held-out -ELBO {:.1} nats (reconstruction {rec:.1} + KL {kl:.1}); wrote {}",
-        rec + kl,
-        path.display()
-    );
-    Ok(path)
+
+    fn finish(&mut self, s: VaeState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+        let (rec, kl) = self.held_out(&s.model);
+        let c = &self.config;
+        let card = Card::new(
+            ModelSpec::Vae { vae: c.vae.clone() },
+            super::data_info(
+                Path::new(&c.data),
+                self.train_images,
+                self.held_out.dims()[0],
+            ),
+            TrainingInfo {
+                epochs: c.epochs as f64,
+                batch_size: c.batch_size,
+                learning_rate: format!("Adam {} -> {} (linear)", c.lr, c.lr_final),
+                ..training
+            },
+            serde_json::Value::Null,
+        );
+        Ok(Shipped {
+            stem: Kind::Vae.name().into(),
+            weights: record_bytes(s.model.valid()),
+            card,
+            summary: Some(format!(
+                "held-out -ELBO {:.1} nats (reconstruction {rec:.1} + KL {kl:.1})",
+                rec + kl
+            )),
+        })
+    }
 }

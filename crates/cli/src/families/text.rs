@@ -1,4 +1,4 @@
-//! # `digitlab sample --prompt` and `digitlab eval` of a text-conditioned model
+//! # Text-conditioned models: `digitlab sample --prompt` and `digitlab eval` of a `text-ddpm` card
 //!
 //! Sampling runs `digitlab_diffusion::TextDenoiseRun` (`text_encoder([negative or "", prompt])`,
 //! guidance, the DDPM/DDIM schedulers) in pixel or latent space; a latent model's final latent
@@ -20,9 +20,18 @@ use digitlab_diffusion::{SamplerKind, TextDenoiseRun, TextRequest};
 use digitlab_models::pixels::unit_to_bytes;
 use digitlab_weights::ModelSpec;
 
-use crate::backend::Backend;
+use super::{check_count, columns, joined};
+use crate::args::{EvalArgs, SampleArgs};
 use crate::cards::{CardFile, TextModel};
-use crate::commands::{Reference, store_evaluation};
+use crate::evaluate::{EvalKey, Reference, extend, store_evaluation};
+
+/// The caption bins of a text model's card.
+fn text_bins(card: &CardFile) -> Result<Bins> {
+    match &card.card.model {
+        ModelSpec::TextDdpm { bins, .. } => Ok(bins.clone()),
+        other => bail!("a `{}` card, not a text model", other.kind()),
+    }
+}
 
 /// How to run a text model.
 #[derive(Debug, Clone, Copy)]
@@ -70,25 +79,25 @@ impl TextModel {
     }
 }
 
-/// `digitlab sample` of a text card: `count` digits for `prompt`, as a grid PNG.
-pub fn sample(
-    card: &CardFile,
-    prompt: &str,
-    negative: Option<&str>,
-    count: usize,
-    s: &Sampling,
-    out: &std::path::Path,
-    device: &Device,
-) -> Result<()> {
+/// `digitlab sample` of a text card: `count` digits for the prompt, as a grid PNG.
+pub fn sample(card: &CardFile, args: &SampleArgs, device: &Device) -> Result<()> {
+    check_count(args.count)?;
+    let prompt = args.prompt.as_deref().unwrap_or("");
     let model = card.load_text_ddpm(device)?;
     let tokens = model.tokens(prompt)?;
-    let negative = model.tokens(negative.unwrap_or(""))?;
+    let negative = model.tokens(args.negative_prompt.as_deref().unwrap_or(""))?;
+    let s = Sampling {
+        guidance: args.guidance,
+        sampler: args.sampling.kind(),
+        steps: args.sampling.steps,
+        seed: args.sampling.seed,
+    };
     let started = Instant::now();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let pixels = model.generate(
-        vec![tokens.clone(); count],
+        vec![tokens.clone(); args.count],
         negative,
-        s,
+        &s,
         device,
         |k, total| {
             if terminal {
@@ -99,11 +108,11 @@ pub fn sample(
     if terminal {
         eprintln!();
     }
-    let columns = (count as f64).sqrt().ceil() as usize;
-    crate::grid::save_png(&crate::grid::grid(&pixels, columns), out)?;
+    crate::grid::save_png(&crate::grid::grid(&pixels, columns(args.count)), &args.out)?;
     eprintln!(
-        "wrote {} ({count} digits for \"{prompt}\" = {}, {:.2} s)",
-        out.display(),
+        "wrote {} ({} digits for \"{prompt}\" = {}, {:.2} s)",
+        args.out.display(),
+        args.count,
         tokens.tokens.join(" "),
         started.elapsed().as_secs_f64()
     );
@@ -178,20 +187,6 @@ impl Request {
     }
 }
 
-/// Settings of a text model's evaluation.
-pub struct EvalSettings<'a> {
-    /// [`held_out_losses`], reported with every result.
-    pub held_out: serde_json::Value,
-    pub samples: usize,
-    pub guidance: &'a [f64],
-    pub batch: usize,
-    pub sampling: Sampling,
-    pub backend: Backend,
-    pub json: bool,
-    pub update_card: bool,
-    pub command: String,
-}
-
 /// The denoising loss `|| eps - eps_theta(x_t, t, caption) ||^2` on `images` (`[-1, 1]`, with
 /// their captions), one draw of `t` and noise per image from a fixed seed: the training
 /// objective measured on digits the model never saw.
@@ -235,10 +230,8 @@ pub fn held_out_losses(
     device: &Device,
 ) -> Result<serde_json::Value> {
     let model = card.load_text_ddpm(device)?;
-    let ModelSpec::TextDdpm { bins, .. } = &card.card.model else {
-        bail!("not a text model");
-    };
-    let test = digitlab_data::Dataset::load(data, digitlab_data::Split::Test)?;
+    let bins = text_bins(card)?;
+    let test = crate::evaluate::digits(data, digitlab_data::Split::Test)?;
     let n = test.len().min(500);
     let side = test.rows;
     let captions: Vec<String> = (0..n)
@@ -254,24 +247,19 @@ pub fn held_out_losses(
     Ok(serde_json::json!({ "digits": n, "with_caption": with, "empty_prompt": without }))
 }
 
-pub fn eval(
-    mut card: CardFile,
-    settings: EvalSettings,
-    reference: &Reference,
-    device: &Device,
-) -> Result<()> {
+pub fn eval(mut card: CardFile, args: &EvalArgs, device: &Device) -> Result<()> {
     let model = card.load_text_ddpm(device)?;
-    let ModelSpec::TextDdpm { bins, .. } = &card.card.model else {
-        bail!("not a text model");
-    };
-    let bins: Bins = bins.clone();
-    let n = settings.samples;
+    let bins = text_bins(&card)?;
+    let n = args.samples;
     if n < REQUESTS.len() * 10 {
         bail!(
             "--samples must be at least {} (every digit with every request)",
             REQUESTS.len() * 10
         );
     }
+    let reference = Reference::new(&args.data, &args.classifier, n, device)?;
+    let held_out = held_out_losses(&card, &args.data, device)?;
+    let s = &args.sampling;
     // Sample i: digit i % 10, request (i / 10) % 8.
     let asked: Vec<(usize, Request)> = (0..n)
         .map(|i| (i % 10, REQUESTS[(i / 10) % REQUESTS.len()]))
@@ -281,28 +269,30 @@ pub fn eval(
         .map(|&(d, r)| model.tokens(&r.prompt(d)))
         .collect::<Result<_>>()?;
     let empty = model.tokens("")?;
+    let expected: Vec<usize> = asked.iter().map(|&(d, _)| d).collect();
     let mut results = Vec::new();
-    for &w in settings.guidance {
-        let started = Instant::now();
-        let mut images = Vec::new();
-        for (b, chunk) in prompts.chunks(settings.batch.max(1)).enumerate() {
-            let s = Sampling {
-                guidance: w,
-                seed: settings.sampling.seed.wrapping_add(b as u64 * 7919),
-                ..settings.sampling
-            };
-            images.push(model.generate(chunk.to_vec(), empty.clone(), &s, device, |_, _| {})?);
-            if !settings.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                eprint!(
-                    "\rw = {w}: {} / {n} digits",
-                    (b * settings.batch + chunk.len()).min(n)
-                );
-            }
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let images = Tensor::cat(images, 0);
-        let values = images
-            .clone()
+    for &w in &args.guidance {
+        let label = (!args.json).then(|| format!("w = {w}"));
+        let mut generated = Vec::new();
+        let judged =
+            reference.judge_batches(n, args.batch, label.as_deref(), |b, first, len| {
+                let sampling = Sampling {
+                    guidance: w,
+                    sampler: s.kind(),
+                    steps: s.steps,
+                    seed: s.seed.wrapping_add(b as u64 * 7919),
+                };
+                let images = model.generate(
+                    prompts[first..first + len].to_vec(),
+                    empty.clone(),
+                    &sampling,
+                    device,
+                    |_, _| {},
+                )?;
+                generated.push(images.clone());
+                Ok(images)
+            })?;
+        let values = Tensor::cat(generated, 0)
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -314,8 +304,6 @@ pub fn eval(
                 bins.describe(d as u8, &measure(&bytes[i * 784..(i + 1) * 784], 28))
             })
             .collect();
-        let j = digitlab_eval::judge(&reference.classifier, images, 250);
-        let expected: Vec<usize> = asked.iter().map(|&(d, _)| d).collect();
         let mut attributes = Vec::new();
         for &r in &REQUESTS[1..] {
             let rate = |want: Request| {
@@ -328,30 +316,22 @@ pub fn eval(
                 "base_rate": rate(Request::Plain),
             }));
         }
-        let stats = digitlab_eval::FeatureStats::new(&j.features, j.feature_dim);
-        let frechet = digitlab_eval::frechet_distance(&stats, &reference.stats);
-        let result = serde_json::json!({
-            "guidance": w,
-            "diffusers_guidance_scale": 1.0 + w,
-            "samples": n,
-            "sampler": settings.sampling.sampler.name(),
-            "steps": settings.sampling.steps,
-            "seed": settings.sampling.seed,
-            "accuracy": j.accuracy(&expected),
-            "confidence": j.mean_confidence(),
-            "attributes": attributes,
-            "frechet": frechet,
-            "frechet_floor": reference.frechet_floor,
-            "held_out_loss": settings.held_out,
-            "seconds": seconds,
-            "ms_per_digit": seconds * 1000.0 / n as f64,
-            "backend": settings.backend.name(),
-        });
-        if !settings.json {
-            let attrs: Vec<String> = result["attributes"]
-                .as_array()
-                .into_iter()
-                .flatten()
+        let mut result = judged.fields(&reference, Some(&expected), 10, s.backend);
+        extend(
+            &mut result,
+            serde_json::json!({
+                "guidance": w,
+                "diffusers_guidance_scale": 1.0 + w,
+                "sampler": s.kind().name(),
+                "steps": s.steps,
+                "seed": s.seed,
+                "attributes": attributes,
+                "held_out_loss": held_out,
+            }),
+        );
+        if !args.json {
+            let attrs: Vec<String> = attributes
+                .iter()
                 .map(|a| {
                     format!(
                         "{} {:.0}% (base {:.0}%)",
@@ -362,31 +342,37 @@ pub fn eval(
                 })
                 .collect();
             eprintln!(
-                "\rw = {w}: digit accuracy {:.1} % | Fréchet {frechet:.1} (floor {:.1}) | {:.1} ms/digit | held-out loss {:.4} (empty prompt {:.4})\n  {}",
-                j.accuracy(&expected) * 100.0,
+                "\rw = {w}: digit accuracy {:.1} % | Fréchet {:.1} (floor {:.1}) | {:.1} ms/digit | held-out loss {:.4} (empty prompt {:.4})\n  {}",
+                judged.judgement.accuracy(&expected) * 100.0,
+                judged.frechet,
                 reference.frechet_floor,
-                seconds * 1000.0 / n as f64,
-                settings.held_out["with_caption"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN),
-                settings.held_out["empty_prompt"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN),
+                judged.ms_per_digit(),
+                held_out["with_caption"].as_f64().unwrap_or(f64::NAN),
+                held_out["empty_prompt"].as_f64().unwrap_or(f64::NAN),
                 attrs.join(" | ")
             );
         }
         results.push(result);
     }
-    let output = if results.len() == 1 {
-        results[0].clone()
-    } else {
-        serde_json::json!({ "sweep": results })
-    };
-    if settings.json {
+    if args.json {
+        let output = match &results[..] {
+            [one] => one.clone(),
+            _ => serde_json::json!({ "sweep": results }),
+        };
         println!("{output}");
     }
-    if settings.update_card {
-        store_evaluation(&mut card, settings.command, results)?;
+    if args.update_card {
+        let key = EvalKey::new(
+            s.backend,
+            format!(
+                "--samples {n} --guidance {} --sampler {} --steps {} --seed {}",
+                joined(&args.guidance),
+                s.kind().name(),
+                s.steps,
+                s.seed
+            ),
+        );
+        store_evaluation(&mut card, key, results)?;
     }
     Ok(())
 }

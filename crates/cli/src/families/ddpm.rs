@@ -1,0 +1,148 @@
+//! # The class-conditional DDPM: `digitlab sample` and `digitlab eval` of a `ddpm-cfg` card
+//!
+//! Sampling runs `digitlab_diffusion::DenoiseRun` step by step (DDPM or DDIM, guidance in one
+//! batched pass), writing the grid and, with `--frames`, every intermediate `x_t` and predicted
+//! `x_0`. The evaluation asks for the classes in turn at each guidance scale.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::prelude::*;
+use digitlab_diffusion::{DenoiseRun, SampleRequest};
+
+use super::{check_count, classes_in_turn, columns, joined, parse_class};
+use crate::args::{EvalArgs, SampleArgs};
+use crate::cards::CardFile;
+use crate::evaluate::{EvalKey, Reference, extend, store_evaluation};
+use crate::grid;
+
+pub fn sample(card: &CardFile, args: &SampleArgs, device: &Device) -> Result<()> {
+    check_count(args.count)?;
+    let (model, schedule) = card.load_ddpm(device)?;
+    let request = SampleRequest::uniform(
+        parse_class(&args.class)?,
+        args.count,
+        args.guidance,
+        args.sampling.kind(),
+        args.sampling.steps,
+        args.sampling.seed,
+    );
+    let mut run = DenoiseRun::new(&model, schedule, &request, device)?;
+    let columns = columns(args.count);
+    let total = run.trajectory().total_steps();
+    let started = Instant::now();
+    let mut frame_error = None;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let out = run.run(&model, |k, step| {
+        if let Some(dir) = &args.frames
+            && frame_error.is_none()
+        {
+            let r = grid::save_png(
+                &grid::grid(&step.prev_sample, columns),
+                &dir.join(format!("xt-{k:04}.png")),
+            )
+            .and_then(|_| {
+                grid::save_png(
+                    &grid::grid(&step.pred_original_sample, columns),
+                    &dir.join(format!("x0-{k:04}.png")),
+                )
+            });
+            if let Err(e) = r {
+                frame_error = Some(e);
+            }
+        }
+        if terminal {
+            eprint!("\rstep {k}/{total}");
+        }
+    });
+    if terminal {
+        eprintln!();
+    }
+    if let Some(e) = frame_error {
+        return Err(e);
+    }
+    grid::save_png(&grid::grid(&out, columns), &args.out)?;
+    eprintln!(
+        "wrote {} ({} digits, {total} steps, {:.2} s)",
+        args.out.display(),
+        args.count,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub fn eval(mut card: CardFile, args: &EvalArgs, device: &Device) -> Result<()> {
+    let (model, schedule) = card.load_ddpm(device)?;
+    let reference = Reference::new(&args.data, &args.classifier, args.samples, device)?;
+    let s = &args.sampling;
+    let n_classes = model.null_class();
+    let expected = classes_in_turn(args.samples, n_classes);
+    let mut results = Vec::new();
+    for &w in &args.guidance {
+        let label = (!args.json).then(|| format!("w = {w}"));
+        let judged = reference.judge_batches(
+            args.samples,
+            args.batch,
+            label.as_deref(),
+            |b, first, n| {
+                let request = SampleRequest {
+                    labels: expected[first..first + n]
+                        .iter()
+                        .map(|&c| Some(c))
+                        .collect(),
+                    guidance: w,
+                    sampler: s.kind(),
+                    steps: s.steps,
+                    seed: s.seed.wrapping_add(b as u64 * 7919),
+                };
+                let mut run = DenoiseRun::new(&model, schedule.clone(), &request, device)?;
+                Ok(run.run(&model, |_, _| {}))
+            },
+        )?;
+        let mut result = judged.fields(&reference, Some(&expected), n_classes, s.backend);
+        extend(
+            &mut result,
+            serde_json::json!({
+                "guidance": w,
+                "diffusers_guidance_scale": 1.0 + w,
+                "sampler": s.kind().name(),
+                "eta": s.eta_value(),
+                "steps": s.steps,
+                "seed": s.seed,
+            }),
+        );
+        if !args.json {
+            eprintln!(
+                "\rw = {w}: accuracy {:.2} % | confidence {:.3} | Fréchet {:.2} (floor {:.2}) | {:.1} ms/digit",
+                judged.judgement.accuracy(&expected) * 100.0,
+                judged.judgement.mean_confidence(),
+                judged.frechet,
+                reference.frechet_floor,
+                judged.ms_per_digit()
+            );
+        }
+        results.push(result);
+    }
+    if args.json {
+        let output = match &results[..] {
+            [one] => one.clone(),
+            _ => serde_json::json!({ "sweep": results }),
+        };
+        println!("{output}");
+    }
+    if args.update_card {
+        let key = EvalKey::new(
+            s.backend,
+            format!(
+                "--samples {} --guidance {} --sampler {} --steps {} --seed {}",
+                args.samples,
+                joined(&args.guidance),
+                s.kind().name(),
+                s.steps,
+                s.seed
+            ),
+        );
+        store_evaluation(&mut card, key, results)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! # Grids of digits
+//!
+//! The layout of `digitlab sample`'s PNG (2-pixel gutters of grey 40, `ceil(sqrt(n))`
+//! columns) as grey levels, one value per image pixel: the page paints exactly these bytes,
+//! so its "Save PNG" and the CLI's file can be compared pixel by pixel.
+
+use digitlab_data::pixels::unit_to_bytes;
+
+pub const GUTTER: usize = 2;
+pub const BACKGROUND: u8 = 40;
+
+pub fn columns(n: usize) -> usize {
+    ((n as f64).sqrt().ceil() as usize).max(1)
+}
+
+/// Grey levels of a grid of `n` images of `side x side` (values in `[-1, 1]`).
+pub fn grid_bytes(values: &[f32], n: usize, side: usize) -> (usize, usize, Vec<u8>) {
+    grid_bytes_in(values, n, side, columns(n))
+}
+
+/// [`grid_bytes`] with `cols` columns (a strip: `cols = n`).
+pub fn grid_bytes_in(
+    values: &[f32],
+    n: usize,
+    side: usize,
+    cols: usize,
+) -> (usize, usize, Vec<u8>) {
+    let bytes = unit_to_bytes(values);
+    let cols = cols.max(1).min(n.max(1));
+    let rows = n.div_ceil(cols).max(1);
+    let (w, h) = (
+        cols * (side + GUTTER) + GUTTER,
+        rows * (side + GUTTER) + GUTTER,
+    );
+    let mut out = vec![BACKGROUND; w * h];
+    for i in 0..n {
+        let (gx, gy) = (i % cols, i / cols);
+        for y in 0..side {
+            for x in 0..side {
+                out[(GUTTER + gy * (side + GUTTER) + y) * w + GUTTER + gx * (side + GUTTER) + x] =
+                    bytes[i * side * side + y * side + x];
+            }
+        }
+    }
+    (w, h, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_layout_matches_the_cli() {
+        // 5 images -> 3 columns, 2 rows; 28 + 2 per cell plus the outer gutter.
+        let values = vec![1.0f32; 5 * 28 * 28];
+        let (w, h, grey) = grid_bytes(&values, 5, 28);
+        assert_eq!((w, h), (3 * 30 + 2, 2 * 30 + 2));
+        assert_eq!(grey[0], BACKGROUND);
+        assert_eq!(grey[2 * w + 2], 255);
+        // the sixth cell is empty
+        assert_eq!(grey[(2 + 30 + 5) * w + 2 + 60 + 5], BACKGROUND);
+    }
+}
