@@ -5,7 +5,7 @@ class, two EmbedFC per condition), the same random batch, loss and Adam step, ti
 way: median of the timed steps after two warm-ups, synchronised on a GPU. It prints one JSON
 line with the parameter count, so the two models can be checked to be the same size.
 
-    python3 tests/reference/context_unet_bench.py --device cpu --batch-size 64 --n-feat 32
+    python3 tests/reference/context_unet_bench.py --device cpu --batch-size 64 --n-feat 32 [--threads N]
 """
 
 import argparse
@@ -102,7 +102,10 @@ def main():
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--n-feat", type=int, default=32)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     torch.manual_seed(0)
     model = ContextUnet(a.n_feat).to(dev)

@@ -8,7 +8,7 @@
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
-pub use digitlab_ui::grid::{BACKGROUND, GUTTER, columns, grid_bytes, grid_bytes_in};
+pub use digitlab_ui::grid::{grid_bytes, grid_bytes_in};
 
 fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok()??.dyn_into().ok()

@@ -44,18 +44,6 @@ impl std::ops::Deref for Params {
 }
 
 impl Params {
-    pub fn parse(
-        digit: &str,
-        guidance: f64,
-        sampler: &str,
-        steps: &str,
-        count: &str,
-        seed: &str,
-        train_steps: usize,
-    ) -> Result<Self, String> {
-        SampleParams::parse(digit, guidance, sampler, steps, count, seed, train_steps).map(Self)
-    }
-
     fn request(&self, guidance: f64) -> SampleRequest {
         let p = &self.0;
         let sampler = match p.sampler {
@@ -148,7 +136,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     .map(|d| d.schedule.train_steps())
             })
             .unwrap_or(1000);
-        Params::parse(
+        SampleParams::parse(
             &digit.get_untracked(),
             guidance.get_untracked(),
             &sampler.get_untracked(),
@@ -157,6 +145,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             &seed.get_untracked(),
             train_steps,
         )
+        .map(Params)
     };
 
     let generate = move |_| {

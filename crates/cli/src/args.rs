@@ -133,24 +133,35 @@ pub struct CommonTrain {
     pub stop_after: Option<usize>,
 }
 
+/// How every denoising model (DDPM, NCSN, text model) is optimised.
+#[derive(Args, Clone)]
+pub struct DenoiserOptim {
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam's learning rate, decayed linearly to --lr-final over the run.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1e-5)]
+    pub lr_final: f64,
+    /// Decay of the weights' moving average (the shipped weights).
+    #[arg(long, default_value_t = 0.995)]
+    pub ema_decay: f64,
+    /// Probability of training on the null class or the empty prompt (classifier-free
+    /// guidance's unconditional model).
+    #[arg(long, default_value_t = 0.1)]
+    pub p_uncond: f64,
+}
+
 /// The options the DDPM and the NCSN share: the UNet and its optimisation.
 #[derive(Args, Clone)]
 pub struct UnetTrain {
     /// Base width of the UNet.
     #[arg(long, default_value_t = 32)]
     pub n_feat: usize,
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1e-5)]
-    pub lr_final: f64,
-    #[arg(long, default_value_t = 0.995)]
-    pub ema_decay: f64,
-    #[arg(long, default_value_t = 0.1)]
-    pub p_uncond: f64,
+    #[command(flatten)]
+    pub optim: DenoiserOptim,
     /// A learned null class instead of the zero one-hot vector.
     #[arg(long)]
     pub learned_null: bool,
@@ -217,6 +228,20 @@ pub struct NcsnArgs {
     pub sigma_max: f64,
 }
 
+/// How the VAE and the autoencoder are optimised.
+#[derive(Args, Clone)]
+pub struct CoderOptim {
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam's learning rate, decayed linearly to --lr-final over the run.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr_final: f64,
+}
+
 #[derive(Args)]
 pub struct VaeArgs {
     #[command(flatten)]
@@ -231,14 +256,8 @@ pub struct VaeArgs {
     /// Channels of the 7x7 map flattened into the hidden layer (1x1 squeeze).
     #[arg(long, default_value_t = 16)]
     pub squeeze: usize,
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1e-4)]
-    pub lr_final: f64,
+    #[command(flatten)]
+    pub optim: CoderOptim,
 }
 
 #[derive(Args)]
@@ -287,14 +306,8 @@ pub struct AutoencoderArgs {
     /// Weight of the KL term (a VAE's is 1): small, so the latent stays a faithful code.
     #[arg(long, default_value_t = 0.01)]
     pub kl_weight: f64,
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1e-4)]
-    pub lr_final: f64,
+    #[command(flatten)]
+    pub optim: CoderOptim,
 }
 
 #[derive(Args)]
@@ -332,19 +345,8 @@ pub struct TextArgs {
     /// learns. `--vocab`, `--d-text` and `--text-layers` are then the card's.
     #[arg(long)]
     pub text_encoder_from: Option<PathBuf>,
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1e-5)]
-    pub lr_final: f64,
-    #[arg(long, default_value_t = 0.995)]
-    pub ema_decay: f64,
-    /// Probability of training on the empty prompt instead of the caption.
-    #[arg(long, default_value_t = 0.1)]
-    pub p_uncond: f64,
+    #[command(flatten)]
+    pub optim: DenoiserOptim,
 }
 
 #[derive(Args)]

@@ -1,7 +1,9 @@
 //! # Backends
 //!
 //! `flex` is Burn's portable CPU backend (the default: it runs everywhere, these machines have
-//! no GPU); `wgpu` runs on a GPU through Vulkan, Metal or DX12 when one is present.
+//! no GPU); `wgpu` runs on a GPU through Vulkan, Metal or DX12 when one is present. With the
+//! cargo feature `tch`, `tch` runs on LibTorch's CPU kernels (PyTorch's own, through Burn's
+//! `tch` backend, for people who have PyTorch 2.9.0; see `scripts/bench-vs-pytorch`).
 
 use burn::prelude::Device;
 use clap::ValueEnum;
@@ -10,6 +12,9 @@ use clap::ValueEnum;
 pub enum Backend {
     Flex,
     Wgpu,
+    /// LibTorch on the CPU (cargo feature `tch`).
+    #[cfg(feature = "tch")]
+    Tch,
 }
 
 impl Backend {
@@ -22,6 +27,11 @@ impl Backend {
                     "the wgpu backend found no usable GPU adapter ({e}); use --backend flex"
                 )
             }),
+            // Burn 0.22 marks its tch backend deprecated (in favour of CubeCL's); it is kept
+            // here, optional, because LibTorch is the one path to PyTorch's own CPU kernels.
+            #[cfg(feature = "tch")]
+            #[allow(deprecated)]
+            Backend::Tch => Ok(Device::libtorch()),
         }
     }
 
@@ -30,6 +40,8 @@ impl Backend {
         match self {
             Backend::Flex => "flex",
             Backend::Wgpu => "wgpu",
+            #[cfg(feature = "tch")]
+            Backend::Tch => "tch",
         }
     }
 
@@ -37,6 +49,8 @@ impl Backend {
         match self {
             Backend::Flex => "flex (CPU)",
             Backend::Wgpu => "wgpu (GPU)",
+            #[cfg(feature = "tch")]
+            Backend::Tch => "tch (LibTorch, CPU)",
         }
     }
 }

@@ -158,14 +158,20 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             }
             let per_step = median(times);
             let ips = batch_size as f64 / per_step;
+            // flex's thread pool is rayon's: RAYON_NUM_THREADS, else one per core.
+            let threads = std::env::var("RAYON_NUM_THREADS")
+                .ok()
+                .and_then(|t| t.parse::<usize>().ok())
+                .filter(|&t| t > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "params": model.num_params(), "backend": backend.name(), "machine": machine_for(backend) })
+                    serde_json::json!({ "images_per_s": ips, "ms_per_step": per_step * 1e3, "n_feat": n_feat, "batch_size": batch_size, "params": model.num_params(), "threads": threads, "backend": backend.name(), "machine": machine_for(backend) })
                 );
             } else {
                 println!(
-                    "train: {ips:.1} images/s ({:.0} ms per step of {batch_size}) | ContextUnet n_feat {n_feat}, {} parameters | {} | {}",
+                    "train: {ips:.1} images/s ({:.0} ms per step of {batch_size}) | ContextUnet n_feat {n_feat}, {} parameters | {threads} threads | {} | {}",
                     per_step * 1e3,
                     model.num_params(),
                     backend.name(),

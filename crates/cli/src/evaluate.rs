@@ -178,8 +178,34 @@ impl Judged {
         out
     }
 
+    /// One line for people: accuracy (with `expected` classes), confidence, Fréchet distance
+    /// against its floor, time per digit.
+    pub fn summary(&self, reference: &Reference, expected: Option<&[usize]>) -> String {
+        let j = &self.judgement;
+        format!(
+            "{}confidence {:.3} | Fréchet {:.2} (floor {:.2}) | {:.1} ms/digit",
+            expected.map_or(String::new(), |e| format!(
+                "accuracy {:.2} % | ",
+                j.accuracy(e) * 100.0
+            )),
+            j.mean_confidence(),
+            self.frechet,
+            reference.frechet_floor,
+            self.ms_per_digit()
+        )
+    }
+
     pub fn ms_per_digit(&self) -> f64 {
         self.seconds * 1000.0 / self.samples.max(1) as f64
+    }
+}
+
+/// `eval --json`'s output: one result as itself, several as `{"sweep": [...]}` (always a sweep
+/// for a family that sweeps by nature, `sweep`).
+pub fn print_json(results: &[serde_json::Value], sweep: bool) {
+    match results {
+        [one] if !sweep => println!("{one}"),
+        _ => println!("{}", serde_json::json!({ "sweep": results })),
     }
 }
 

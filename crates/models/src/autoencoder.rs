@@ -38,6 +38,13 @@ impl AutoencoderConfig {
         if self.latent_channels == 0 || self.width == 0 {
             return Err("autoencoder: latent_channels and width must be positive".into());
         }
+        crate::check_dims(
+            "autoencoder",
+            &[
+                ("latent_channels", self.latent_channels),
+                ("width", self.width),
+            ],
+        )?;
         crate::check_image_size(self.image_size)
     }
 

@@ -31,6 +31,14 @@ impl ClassifierConfig {
         if self.n_classes == 0 || self.width == 0 || self.features == 0 {
             return Err("classifier: n_classes, width and features must be positive".into());
         }
+        crate::check_dims(
+            "classifier",
+            &[
+                ("n_classes", self.n_classes),
+                ("width", self.width),
+                ("features", self.features),
+            ],
+        )?;
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!(
                 "classifier: dropout must be in [0, 1), got {}",

@@ -51,6 +51,14 @@ impl ContextUnetConfig {
         if self.n_feat == 0 || self.n_classes == 0 || self.in_channels == 0 {
             return Err("n_feat, n_classes and in_channels must be positive".into());
         }
+        crate::check_dims(
+            "ContextUnet",
+            &[
+                ("n_feat", self.n_feat),
+                ("n_classes", self.n_classes),
+                ("in_channels", self.in_channels),
+            ],
+        )?;
         crate::check_image_size(self.image_size)
     }
 

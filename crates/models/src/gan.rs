@@ -56,6 +56,14 @@ impl GeneratorConfig {
         if self.latent == 0 || self.width == 0 || self.n_classes == Some(0) {
             return Err("latent, width and n_classes must be positive".into());
         }
+        crate::check_dims(
+            "generator",
+            &[
+                ("latent", self.latent),
+                ("width", self.width),
+                ("n_classes", self.n_classes.unwrap_or(0)),
+            ],
+        )?;
         crate::check_image_size(self.image_size)
     }
 

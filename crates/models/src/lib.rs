@@ -45,13 +45,32 @@ pub(crate) fn norm_groups(channels: usize) -> usize {
     if channels.is_multiple_of(8) { 8 } else { 1 }
 }
 
+/// The largest side of an image a config may ask for.
+pub const MAX_IMAGE_SIZE: usize = 1024;
+
+/// The largest width, channel count, latent size, vocabulary or sequence length a config may ask
+/// for: far beyond any model this lab trains, and small enough that every tensor's size is a
+/// number (a card's config is checked against these before a module is built from it, and a
+/// module's parameters are counted before any is allocated).
+pub const MAX_DIM: usize = 1 << 16;
+
 /// Every model here halves the image twice (two poolings or strided convolutions), so its side
-/// must be a positive multiple of 4.
+/// must be a positive multiple of 4 (and at most [`MAX_IMAGE_SIZE`]).
 pub(crate) fn check_image_size(size: usize) -> Result<(), String> {
-    if !size.is_multiple_of(4) || size == 0 {
+    if !size.is_multiple_of(4) || size == 0 || size > MAX_IMAGE_SIZE {
         return Err(format!(
-            "image_size must be a positive multiple of 4 (the image is halved twice), got {size}"
+            "image_size must be a positive multiple of 4 (the image is halved twice) up to {MAX_IMAGE_SIZE}, got {size}"
         ));
     }
     Ok(())
+}
+
+/// Refuses any of the named sizes above [`MAX_DIM`].
+pub(crate) fn check_dims(model: &str, dims: &[(&str, usize)]) -> Result<(), String> {
+    match dims.iter().find(|(_, v)| *v > MAX_DIM) {
+        Some((name, v)) => Err(format!(
+            "{model}: {name} must be at most {MAX_DIM}, got {v}"
+        )),
+        None => Ok(()),
+    }
 }

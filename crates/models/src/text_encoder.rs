@@ -35,6 +35,16 @@ pub struct TextEncoderConfig {
 
 impl TextEncoderConfig {
     pub fn validate(&self) -> Result<(), String> {
+        crate::check_dims(
+            "text encoder",
+            &[
+                ("vocab_size", self.vocab_size),
+                ("max_len", self.max_len),
+                ("d_model", self.d_model),
+                ("n_heads", self.n_heads),
+                ("n_layers", self.n_layers),
+            ],
+        )?;
         if self.vocab_size < 4 || self.max_len < 2 || self.n_layers == 0 {
             return Err(format!(
                 "text encoder: need vocab_size >= 4, max_len >= 2 and a layer, got {self:?}"

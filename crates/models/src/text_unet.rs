@@ -81,6 +81,22 @@ pub struct TextUnetConfig {
 impl TextUnetConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.text.validate()?;
+        crate::check_dims(
+            "text UNet",
+            &[
+                ("n_feat", self.n_feat),
+                ("in_channels", self.in_channels),
+                ("heads", self.heads),
+                ("extra_mid_blocks", self.extra_mid_blocks),
+            ],
+        )?;
+        if self.image_size > crate::MAX_IMAGE_SIZE {
+            return Err(format!(
+                "text UNet: image_size must be at most {}, got {}",
+                crate::MAX_IMAGE_SIZE,
+                self.image_size
+            ));
+        }
         if self.n_feat == 0 || self.in_channels == 0 || self.levels > 2 {
             return Err(format!(
                 "text UNet: n_feat and in_channels must be positive and levels at most 2, got {self:?}"

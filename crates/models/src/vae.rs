@@ -52,6 +52,15 @@ impl VaeConfig {
         if self.latent == 0 || self.width == 0 || self.hidden == 0 || self.squeeze == 0 {
             return Err("latent, width, hidden and squeeze must be positive".into());
         }
+        crate::check_dims(
+            "VAE",
+            &[
+                ("latent", self.latent),
+                ("width", self.width),
+                ("hidden", self.hidden),
+                ("squeeze", self.squeeze),
+            ],
+        )?;
         crate::check_image_size(self.image_size)
     }
 

@@ -145,7 +145,7 @@ fn replace_number(json: &str, k: usize, value: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn truncated_weights_are_refused_without_a_panic(which in 0usize..2, cut in 0.0f64..1.0) {

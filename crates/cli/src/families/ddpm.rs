@@ -13,7 +13,7 @@ use digitlab_diffusion::{DenoiseRun, SampleRequest};
 use super::{check_count, classes_in_turn, columns, joined, parse_class};
 use crate::args::{EvalArgs, SampleArgs};
 use crate::cards::CardFile;
-use crate::evaluate::{EvalKey, Reference, extend, store_evaluation};
+use crate::evaluate::{EvalKey, Reference, extend, print_json, store_evaluation};
 use crate::grid;
 
 pub fn sample(card: &CardFile, args: &SampleArgs, device: &Device) -> Result<()> {
@@ -112,23 +112,12 @@ pub fn eval(mut card: CardFile, args: &EvalArgs, device: &Device) -> Result<()> 
             }),
         );
         if !args.json {
-            eprintln!(
-                "\rw = {w}: accuracy {:.2} % | confidence {:.3} | Fréchet {:.2} (floor {:.2}) | {:.1} ms/digit",
-                judged.judgement.accuracy(&expected) * 100.0,
-                judged.judgement.mean_confidence(),
-                judged.frechet,
-                reference.frechet_floor,
-                judged.ms_per_digit()
-            );
+            eprintln!("\rw = {w}: {}", judged.summary(&reference, Some(&expected)));
         }
         results.push(result);
     }
     if args.json {
-        let output = match &results[..] {
-            [one] => one.clone(),
-            _ => serde_json::json!({ "sweep": results }),
-        };
-        println!("{output}");
+        print_json(&results, false);
     }
     if args.update_card {
         let key = EvalKey::new(

@@ -16,7 +16,7 @@ use digitlab_diffusion::{LangevinRequest, LangevinRun, NoiseRange};
 use super::{check_count, classes_in_turn, columns, parse_class};
 use crate::args::{EvalArgs, LangevinArgs, SampleArgs};
 use crate::cards::CardFile;
-use crate::evaluate::{EvalKey, Reference, extend, store_evaluation};
+use crate::evaluate::{EvalKey, Reference, extend, print_json, store_evaluation};
 use crate::grid;
 
 /// The largest `--step-size` accepted.
@@ -209,19 +209,15 @@ pub fn eval(mut card: CardFile, args: &EvalArgs, device: &Device) -> Result<()> 
         );
         if !args.json {
             eprintln!(
-                "\rL = {levels} x T = {}: {calls} calls | accuracy {:.2} % | confidence {:.3} | Fréchet {:.2} (floor {:.2}) | {:.1} ms/digit",
+                "\rL = {levels} x T = {}: {calls} calls | {}",
                 schedule.steps_per_level,
-                judged.judgement.accuracy(&expected) * 100.0,
-                judged.judgement.mean_confidence(),
-                judged.frechet,
-                reference.frechet_floor,
-                judged.ms_per_digit()
+                judged.summary(&reference, Some(&expected))
             );
         }
         results.push(result);
     }
     if args.json {
-        println!("{}", serde_json::json!({ "sweep": results }));
+        print_json(&results, true);
     }
     if args.update_card {
         let key = EvalKey::new(

@@ -23,7 +23,7 @@ use digitlab_weights::ModelSpec;
 use super::{check_count, columns, joined};
 use crate::args::{EvalArgs, SampleArgs};
 use crate::cards::{CardFile, TextModel};
-use crate::evaluate::{EvalKey, Reference, extend, store_evaluation};
+use crate::evaluate::{EvalKey, Reference, extend, print_json, store_evaluation};
 
 /// The caption bins of a text model's card.
 fn text_bins(card: &CardFile) -> Result<Bins> {
@@ -355,11 +355,7 @@ pub fn eval(mut card: CardFile, args: &EvalArgs, device: &Device) -> Result<()> 
         results.push(result);
     }
     if args.json {
-        let output = match &results[..] {
-            [one] => one.clone(),
-            _ => serde_json::json!({ "sweep": results }),
-        };
-        println!("{output}");
+        print_json(&results, false);
     }
     if args.update_card {
         let key = EvalKey::new(

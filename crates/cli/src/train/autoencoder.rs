@@ -11,15 +11,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_models::{Autoencoder, AutoencoderConfig};
 use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::{Measure, Shipped, StepReport, Trainer, load_module, normal_noise, step_rng};
+use super::{Measure, Plan, Shipped, Single, StepReport, Trainer, normal_noise, step_rng};
 use crate::args::AutoencoderArgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,22 +94,17 @@ pub fn config(a: &AutoencoderArgs) -> AutoencoderTrainConfig {
             .with_width(a.width),
         kl_weight: a.kl_weight,
         data: a.common.data.display().to_string(),
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        lr_final: a.lr_final,
+        epochs: a.optim.epochs,
+        batch_size: a.optim.batch_size,
+        lr: a.optim.lr,
+        lr_final: a.optim.lr_final,
         seed: a.common.seed,
     }
 }
 
-pub struct AutoencoderState {
-    model: Autoencoder,
-    optim: Optimizer,
-}
-
 pub struct AutoencoderTrainer {
     config: AutoencoderTrainConfig,
-    batches: Batches,
+    plan: Plan,
     held_out: Tensor<4>,
     train_images: usize,
     inner: Device,
@@ -132,7 +125,12 @@ impl AutoencoderTrainer {
         let inner = device.clone().inner();
         let held_out = Batches::new(&test, config.batch_size, config.seed)?.all_images(&inner);
         Ok(Self {
-            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            plan: Plan {
+                kind: Kind::Autoencoder,
+                seed: config.seed,
+                epochs: config.epochs,
+                batches: Batches::new(&train, config.batch_size, config.seed)?,
+            },
             train_images: train.len(),
             held_out,
             inner,
@@ -143,70 +141,41 @@ impl AutoencoderTrainer {
 
 impl Trainer for AutoencoderTrainer {
     type Config = AutoencoderTrainConfig;
-    type State = AutoencoderState;
+    type State = Single<Autoencoder>;
 
-    fn kind(&self) -> Kind {
-        Kind::Autoencoder
+    fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn config(&self) -> &AutoencoderTrainConfig {
         &self.config
     }
 
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.per_epoch()
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        self.batches.per_epoch()
-    }
-
-    fn init(&mut self, device: &Device) -> Result<AutoencoderState> {
-        let c = &self.config;
-        Ok(AutoencoderState {
-            model: c.autoencoder.init(device),
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
-        })
-    }
-
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<AutoencoderState> {
-        let c = &self.config;
-        Ok(AutoencoderState {
-            model: load_module(c.autoencoder.init(device), dir, "model.bpk")?,
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
-        })
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Single<Autoencoder>> {
+        let rate = self.rate(self.config.lr, self.config.lr_final);
+        Single::start(self.config.autoencoder.init(device), from, rate)
     }
 
     fn step(
         &mut self,
-        mut s: AutoencoderState,
+        s: Single<Autoencoder>,
         step: usize,
         device: &Device,
-    ) -> Result<(AutoencoderState, StepReport)> {
+    ) -> Result<(Single<Autoencoder>, StepReport)> {
         let c = &self.config;
-        let batch = self.batches.batch(step);
+        let batch = self.plan.batches.batch(step);
         let n = batch.len();
         let [lc, ls, _] = c.autoencoder.latent_shape();
         let e = normal_noise(n, lc * ls * ls, &mut step_rng(c.seed, step), device);
         let terms = s
             .model
-            .loss(to_unit(batch.images(self.batches.side(), device)), e);
+            .loss(to_unit(batch.images(self.plan.batches.side(), device)), e);
         let (rec, kl) = (
             terms.reconstruction.clone().mean().into_scalar::<f32>() as f64,
             terms.kl.clone().mean().into_scalar::<f32>() as f64,
         );
-        let mut lr = 0.0;
-        if (rec + kl).is_finite() {
-            let loss = (terms.reconstruction + terms.kl * c.kl_weight).mean();
-            let grads = GradientsParams::from_grads(loss.backward(), &s.model);
-            let (trained, step_lr) = s.optim.step(s.model, grads);
-            s.model = trained;
-            lr = step_lr;
-        }
+        let loss = (terms.reconstruction + terms.kl * c.kl_weight).mean();
+        let (s, lr) = s.descend(loss, rec + kl);
         Ok((
             s,
             StepReport {
@@ -218,7 +187,7 @@ impl Trainer for AutoencoderTrainer {
         ))
     }
 
-    fn measure(&mut self, s: &AutoencoderState) -> Result<Option<Measure>> {
+    fn measure(&mut self, s: &Single<Autoencoder>) -> Result<Option<Measure>> {
         let r = reconstruction(&s.model.valid(), self.held_out.clone());
         Ok(Some(Measure {
             line: format!(
@@ -229,19 +198,22 @@ impl Trainer for AutoencoderTrainer {
         }))
     }
 
-    fn checkpoint(&self, s: &AutoencoderState) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut files = vec![("model.bpk".into(), record_bytes(s.model.clone()))];
-        files.extend(s.optim.files()?);
-        Ok(files)
+    fn checkpoint(&self, s: &Single<Autoencoder>) -> Result<Vec<(String, Vec<u8>)>> {
+        s.files()
     }
 
-    fn finish(&mut self, s: AutoencoderState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(
+        &mut self,
+        s: Single<Autoencoder>,
+        training: TrainingInfo,
+        _: f64,
+    ) -> Result<Shipped> {
         let c = &self.config;
         let model = s.model.valid();
         let held = reconstruction(&model, self.held_out.clone());
-        let scale = latent_scale(&model, self.batches.all_images(&self.inner));
+        let scale = latent_scale(&model, self.plan.batches.all_images(&self.inner));
         let [lc, ls, _] = c.autoencoder.latent_shape();
-        let side = self.batches.side();
+        let side = self.plan.batches.side();
         let card = Card::new(
             ModelSpec::Autoencoder {
                 autoencoder: c.autoencoder.clone(),

@@ -180,7 +180,7 @@ impl Checkpoints {
                 }
             };
             check_same_config(&state.config, trainer.config())?;
-            match trainer.restore(&dir, device) {
+            match trainer.start(Some(&dir), device) {
                 Ok(restored) => {
                     if !failures.is_empty() {
                         eprintln!(

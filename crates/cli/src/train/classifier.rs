@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_eval::judge;
 use digitlab_models::{Classifier, ClassifierConfig};
@@ -18,9 +17,8 @@ use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::{Measure, Shipped, StepReport, Trainer, load_module, step_rng};
+use super::{Measure, Plan, Shipped, Single, StepReport, Trainer, step_rng};
 use crate::args::ClassifierArgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,14 +71,9 @@ pub fn config(a: &ClassifierArgs) -> ClassifierTrainConfig {
     }
 }
 
-pub struct ClassifierState {
-    model: Classifier,
-    optim: Optimizer,
-}
-
 pub struct ClassifierTrainer {
     config: ClassifierTrainConfig,
-    batches: Batches,
+    plan: Plan,
     held_out: Batches,
     train_images: usize,
     loss: CrossEntropyLoss,
@@ -103,7 +96,12 @@ impl ClassifierTrainer {
             );
         }
         Ok(Self {
-            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            plan: Plan {
+                kind: Kind::Classifier,
+                seed: config.seed,
+                epochs: config.epochs,
+                batches: Batches::new(&train, config.batch_size, config.seed)?,
+            },
             held_out: Batches::new(&test, config.batch_size, config.seed)?,
             train_images: train.len(),
             loss: CrossEntropyLossConfig::new().init(device),
@@ -121,52 +119,29 @@ impl ClassifierTrainer {
 
 impl Trainer for ClassifierTrainer {
     type Config = ClassifierTrainConfig;
-    type State = ClassifierState;
+    type State = Single<Classifier>;
 
-    fn kind(&self) -> Kind {
-        Kind::Classifier
+    fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn config(&self) -> &ClassifierTrainConfig {
         &self.config
     }
 
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.per_epoch()
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        self.batches.per_epoch()
-    }
-
-    fn init(&mut self, device: &Device) -> Result<ClassifierState> {
-        let c = &self.config;
-        Ok(ClassifierState {
-            model: c.classifier.init(device),
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
-        })
-    }
-
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<ClassifierState> {
-        let c = &self.config;
-        Ok(ClassifierState {
-            model: load_module(c.classifier.init(device), dir, "model.bpk")?,
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
-        })
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Single<Classifier>> {
+        let rate = self.rate(self.config.lr, self.config.lr_final);
+        Single::start(self.config.classifier.init(device), from, rate)
     }
 
     fn step(
         &mut self,
-        mut s: ClassifierState,
+        s: Single<Classifier>,
         step: usize,
         device: &Device,
-    ) -> Result<(ClassifierState, StepReport)> {
-        let mut batch = self.batches.batch(step);
-        let side = self.batches.side();
+    ) -> Result<(Single<Classifier>, StepReport)> {
+        let mut batch = self.plan.batches.batch(step);
+        let side = self.plan.batches.side();
         let mut rng = step_rng(self.config.seed, step);
         shift_images(&mut batch.images, side, self.config.max_shift, &mut rng);
         let n = batch.len();
@@ -179,26 +154,12 @@ impl Trainer for ClassifierTrainer {
             device,
         );
         let loss = self.loss.forward(logits, targets);
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        let mut lr = 0.0;
-        if loss_value.is_finite() {
-            let grads = GradientsParams::from_grads(loss.backward(), &s.model);
-            let (trained, step_lr) = s.optim.step(s.model, grads);
-            s.model = trained;
-            lr = step_lr;
-        }
-        Ok((
-            s,
-            StepReport {
-                loss: loss_value,
-                images: n,
-                lr,
-                terms: Vec::new(),
-            },
-        ))
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        let (s, lr) = s.descend(loss, value);
+        Ok((s, StepReport::loss(value, n, lr)))
     }
 
-    fn measure(&mut self, s: &ClassifierState) -> Result<Option<Measure>> {
+    fn measure(&mut self, s: &Single<Classifier>) -> Result<Option<Measure>> {
         let acc = self.held_out_accuracy(&s.model);
         Ok(Some(Measure {
             line: format!("held-out accuracy {:.2} %", acc * 100.0),
@@ -206,13 +167,11 @@ impl Trainer for ClassifierTrainer {
         }))
     }
 
-    fn checkpoint(&self, s: &ClassifierState) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut files = vec![("model.bpk".into(), record_bytes(s.model.clone()))];
-        files.extend(s.optim.files()?);
-        Ok(files)
+    fn checkpoint(&self, s: &Single<Classifier>) -> Result<Vec<(String, Vec<u8>)>> {
+        s.files()
     }
 
-    fn finish(&mut self, s: ClassifierState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: Single<Classifier>, training: TrainingInfo, _: f64) -> Result<Shipped> {
         let accuracy = self.held_out_accuracy(&s.model);
         let c = &self.config;
         let held_out = self.held_out.len();

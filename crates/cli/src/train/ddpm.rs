@@ -14,8 +14,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_diffusion::{BetaSchedule, NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
@@ -24,9 +22,8 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::{Shipped, StepReport, Trainer, ema, load_module, step_rng};
+use super::{Averaged, Plan, Shipped, StepReport, Trainer, step_rng};
 use crate::args::{DdpmArgs, NcsnArgs, ScheduleKind, UnetTrain};
 use crate::cards::CardFile;
 
@@ -130,29 +127,22 @@ fn unet_config(u: &UnetTrain, data: &Path, seed: u64, corruption: Corruption) ->
             .with_learned_null(u.learned_null),
         corruption,
         data: data.display().to_string(),
-        epochs: u.epochs,
-        batch_size: u.batch_size,
-        lr: u.lr,
-        lr_final: u.lr_final,
-        ema_decay: u.ema_decay,
-        p_uncond: u.p_uncond,
+        epochs: u.optim.epochs,
+        batch_size: u.optim.batch_size,
+        lr: u.optim.lr,
+        lr_final: u.optim.lr_final,
+        ema_decay: u.optim.ema_decay,
+        p_uncond: u.optim.p_uncond,
         seed,
         init_from: u.init_from.as_ref().map(|p| p.display().to_string()),
     }
-}
-
-/// The trained network, its moving average and Adam.
-pub struct DdpmState {
-    model: ContextUnet,
-    ema: ContextUnet,
-    optim: Optimizer,
 }
 
 pub struct DdpmTrainer {
     config: DdpmTrainConfig,
     /// `Some` for a DDPM, `None` for an NCSN.
     schedule: Option<NoiseSchedule>,
-    batches: Batches,
+    plan: Plan,
     train_images: usize,
     held_out_images: usize,
 }
@@ -174,11 +164,16 @@ impl DdpmTrainer {
         let train = super::data::training_split(&data_dir, config.unet.image_size)?;
         super::data::check_labels(&train, config.unet.n_classes)?;
         let held_out = super::held_out_split(&data_dir)?;
-        let batches = Batches::new(&train, config.batch_size, config.seed)?;
+        let plan = Plan {
+            kind: config.corruption.kind(),
+            seed: config.seed,
+            epochs: config.epochs,
+            batches: Batches::new(&train, config.batch_size, config.seed)?,
+        };
         Ok(Self {
             train_images: train.len(),
             held_out_images: held_out.len(),
-            batches,
+            plan,
             schedule,
             config,
         })
@@ -225,34 +220,22 @@ fn draws(config: &DdpmTrainConfig, step: usize, labels: &[u8], pixels: usize) ->
 
 impl Trainer for DdpmTrainer {
     type Config = DdpmTrainConfig;
-    type State = DdpmState;
+    type State = Averaged<ContextUnet>;
 
-    fn kind(&self) -> Kind {
-        self.config.corruption.kind()
+    fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn config(&self) -> &DdpmTrainConfig {
         &self.config
     }
 
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.per_epoch()
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        self.batches.per_epoch()
-    }
-
-    fn init(&mut self, device: &Device) -> Result<DdpmState> {
-        let model: ContextUnet = match &self.config.init_from {
-            None => self.config.unet.init(device),
-            Some(path) => {
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Averaged<ContextUnet>> {
+        let unet = &self.config.unet;
+        let model: ContextUnet = match (&self.config.init_from, from) {
+            (Some(path), None) => {
                 let card = CardFile::read(Path::new(path))?;
-                let spec = self.config.corruption.model_spec(&self.config.unet);
+                let spec = self.config.corruption.model_spec(unet);
                 if card.card.model != spec {
                     bail!(
                         "--init-from {path}: a `{}` model with another config; it must be a `{}` card with the same --n-feat and noise options",
@@ -265,46 +248,27 @@ impl Trainer for DdpmTrainer {
                     Corruption::Ncsn { .. } => card.load_ncsn(device)?.0,
                 }
             }
+            _ => unet.init(device),
         };
-        Ok(DdpmState {
-            ema: model.valid(),
+        let average = || unet.init(&device.clone().inner());
+        Averaged::start(
             model,
-            optim: Optimizer::new(
-                self.config.lr,
-                self.config.lr_final,
-                self.total_steps(),
-                None,
-            )?,
-        })
-    }
-
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<DdpmState> {
-        Ok(DdpmState {
-            model: load_module(self.config.unet.init(device), dir, "model.bpk")?,
-            ema: load_module(
-                self.config.unet.init(&device.clone().inner()),
-                dir,
-                "ema.bpk",
-            )?,
-            optim: Optimizer::new(
-                self.config.lr,
-                self.config.lr_final,
-                self.total_steps(),
-                Some(dir),
-            )?,
-        })
+            average,
+            from,
+            self.rate(self.config.lr, self.config.lr_final),
+        )
     }
 
     fn step(
         &mut self,
-        mut s: DdpmState,
+        s: Averaged<ContextUnet>,
         step: usize,
         device: &Device,
-    ) -> Result<(DdpmState, StepReport)> {
+    ) -> Result<(Averaged<ContextUnet>, StepReport)> {
         // 1. batch and this step's random draws
-        let batch = self.batches.batch(step);
+        let batch = self.plan.batches.batch(step);
         let n = batch.len();
-        let side = self.batches.side();
+        let side = self.plan.batches.side();
         let d = draws(&self.config, step, &batch.labels, side * side);
         let x0 = batch.images(side, device);
         let noise = Tensor::<4>::from_data(TensorData::new(d.noise, [n, 1, side, side]), device);
@@ -328,32 +292,22 @@ impl Trainer for DdpmTrainer {
         // 3. noise prediction and the simple loss
         let eps = s.model.forward(x_t, time, labels);
         let loss = (eps - noise).square().mean();
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() {
-            return Ok((s, report(loss_value, n, 0.0)));
-        }
+        let value = loss.clone().into_scalar::<f32>() as f64;
         // 4. optimizer step, then the EMA
-        let grads = GradientsParams::from_grads(loss.backward(), &s.model);
-        let (trained, lr) = s.optim.step(s.model, grads);
-        s.model = trained;
-        s.ema = ema::update(
-            s.ema,
-            &s.model.valid(),
-            ema::warmup_decay(self.config.ema_decay, step),
-        );
-        Ok((s, report(loss_value, n, lr)))
+        let (s, lr) = s.descend(loss, value, self.config.ema_decay, step);
+        Ok((s, StepReport::loss(value, n, lr)))
     }
 
-    fn checkpoint(&self, s: &DdpmState) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut files = vec![
-            ("model.bpk".into(), record_bytes(s.model.clone())),
-            ("ema.bpk".into(), record_bytes(s.ema.clone())),
-        ];
-        files.extend(s.optim.files()?);
-        Ok(files)
+    fn checkpoint(&self, s: &Averaged<ContextUnet>) -> Result<Vec<(String, Vec<u8>)>> {
+        s.files()
     }
 
-    fn finish(&mut self, s: DdpmState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(
+        &mut self,
+        s: Averaged<ContextUnet>,
+        training: TrainingInfo,
+        _: f64,
+    ) -> Result<Shipped> {
         let c = &self.config;
         let continued_from = match &c.init_from {
             Some(path) => Some(Box::new(CardFile::read(Path::new(path))?.card.training)),
@@ -378,14 +332,5 @@ impl Trainer for DdpmTrainer {
             card,
             summary: None,
         })
-    }
-}
-
-fn report(loss: f64, images: usize, lr: f64) -> StepReport {
-    StepReport {
-        loss,
-        images,
-        lr,
-        terms: Vec::new(),
     }
 }

@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::{Shipped, StepReport, Trainer, ema, load_module, normal_noise, step_rng};
+use super::state::materialized;
+use super::{Plan, Shipped, StepReport, Trainer, ema, load_module, normal_noise, step_rng};
 use crate::args::{GanArgs, GanLossArg};
 
 /// Why `--loss wgan-gp` is refused (and what to use instead).
@@ -172,7 +173,7 @@ pub struct GanState {
 
 pub struct GanTrainer {
     config: GanTrainConfig,
-    batches: Batches,
+    plan: Plan,
     train_images: usize,
     held_out_images: usize,
 }
@@ -187,7 +188,12 @@ impl GanTrainer {
         }
         let held_out = super::held_out_split(&dir)?;
         Ok(Self {
-            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            plan: Plan {
+                kind: Kind::Gan,
+                seed: config.seed,
+                epochs: config.epochs,
+                batches: Batches::new(&train, config.batch_size, config.seed)?,
+            },
             train_images: train.len(),
             held_out_images: held_out.len(),
             config,
@@ -220,52 +226,50 @@ impl Trainer for GanTrainer {
     type Config = GanTrainConfig;
     type State = GanState;
 
-    fn kind(&self) -> Kind {
-        Kind::Gan
+    fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn config(&self) -> &GanTrainConfig {
         &self.config
     }
 
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
     /// A generator step is one step of the run; an epoch is one pass of the critic.
     fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.per_epoch() / self.config.n_critic
+        self.config.epochs * self.plan.batches.per_epoch() / self.config.n_critic
     }
 
     fn steps_per_epoch(&self) -> usize {
-        (self.batches.per_epoch() / self.config.n_critic).max(1)
+        (self.plan.batches.per_epoch() / self.config.n_critic).max(1)
     }
 
     fn epoch(&self, done: usize) -> f64 {
-        (done * self.config.n_critic) as f64 / self.batches.per_epoch() as f64
+        (done * self.config.n_critic) as f64 / self.plan.batches.per_epoch() as f64
     }
 
-    fn init(&mut self, device: &Device) -> Result<GanState> {
-        let generator: Generator = self.config.generator.init(device);
-        let (g_optim, c_optim) = self.optimizers(None)?;
-        Ok(GanState {
-            ema: generator.valid(),
-            generator,
-            critic: self.config.critic.init(device),
-            g_optim,
-            c_optim,
-        })
-    }
-
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<GanState> {
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<GanState> {
         let c = &self.config;
-        let (g_optim, c_optim) = self.optimizers(Some(dir))?;
-        Ok(GanState {
-            generator: load_module(c.generator.init(device), dir, "generator.bpk")?,
-            critic: load_module(c.critic.init(device), dir, "critic.bpk")?,
-            ema: load_module(c.generator.init(&device.clone().inner()), dir, "ema.bpk")?,
-            g_optim,
-            c_optim,
+        let (g_optim, c_optim) = self.optimizers(from)?;
+        let (generator, critic): (Generator, Critic) =
+            (c.generator.init(device), c.critic.init(device));
+        Ok(match from {
+            None => {
+                let (generator, critic) = (materialized(generator), materialized(critic));
+                GanState {
+                    ema: generator.valid(),
+                    generator,
+                    critic,
+                    g_optim,
+                    c_optim,
+                }
+            }
+            Some(dir) => GanState {
+                generator: load_module(generator, dir, "generator.bpk")?,
+                critic: load_module(critic, dir, "critic.bpk")?,
+                ema: load_module(c.generator.init(&device.clone().inner()), dir, "ema.bpk")?,
+                g_optim,
+                c_optim,
+            },
         })
     }
 
@@ -279,7 +283,7 @@ impl Trainer for GanTrainer {
         let (latent, classes, side) = (
             c.generator.latent,
             c.generator.n_classes,
-            self.batches.side(),
+            self.plan.batches.side(),
         );
         let mut rng = step_rng(c.seed, step);
         let fake_labels = |n: usize, rng: &mut rand::rngs::StdRng| -> Option<Vec<i64>> {
@@ -288,7 +292,7 @@ impl Trainer for GanTrainer {
         // 1. critic steps on fresh real batches and detached fakes
         let (mut c_loss_sum, mut gap_sum) = (0.0, 0.0);
         for k in 0..c.n_critic {
-            let batch = self.batches.batch(step * c.n_critic + k);
+            let batch = self.plan.batches.batch(step * c.n_critic + k);
             let n = batch.len();
             let real_labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
             let z = normal_noise(n, latent, &mut rng, device);

@@ -15,6 +15,8 @@
 //! - [`data`]: batches from an in-memory IDX dataset, in a seeded order per epoch.
 //! - [`ema`]: the exponential moving average of the weights used for sampling.
 //! - [`checkpoint`]: atomic checkpoints (the last two kept), the run lock and `--resume`.
+//! - [`state`]: what trainers share besides the loop (the plan, one module and its Adam, with or
+//!   without a moving average).
 //! - [`progress`]: the progress bar and the JSONL metrics log.
 //! - [`ddpm`] (also the NCSN), [`classifier`], [`vae`], [`gan`], [`autoencoder`] and [`text`]
 //!   (text-conditioned DDPM in pixel or latent space): the trainers.
@@ -27,6 +29,7 @@ pub mod ddpm;
 pub mod ema;
 pub mod gan;
 pub mod progress;
+pub mod state;
 pub mod text;
 pub mod vae;
 
@@ -45,6 +48,7 @@ use serde::de::DeserializeOwned;
 
 use self::checkpoint::{Checkpoints, RunFolder, RunLock};
 use self::progress::Progress;
+pub use self::state::{Averaged, Plan, Rate, Single};
 use crate::args::{CommonTrain, TrainCommand};
 use crate::backend::{Backend, machine_for};
 use crate::cards::write_weights;
@@ -138,6 +142,18 @@ pub struct StepReport {
     pub terms: Vec<(&'static str, f64)>,
 }
 
+impl StepReport {
+    /// A step that logs its loss alone.
+    pub fn loss(loss: f64, images: usize, lr: f64) -> Self {
+        Self {
+            loss,
+            images,
+            lr,
+            terms: Vec::new(),
+        }
+    }
+}
+
 /// What a trainer measures at the end of an epoch (held-out numbers).
 pub struct Measure {
     /// One line for people.
@@ -164,23 +180,40 @@ pub trait Trainer {
     /// The modules and optimizers that change from step to step.
     type State;
 
+    /// The kind trained, the seed, the epochs and the batches.
+    fn plan(&self) -> &Plan;
+    fn config(&self) -> &Self::Config;
     /// The kind of model trained (its checkpoints carry it; a resume of another kind's run is
     /// refused).
-    fn kind(&self) -> Kind;
-    fn config(&self) -> &Self::Config;
-    fn seed(&self) -> u64;
-    /// Steps of the whole run, and of one epoch.
-    fn total_steps(&self) -> usize;
-    fn steps_per_epoch(&self) -> usize;
+    fn kind(&self) -> Kind {
+        self.plan().kind
+    }
+    fn seed(&self) -> u64 {
+        self.plan().seed
+    }
+    /// Steps of one epoch, and of the whole run.
+    fn steps_per_epoch(&self) -> usize {
+        self.plan().batches.per_epoch()
+    }
+    fn total_steps(&self) -> usize {
+        self.plan().epochs * self.steps_per_epoch()
+    }
     /// Epochs done after `done` steps, for the log.
     fn epoch(&self, done: usize) -> f64 {
         done as f64 / self.steps_per_epoch().max(1) as f64
     }
-    /// Fresh modules and optimizers, after the device was seeded with [`Trainer::seed`].
-    fn init(&mut self, device: &Device) -> Result<Self::State>;
-    /// Modules and optimizers from a checkpoint folder (its files as [`Trainer::checkpoint`]
-    /// wrote them).
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<Self::State>;
+    /// The learning-rate schedule of a run with one Adam decaying from `lr` to `lr_final`.
+    fn rate(&self, lr: f64, lr_final: f64) -> Rate {
+        Rate {
+            lr,
+            lr_final,
+            total: self.total_steps(),
+        }
+    }
+    /// Fresh modules and optimizers (`from` is `None`; the device was seeded with
+    /// [`Trainer::seed`]), or those of the checkpoint folder `from`, as [`Trainer::checkpoint`]
+    /// wrote them.
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Self::State>;
     /// Training step `step` (0-based): every random draw comes from `step_rng(seed, step)`.
     fn step(
         &mut self,
@@ -262,7 +295,7 @@ pub fn run<T: Trainer>(
         (state, at.step, at.seconds)
     } else {
         device.seed(trainer.seed());
-        (trainer.init(&device)?, 0, 0.0)
+        (trainer.start(None, &device)?, 0, 0.0)
     };
 
     // 4. the steps

@@ -22,10 +22,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
-use digitlab_captions::{Bins, Described, PromptTokenizer, caption, measure};
+use digitlab_captions::{Bins, Described, PromptTokenizer, caption};
 use digitlab_data::Dataset;
 use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, prompt_tensors};
 use digitlab_models::{Conditioning, TextEncoder, TextEncoderConfig, TextUnet, TextUnetConfig};
@@ -34,9 +32,8 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::{RunOptions, Shipped, StepReport, Trainer, ema, load_module, step_rng};
+use super::{Averaged, Plan, RunOptions, Shipped, StepReport, Trainer, step_rng};
 use crate::args::{ConditioningArg, SpaceArg, TextArgs};
 use crate::cards::CardFile;
 use crate::files;
@@ -116,22 +113,6 @@ fn borrow_encoder(card: &CardFile, device: &Device) -> Result<Borrowed> {
         tokenizer,
         encoder: model.text_encoder().clone(),
     })
-}
-
-/// Every training digit described in words, with the bins that did it.
-pub fn describe_all(train: &Dataset) -> Result<(Bins, Vec<Described>)> {
-    let side = train.rows;
-    let attributes: Vec<_> = (0..train.len())
-        .map(|i| measure(train.image(i), side))
-        .collect();
-    let bins =
-        Bins::fit(&attributes, &train.labels, train.n_classes()).map_err(anyhow::Error::msg)?;
-    let described = attributes
-        .iter()
-        .zip(&train.labels)
-        .map(|(a, &l)| bins.describe(l, a))
-        .collect();
-    Ok((bins, described))
 }
 
 /// What the UNet learns to denoise: `[n, c * s * s]` on the host.
@@ -239,12 +220,12 @@ pub fn config(a: &TextArgs) -> Result<TextTrainConfig> {
         space,
         data: a.common.data.display().to_string(),
         vocab_limit: a.vocab,
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        lr_final: a.lr_final,
-        ema_decay: a.ema_decay,
-        p_uncond: a.p_uncond,
+        epochs: a.optim.epochs,
+        batch_size: a.optim.batch_size,
+        lr: a.optim.lr,
+        lr_final: a.optim.lr_final,
+        ema_decay: a.optim.ema_decay,
+        p_uncond: a.optim.p_uncond,
         seed: a.common.seed,
         text_encoder_from: match &a.text_encoder_from {
             Some(path) => Some(EncoderSource {
@@ -254,13 +235,6 @@ pub fn config(a: &TextArgs) -> Result<TextTrainConfig> {
             None => None,
         },
     })
-}
-
-/// The UNet (with its text encoder), its moving average and Adam.
-pub struct TextState {
-    model: TextUnet,
-    ema: TextUnet,
-    optim: Optimizer,
 }
 
 pub struct TextTrainer {
@@ -274,7 +248,7 @@ pub struct TextTrainer {
     /// checkpoint).
     borrowed: Option<TextEncoder>,
     targets: Targets,
-    batches: Batches,
+    plan: Plan,
     train_images: usize,
     held_out_images: usize,
 }
@@ -293,7 +267,9 @@ impl TextTrainer {
         let train = super::data::training_split(&data_dir, 28)?;
         super::data::check_labels(&train, digitlab_captions::grammar::ENGLISH.len())?;
         let held_out_images = super::held_out_split(&data_dir)?.len();
-        let (bins, described) = describe_all(&train)?;
+        let crate::datasets::Captioned {
+            bins, described, ..
+        } = crate::datasets::describe(&train, &data_dir)?;
         let inner = device.clone().inner();
         let mut borrowed = None;
         let tokenizer = match &config.text_encoder_from {
@@ -343,7 +319,12 @@ impl TextTrainer {
             }
         );
         Ok(Self {
-            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            plan: Plan {
+                kind: Kind::TextDdpm,
+                seed: config.seed,
+                epochs: config.epochs,
+                batches: Batches::new(&train, config.batch_size, config.seed)?,
+            },
             train_images: train.len(),
             held_out_images,
             schedule,
@@ -368,67 +349,51 @@ fn read_tokenizer(run: &Path, max_len: usize) -> Result<PromptTokenizer> {
 
 impl Trainer for TextTrainer {
     type Config = TextTrainConfig;
-    type State = TextState;
+    type State = Averaged<TextUnet>;
 
-    fn kind(&self) -> Kind {
-        Kind::TextDdpm
+    fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn config(&self) -> &TextTrainConfig {
         &self.config
     }
 
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.per_epoch()
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        self.batches.per_epoch()
-    }
-
-    fn init(&mut self, device: &Device) -> Result<TextState> {
-        files::write_atomic(
-            &self.run.join(TOKENIZER_FILE),
-            self.tokenizer.to_json().as_bytes(),
-        )?;
-        let c = &self.config;
-        let mut model: TextUnet = c.unet.init(device);
-        if let Some(encoder) = self.borrowed.take() {
-            model = model.with_frozen_text_encoder(encoder);
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Averaged<TextUnet>> {
+        let unet = &self.config.unet;
+        let mut model: TextUnet = unet.init(device);
+        match (from, self.borrowed.take()) {
+            // A fresh run saves its tokenizer; a borrowed encoder joins the UNet, frozen.
+            (None, borrowed) => {
+                files::write_atomic(
+                    &self.run.join(TOKENIZER_FILE),
+                    self.tokenizer.to_json().as_bytes(),
+                )?;
+                if let Some(encoder) = borrowed {
+                    model = model.with_frozen_text_encoder(encoder);
+                }
+            }
+            (Some(_), _) => {}
         }
-        Ok(TextState {
-            ema: model.valid(),
-            model,
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
-        })
-    }
-
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<TextState> {
-        let c = &self.config;
-        let mut model = load_module(c.unet.init(device), dir, "model.bpk")?;
-        if c.text_encoder_from.is_some() {
-            model = model.freeze_text_encoder();
+        let average = || unet.init(&device.clone().inner());
+        let rate = self.rate(self.config.lr, self.config.lr_final);
+        let mut s = Averaged::start(model, average, from, rate)?;
+        // A resumed run's encoder comes from its checkpoint: frozen again.
+        if from.is_some() && self.config.text_encoder_from.is_some() {
+            s.model = s.model.freeze_text_encoder();
         }
-        Ok(TextState {
-            model,
-            ema: load_module(c.unet.init(&device.clone().inner()), dir, "ema.bpk")?,
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
-        })
+        Ok(s)
     }
 
     fn step(
         &mut self,
-        mut s: TextState,
+        s: Averaged<TextUnet>,
         step: usize,
         device: &Device,
-    ) -> Result<(TextState, StepReport)> {
+    ) -> Result<(Averaged<TextUnet>, StepReport)> {
         let c = &self.config;
         // 1. batch, captions (10 % dropped to ""), time steps and noise
-        let batch = self.batches.batch(step);
+        let batch = self.plan.batches.batch(step);
         let n = batch.len();
         let [ch, side, _] = self.targets.shape;
         let per_item = ch * side * side;
@@ -469,41 +434,17 @@ impl Trainer for TextTrainer {
         let text = s.model.encode_text(ids, pad);
         let eps = s.model.forward(x_t, time, &text);
         let loss = (eps - noise).square().mean();
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
+        let value = loss.clone().into_scalar::<f32>() as f64;
         // 3. optimizer step, then the EMA
-        let mut lr = 0.0;
-        if loss_value.is_finite() {
-            let grads = GradientsParams::from_grads(loss.backward(), &s.model);
-            let (trained, step_lr) = s.optim.step(s.model, grads);
-            s.model = trained;
-            s.ema = ema::update(
-                s.ema,
-                &s.model.valid(),
-                ema::warmup_decay(c.ema_decay, step),
-            );
-            lr = step_lr;
-        }
-        Ok((
-            s,
-            StepReport {
-                loss: loss_value,
-                images: n,
-                lr,
-                terms: Vec::new(),
-            },
-        ))
+        let (s, lr) = s.descend(loss, value, c.ema_decay, step);
+        Ok((s, StepReport::loss(value, n, lr)))
     }
 
-    fn checkpoint(&self, s: &TextState) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut files = vec![
-            ("model.bpk".into(), record_bytes(s.model.clone())),
-            ("ema.bpk".into(), record_bytes(s.ema.clone())),
-        ];
-        files.extend(s.optim.files()?);
-        Ok(files)
+    fn checkpoint(&self, s: &Averaged<TextUnet>) -> Result<Vec<(String, Vec<u8>)>> {
+        s.files()
     }
 
-    fn finish(&mut self, s: TextState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: Averaged<TextUnet>, training: TrainingInfo, _: f64) -> Result<Shipped> {
         let c = &self.config;
         // The latent model's autoencoder travels beside its card.
         let space = match &self.targets.autoencoder {

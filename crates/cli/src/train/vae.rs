@@ -9,15 +9,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use digitlab_models::{Vae, VaeConfig};
 use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::Optimizer;
 use super::data::Batches;
-use super::{Measure, Shipped, StepReport, Trainer, load_module, normal_noise, step_rng};
+use super::{Measure, Plan, Shipped, Single, StepReport, Trainer, normal_noise, step_rng};
 use crate::args::VaeArgs;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,10 +37,10 @@ pub fn config(a: &VaeArgs) -> VaeTrainConfig {
             .with_hidden(a.hidden)
             .with_squeeze(a.squeeze),
         data: a.common.data.display().to_string(),
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        lr_final: a.lr_final,
+        epochs: a.optim.epochs,
+        batch_size: a.optim.batch_size,
+        lr: a.optim.lr,
+        lr_final: a.optim.lr_final,
         seed: a.common.seed,
     }
 }
@@ -65,14 +63,9 @@ pub fn held_out_elbo(vae: &Vae, images: Tensor<4>) -> (f64, f64) {
     (rec / n as f64, kl / n as f64)
 }
 
-pub struct VaeState {
-    model: Vae,
-    optim: Optimizer,
-}
-
 pub struct VaeTrainer {
     config: VaeTrainConfig,
-    batches: Batches,
+    plan: Plan,
     held_out: Tensor<4>,
     train_images: usize,
 }
@@ -86,7 +79,12 @@ impl VaeTrainer {
         let held_out = Batches::new(&test, config.batch_size, config.seed)?
             .all_images(&device.clone().inner());
         Ok(Self {
-            batches: Batches::new(&train, config.batch_size, config.seed)?,
+            plan: Plan {
+                kind: Kind::Vae,
+                seed: config.seed,
+                epochs: config.epochs,
+                batches: Batches::new(&train, config.batch_size, config.seed)?,
+            },
             train_images: train.len(),
             held_out,
             config,
@@ -101,51 +99,28 @@ impl VaeTrainer {
 
 impl Trainer for VaeTrainer {
     type Config = VaeTrainConfig;
-    type State = VaeState;
+    type State = Single<Vae>;
 
-    fn kind(&self) -> Kind {
-        Kind::Vae
+    fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn config(&self) -> &VaeTrainConfig {
         &self.config
     }
 
-    fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    fn total_steps(&self) -> usize {
-        self.config.epochs * self.batches.per_epoch()
-    }
-
-    fn steps_per_epoch(&self) -> usize {
-        self.batches.per_epoch()
-    }
-
-    fn init(&mut self, device: &Device) -> Result<VaeState> {
-        let c = &self.config;
-        Ok(VaeState {
-            model: c.vae.init(device),
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), None)?,
-        })
-    }
-
-    fn restore(&mut self, dir: &Path, device: &Device) -> Result<VaeState> {
-        let c = &self.config;
-        Ok(VaeState {
-            model: load_module(c.vae.init(device), dir, "model.bpk")?,
-            optim: Optimizer::new(c.lr, c.lr_final, self.total_steps(), Some(dir))?,
-        })
+    fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Single<Vae>> {
+        let rate = self.rate(self.config.lr, self.config.lr_final);
+        Single::start(self.config.vae.init(device), from, rate)
     }
 
     fn step(
         &mut self,
-        mut s: VaeState,
+        s: Single<Vae>,
         step: usize,
         device: &Device,
-    ) -> Result<(VaeState, StepReport)> {
-        let batch = self.batches.batch(step);
+    ) -> Result<(Single<Vae>, StepReport)> {
+        let batch = self.plan.batches.batch(step);
         let n = batch.len();
         let e = normal_noise(
             n,
@@ -155,18 +130,12 @@ impl Trainer for VaeTrainer {
         );
         let terms = s
             .model
-            .neg_elbo(batch.images(self.batches.side(), device), e);
+            .neg_elbo(batch.images(self.plan.batches.side(), device), e);
         let (rec, kl) = (
             terms.reconstruction.clone().mean().into_scalar::<f32>() as f64,
             terms.kl.clone().mean().into_scalar::<f32>() as f64,
         );
-        let mut lr = 0.0;
-        if (rec + kl).is_finite() {
-            let grads = GradientsParams::from_grads(terms.total().mean().backward(), &s.model);
-            let (trained, step_lr) = s.optim.step(s.model, grads);
-            s.model = trained;
-            lr = step_lr;
-        }
+        let (s, lr) = s.descend(terms.total().mean(), rec + kl);
         Ok((
             s,
             StepReport {
@@ -178,7 +147,7 @@ impl Trainer for VaeTrainer {
         ))
     }
 
-    fn measure(&mut self, s: &VaeState) -> Result<Option<Measure>> {
+    fn measure(&mut self, s: &Single<Vae>) -> Result<Option<Measure>> {
         let (r, k) = self.held_out(&s.model);
         Ok(Some(Measure {
             line: format!(
@@ -193,13 +162,11 @@ impl Trainer for VaeTrainer {
         }))
     }
 
-    fn checkpoint(&self, s: &VaeState) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut files = vec![("model.bpk".into(), record_bytes(s.model.clone()))];
-        files.extend(s.optim.files()?);
-        Ok(files)
+    fn checkpoint(&self, s: &Single<Vae>) -> Result<Vec<(String, Vec<u8>)>> {
+        s.files()
     }
 
-    fn finish(&mut self, s: VaeState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: Single<Vae>, training: TrainingInfo, _: f64) -> Result<Shipped> {
         let (rec, kl) = self.held_out(&s.model);
         let c = &self.config;
         let card = Card::new(
