@@ -126,9 +126,12 @@ test('a dropped card with a huge config, NaN weights or a wrong kind is refused,
     await page.waitForFunction((b) => document.querySelector('[data-testid=weights-message]').innerText !== b, before, { timeout: 60_000 });
     assert.match(await text(page, 'weights-message'), pattern);
   };
-  // 1. n_feat 100000 (3.6e11 bytes in one convolution): refused by its parameter count.
-  await refused(() => drop({ ...shipped, model: { ...shipped.model, unet: { ...shipped.model.unet, n_feat: 100000 } } }, weights, 'huge'),
+  // 1. n_feat 60000 (5e11 bytes in one convolution): refused by its parameter count; 100000,
+  //    beyond the models' bounds, by its config.
+  await refused(() => drop({ ...shipped, model: { ...shipped.model, unet: { ...shipped.model.unet, n_feat: 60000 } } }, weights, 'huge'),
     /Not loaded: .*parameters/);
+  await refused(() => drop({ ...shipped, model: { ...shipped.model, unet: { ...shipped.model.unet, n_feat: 100000 } } }, weights, 'huger'),
+    /Not loaded: .*at most 65536/);
   // 2. NaN weights whose sha256 the card vouches for.
   const nan = Buffer.from(weights);
   nan.fill(0xff, nan.length - 4096);

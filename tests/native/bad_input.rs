@@ -253,10 +253,10 @@ const PROBES: &[Probe] = &[
     },
     // --- cards and weights
     Probe {
-        what: "a card asking for n_feat 100000",
+        what: "a card asking for n_feat 60000",
         make: |d| {
             let card = shipped(d, "ddpm-cfg");
-            edit(&card, |v| v["model"]["unet"]["n_feat"] = 100_000.into());
+            edit(&card, |v| v["model"]["unet"]["n_feat"] = 60_000.into());
             sample_to(d, &card, &[])
         },
         error: "parameters",
@@ -264,10 +264,21 @@ const PROBES: &[Probe] = &[
         absent: &["x.png"],
     },
     Probe {
-        what: "a VAE card asking for 1e6 hidden units",
+        what: "a card asking for n_feat 100000",
+        make: |d| {
+            let card = shipped(d, "ddpm-cfg");
+            edit(&card, |v| v["model"]["unet"]["n_feat"] = 100_000.into());
+            sample_to(d, &card, &[])
+        },
+        error: "n_feat must be at most 65536",
+        untouched: &["ddpm-cfg.json"],
+        absent: &["x.png"],
+    },
+    Probe {
+        what: "a VAE card asking for 60000 hidden units",
         make: |d| {
             let card = shipped(d, "vae");
-            edit(&card, |v| v["model"]["vae"]["hidden"] = 1_000_000.into());
+            edit(&card, |v| v["model"]["vae"]["hidden"] = 60_000.into());
             sample_to(d, &card, &[])
         },
         error: "parameters",

@@ -177,17 +177,23 @@ mod tests {
             vae_as_gan.load_generator(&vae_bytes, &device),
             Err(CardError::Mismatch(_))
         ));
-        // A config far larger than the file (n_feat 100,000 would be 3.6e11 bytes in one
-        // convolution) is refused by its parameter count, before anything is allocated.
-        let huge = card_for(
-            ModelSpec::DdpmCfg {
-                unet: ContextUnetConfig::new().with_n_feat(100_000),
-                schedule: ScheduleConfig::default(),
-            },
-            &bytes,
+        // A config far larger than the file (n_feat 60,000 would be 5e11 bytes in one
+        // convolution) is refused by its parameter count, before anything is allocated; one
+        // beyond the models' bounds, by its config.
+        let huge = |n_feat| {
+            card_for(
+                ModelSpec::DdpmCfg {
+                    unet: ContextUnetConfig::new().with_n_feat(n_feat),
+                    schedule: ScheduleConfig::default(),
+                },
+                &bytes,
+            )
+        };
+        assert!(
+            matches!(huge(60_000).load_ddpm(&bytes, &device), Err(CardError::Mismatch(m)) if m.contains("parameters")),
         );
         assert!(
-            matches!(huge.load_ddpm(&bytes, &device), Err(CardError::Mismatch(m)) if m.contains("parameters")),
+            matches!(huge(100_000).load_ddpm(&bytes, &device), Err(CardError::Config(m)) if m.contains("at most 65536")),
         );
         // Whatever the card holds loads as its typed model.
         assert_eq!(card.load(&bytes, &device).unwrap().kind(), Kind::DdpmCfg);
