@@ -160,6 +160,33 @@ fn every_trainer_keeps_the_resume_contract() {
         assert_eq!(bytes(&card), card_before, "{name}: the card changed");
         assert_eq!(bytes(&split.path().join("metrics.jsonl")), log_before);
 
+        // 3b. killed after the last checkpoint but before the card: a resume writes the card,
+        //     with the run's last loss (kept in the checkpoint), and the same weights
+        let weights_file = split.path().join(format!("{}.bpk", case.stem));
+        std::fs::remove_file(&card).unwrap();
+        std::fs::remove_file(&weights_file).unwrap();
+        ok(train(case, d, split.path(), &["--resume"]), name);
+        let loss = |b: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(b).unwrap()["training"]["final_loss"]
+                .clone()
+        };
+        assert!(
+            loss(&bytes(&card)).is_f64(),
+            "{name}: {}",
+            loss(&bytes(&card))
+        );
+        assert_eq!(
+            loss(&bytes(&card)),
+            loss(&card_before),
+            "{name}: another final loss"
+        );
+        same_weights(
+            &reference,
+            &weights_file,
+            &format!("{name}: card rewritten"),
+        );
+        let card_before = bytes(&card);
+
         // 4. a fresh run into a folder holding a run is refused; --force starts over
         refused(
             train(case, d, split.path(), &[]),

@@ -202,12 +202,7 @@ impl Trainer for AutoencoderTrainer {
         s.files()
     }
 
-    fn finish(
-        &mut self,
-        s: Single<Autoencoder>,
-        training: TrainingInfo,
-        _: f64,
-    ) -> Result<Shipped> {
+    fn finish(&mut self, s: Single<Autoencoder>, training: TrainingInfo) -> Result<Shipped> {
         let c = &self.config;
         let model = s.model.valid();
         let held = reconstruction(&model, self.held_out.clone());

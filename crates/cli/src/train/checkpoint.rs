@@ -38,6 +38,10 @@ pub struct State<C> {
     pub step: usize,
     /// Training seconds so far (summed over resumed sessions).
     pub seconds: f64,
+    /// The loss of the last step (what the card reports if the run ends right after this
+    /// checkpoint); absent in checkpoints written before it was kept.
+    #[serde(default)]
+    pub loss: Option<f64>,
     pub config: C,
 }
 
@@ -45,6 +49,7 @@ pub struct State<C> {
 pub struct ResumedAt {
     pub step: usize,
     pub seconds: f64,
+    pub loss: Option<f64>,
 }
 
 impl Checkpoints {
@@ -54,12 +59,12 @@ impl Checkpoints {
         }
     }
 
-    /// Saves step `step`: `state.json` (kind, step, seconds, config) and `files` (name, bytes).
+    /// Saves step `step`: `state.json` (kind, step, seconds, the last loss, config) and
+    /// `files` (name, bytes).
     pub fn save<C: Serialize>(
         &self,
         kind: Kind,
-        step: usize,
-        seconds: f64,
+        (step, seconds, loss): (usize, f64, f64),
         config: &C,
         files_: Vec<(String, Vec<u8>)>,
     ) -> Result<PathBuf> {
@@ -67,6 +72,7 @@ impl Checkpoints {
             kind: kind.name().into(),
             step,
             seconds,
+            loss: Some(loss),
             config,
         };
         let name = format!("step-{step:07}");
@@ -194,6 +200,7 @@ impl Checkpoints {
                         ResumedAt {
                             step: state.step,
                             seconds: state.seconds,
+                            loss: state.loss,
                         },
                     ));
                 }

@@ -171,7 +171,7 @@ impl Trainer for ClassifierTrainer {
         s.files()
     }
 
-    fn finish(&mut self, s: Single<Classifier>, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: Single<Classifier>, training: TrainingInfo) -> Result<Shipped> {
         let accuracy = self.held_out_accuracy(&s.model);
         let c = &self.config;
         let held_out = self.held_out.len();

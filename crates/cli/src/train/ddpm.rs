@@ -302,12 +302,7 @@ impl Trainer for DdpmTrainer {
         s.files()
     }
 
-    fn finish(
-        &mut self,
-        s: Averaged<ContextUnet>,
-        training: TrainingInfo,
-        _: f64,
-    ) -> Result<Shipped> {
+    fn finish(&mut self, s: Averaged<ContextUnet>, training: TrainingInfo) -> Result<Shipped> {
         let c = &self.config;
         let continued_from = match &c.init_from {
             Some(path) => Some(Box::new(CardFile::read(Path::new(path))?.card.training)),

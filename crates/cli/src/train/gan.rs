@@ -364,7 +364,7 @@ impl Trainer for GanTrainer {
         Ok(files)
     }
 
-    fn finish(&mut self, s: GanState, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: GanState, training: TrainingInfo) -> Result<Shipped> {
         let c = &self.config;
         let card = Card::new(
             ModelSpec::Gan {

@@ -228,12 +228,7 @@ pub trait Trainer {
     /// The files of a checkpoint: the modules' and the optimizers' records.
     fn checkpoint(&self, state: &Self::State) -> Result<Vec<(String, Vec<u8>)>>;
     /// The shipped weights and their card, given the run's account of itself.
-    fn finish(
-        &mut self,
-        state: Self::State,
-        training: TrainingInfo,
-        seconds: f64,
-    ) -> Result<Shipped>;
+    fn finish(&mut self, state: Self::State, training: TrainingInfo) -> Result<Shipped>;
 }
 
 /// A run of `trainer` (made by `make` on the run's device, autodiff on): fresh, or resumed from
@@ -276,7 +271,7 @@ pub fn run<T: Trainer>(
     }
 
     // 3. fresh weights, or the newest usable checkpoint
-    let (mut state, start, seconds_before) = if opts.resume {
+    let (mut state, start, seconds_before, mut last_loss) = if opts.resume {
         let (state, at) = checkpoints.resume(&mut trainer, &device)?;
         if at.step >= total && folder.has_final_card {
             eprintln!(
@@ -292,10 +287,10 @@ pub fn run<T: Trainer>(
             opts.run.display(),
             at.step
         );
-        (state, at.step, at.seconds)
+        (state, at.step, at.seconds, at.loss.unwrap_or(f64::NAN))
     } else {
         device.seed(trainer.seed());
-        (trainer.start(None, &device)?, 0, 0.0)
+        (trainer.start(None, &device)?, 0, 0.0, f64::NAN)
     };
 
     // 4. the steps
@@ -303,7 +298,6 @@ pub fn run<T: Trainer>(
     let started = Instant::now();
     let end = opts.stop_after.map_or(total, |n| (start + n).min(total));
     let per_epoch = trainer.steps_per_epoch().max(1);
-    let mut last_loss = f64::NAN;
     let mut last_checkpoint = start;
     for step in start..end {
         // What the backend draws itself (the classifier's dropout) is reseeded from (seed,
@@ -333,8 +327,11 @@ pub fn run<T: Trainer>(
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
             checkpoints.save(
                 trainer.kind(),
-                done,
-                seconds_before + started.elapsed().as_secs_f64(),
+                (
+                    done,
+                    seconds_before + started.elapsed().as_secs_f64(),
+                    last_loss,
+                ),
                 trainer.config(),
                 trainer.checkpoint(&state)?,
             )?;
@@ -362,7 +359,12 @@ pub fn run<T: Trainer>(
         final_loss: last_loss,
         continued_from: None,
     };
-    let shipped = trainer.finish(state, training, seconds)?;
+    if !last_loss.is_finite() {
+        bail!(
+            "the run's last loss is unknown (a checkpoint written before checkpoints kept it): resume from an earlier checkpoint to write the card"
+        );
+    }
+    let shipped = trainer.finish(state, training)?;
     let path = write_weights(&opts.run, &shipped.stem, &shipped.weights, shipped.card)?;
     match shipped.summary {
         Some(s) => eprintln!("{s}; wrote {}", path.display()),

@@ -444,7 +444,7 @@ impl Trainer for TextTrainer {
         s.files()
     }
 
-    fn finish(&mut self, s: Averaged<TextUnet>, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: Averaged<TextUnet>, training: TrainingInfo) -> Result<Shipped> {
         let c = &self.config;
         // The latent model's autoencoder travels beside its card.
         let space = match &self.targets.autoencoder {

@@ -166,7 +166,7 @@ impl Trainer for VaeTrainer {
         s.files()
     }
 
-    fn finish(&mut self, s: Single<Vae>, training: TrainingInfo, _: f64) -> Result<Shipped> {
+    fn finish(&mut self, s: Single<Vae>, training: TrainingInfo) -> Result<Shipped> {
         let (rec, kl) = self.held_out(&s.model);
         let c = &self.config;
         let card = Card::new(
