@@ -362,18 +362,15 @@ impl Trainer for TextTrainer {
     fn start(&mut self, from: Option<&Path>, device: &Device) -> Result<Averaged<TextUnet>> {
         let unet = &self.config.unet;
         let mut model: TextUnet = unet.init(device);
-        match (from, self.borrowed.take()) {
-            // A fresh run saves its tokenizer; a borrowed encoder joins the UNet, frozen.
-            (None, borrowed) => {
-                files::write_atomic(
-                    &self.run.join(TOKENIZER_FILE),
-                    self.tokenizer.to_json().as_bytes(),
-                )?;
-                if let Some(encoder) = borrowed {
-                    model = model.with_frozen_text_encoder(encoder);
-                }
+        // A fresh run saves its tokenizer; a borrowed encoder joins the UNet, frozen.
+        if from.is_none() {
+            files::write_atomic(
+                &self.run.join(TOKENIZER_FILE),
+                self.tokenizer.to_json().as_bytes(),
+            )?;
+            if let Some(encoder) = self.borrowed.take() {
+                model = model.with_frozen_text_encoder(encoder);
             }
-            (Some(_), _) => {}
         }
         let average = || unet.init(&device.clone().inner());
         let rate = self.rate(self.config.lr, self.config.lr_final);
