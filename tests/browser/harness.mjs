@@ -7,7 +7,8 @@ import { extname, join, normalize, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const DIST = join(ROOT, 'dist');
+// `DIGITLAB_DIST` serves another build (tests/browser/bench.mjs compares two).
+export const DIST = process.env.DIGITLAB_DIST ?? join(ROOT, 'dist');
 export const SHOTS = join(ROOT, 'target', 'browser');
 
 const TYPES = {

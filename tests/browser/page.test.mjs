@@ -148,6 +148,34 @@ test('a dropped card with a huge config, NaN weights or a wrong kind is refused,
   await page.close();
 });
 
+test('offline after the first visit: the service worker keeps every file, and the reloaded page samples without a network', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  // The worker is installed (every file of precache.json cached) and controls the page.
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    while (!navigator.serviceWorker.controller) await new Promise((r) => setTimeout(r, 100));
+  });
+  const cached = await page.evaluate(async () => {
+    const { files } = await (await fetch('precache.json')).json();
+    const names = await caches.keys();
+    const cache = await caches.open(names.find((n) => n.startsWith('digitlab-')));
+    const missing = [];
+    for (const f of files) if (!(await cache.match(f))) missing.push(f);
+    return { files: files.length, missing };
+  });
+  assert.ok(cached.files > 10 && cached.missing.length === 0, JSON.stringify(cached));
+  await page.context().setOffline(true);
+  await page.reload();
+  await waitStatus(page, /^ready$/, 180_000);
+  await generate(page, { digit: 4, steps: 2, count: 1 });
+  assert.equal((await text(page, 'step-counter')).trim(), '2/2');
+  // A file the first visit never fetched (the VAE's weights) comes from the cache too.
+  const vae = await page.evaluate(async () => (await fetch('weights/vae.bpk')).arrayBuffer().then((b) => b.byteLength));
+  assert.ok(vae > 100_000, `${vae}`);
+  assert.deepEqual(errors.filter((e) => !e.includes('404')), []);
+  await page.close();
+});
+
 test('the forward-process view: closed form and iteration agree statistically', async () => {
   const { page } = await open(browser, url, '?backend=cpu');
   await page.getByTestId('tab-forward').click();

@@ -225,7 +225,9 @@ async fn load_digits(ui: Ui) -> Result<(), String> {
 
 /// A card and a weights file chosen by the person.
 async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, String> {
-    let lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
+    if ui.lab.with_value(|l| l.is_none()) {
+        return Err("the backend is not ready yet".into());
+    }
     let card_file = files
         .iter()
         .find(|f| f.name().ends_with(".json"))
@@ -242,7 +244,9 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
         .ok_or_else(|| format!("the card names {}: choose that file too", card.weights))?;
     let bytes = fetch::file_bytes(weights_file).await?;
     let source = format!("{} + {}", card_file.name(), weights_file.name());
-    let mut lab = lab;
+    // The models as they are now, after the awaits above (a model loaded meanwhile, or a move to
+    // the CPU after a lost device, stays): from here to `set_value` nothing awaits.
+    let mut lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
     let message = match card.kind() {
         Kind::DdpmCfg => {
             let ddpm = Ddpm::load(card, bytes, source.clone(), &lab.device)

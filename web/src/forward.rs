@@ -320,7 +320,10 @@ async fn run(
         x = s.q_step(x, noise.tensor([1, side, side], device), k);
         if k % 50 == 49 {
             // Yield now and then: 1,000 small steps on the CPU backend take a moment.
-            let _ = x.clone().into_data_async().await;
+            x.clone()
+                .into_data_async()
+                .await
+                .map_err(|e| format!("reading the iterated x_t: {e:?}"))?;
             progress.set(format!("iterating: {}/{step}", k + 1));
             next_tick().await;
             if ui.run_id.get_untracked() != id {

@@ -32,7 +32,27 @@ mod vae;
 
 fn main() {
     install_panic_hook();
+    register_service_worker();
     leptos::mount::mount_to_body(app::App);
+}
+
+/// Registers the service worker (`web/sw.js`) that keeps every file of the page for offline
+/// use after the first visit. Where the browser has none (an insecure origin, an old browser)
+/// the page simply works online only.
+fn register_service_worker() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let navigator = window.navigator();
+    if !js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
+        return;
+    }
+    let registration = navigator.service_worker().register("sw.js");
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = wasm_bindgen_futures::JsFuture::from(registration).await {
+            web_sys::console::warn_2(&"DigitLab works online only: no service worker".into(), &e);
+        }
+    });
 }
 
 /// A panic must not leave a frozen page without a word: log it, and show it in the

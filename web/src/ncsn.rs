@@ -15,7 +15,7 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::ticks::{next_tick, now_ms};
-use digitlab_ui::inputs::{LangevinParams, MAX_COUNT};
+use digitlab_ui::inputs::{LangevinParams, MAX_COUNT, MAX_W_NCSN};
 
 /// One row of the card's stored evaluations.
 fn table_rows(ui: Ui) -> Vec<[String; 7]> {
@@ -198,11 +198,11 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                             on:input=move |ev| sigma_max.set(event_target_value(&ev))/>
                     </label>
                     <label>"Guidance w "
-                        <input type="range" min="0" max="4" step="0.1" data-testid="ncsn-guidance"
+                        <input type="range" min="0" max=MAX_W_NCSN step="0.1" data-testid="ncsn-guidance"
                             prop:value=move || guidance.get().to_string()
                             on:input=move |ev| {
                                 if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                                    guidance.set(v.clamp(0.0, 4.0));
+                                    guidance.set(v.clamp(0.0, MAX_W_NCSN));
                                 }
                             }/>
                         <output>{move || format!("{:.1}", guidance.get())}</output>

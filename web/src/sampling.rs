@@ -235,7 +235,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                         </select>
                     </label>
                     <label>"Guidance w "
-                        <input type="range" min="0" max="8" step="0.1" data-testid="guidance"
+                        <input type="range" min="0" max=MAX_W step="0.1" data-testid="guidance"
                             prop:value=move || guidance.get().to_string()
                             on:input=move |ev| {
                                 if let Ok(v) = event_target_value(&ev).parse::<f64>() {

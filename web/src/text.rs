@@ -23,7 +23,7 @@ use crate::explain;
 use crate::fetch;
 use crate::lab::{TextModel, parse_card};
 use crate::latent::read;
-use crate::sampling::{text_field, whole_number};
+use crate::sampling::{MAX_W, text_field, whole_number};
 use crate::ticks::{next_tick, now_ms};
 
 /// The shipped text models, by file stem, with what the switch calls them.
@@ -46,7 +46,6 @@ pub const SUGGESTIONS: [&str; 8] = [
 ];
 
 pub const MAX_COUNT: usize = 16;
-pub const MAX_GUIDANCE: f64 = 8.0;
 
 /// Fetches a shipped text model (and a latent model's autoencoder) into the lab.
 async fn load(ui: Ui, name: &str) -> Result<String, String> {
@@ -202,8 +201,8 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         let prompt = model.tokenizer.encode(&prompt.get_untracked())?;
         let negative = model.tokenizer.encode(&negative.get_untracked())?;
         let g = guidance.get_untracked();
-        if !(0.0..=MAX_GUIDANCE).contains(&g) {
-            return Err(format!("guidance must be in [0, {MAX_GUIDANCE}], got {g}"));
+        if !(0.0..=MAX_W).contains(&g) {
+            return Err(format!("guidance must be in [0, {MAX_W}], got {g}"));
         }
         Ok(Params {
             prompt,
@@ -269,9 +268,15 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         prop:value=move || negative.get() on:input=move |ev| negative.set(event_target_value(&ev))/>
                 </label>
                 <label>"Guidance w = " <span data-testid="text-guidance-value">{move || format!("{:.1}", guidance.get())}</span>
-                    <input type="range" min="0" max=MAX_GUIDANCE step="0.5" data-testid="text-guidance"
+                    <input type="range" min="0" max=MAX_W step="0.5" data-testid="text-guidance"
                         prop:value=move || guidance.get().to_string()
-                        on:input=move |ev| guidance.set(event_target_value(&ev).parse().unwrap_or(0.0))/>
+                        on:input=move |ev| {
+                            // A range input always sends a number; anything else is ignored,
+                            // never read as 0.
+                            if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                                guidance.set(v.clamp(0.0, MAX_W));
+                            }
+                        }/>
                 </label>
                 {text_field("Steps (DDIM) ", "text-steps", steps)}
                 {text_field("Digits ", "text-count", count)}

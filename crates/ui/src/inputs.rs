@@ -8,8 +8,13 @@
 pub const SWEEP: [f64; 5] = [0.0, 0.5, 1.0, 2.0, 4.0];
 /// The most digits the page samples at once.
 pub const MAX_COUNT: usize = 64;
-/// The largest guidance scale the page's slider offers.
+/// The largest guidance scale the page offers, for class and text models alike (one constant,
+/// used by every slider and check; the samplers themselves accept up to
+/// `digitlab_diffusion::pipeline::MAX_GUIDANCE`, 20, which the CLI allows). Past 8 the shipped
+/// models' digits only saturate.
 pub const MAX_W: f64 = 8.0;
+/// The NCSN view's guidance limit: Langevin dynamics with a guided score diverge sooner.
+pub const MAX_W_NCSN: f64 = 4.0;
 
 /// A whole number typed into a control, refused with a message outside `lo..=hi`.
 pub fn whole_number(name: &str, text: &str, lo: usize, hi: usize) -> Result<usize, String> {

@@ -75,6 +75,15 @@ impl Checkpoints {
             loss: Some(loss),
             config,
         };
+        // A state whose weights or optimizer moments are not finite is never saved: the
+        // checkpoint before it stays the newest, and is what the error says is intact.
+        for (file, bytes) in files_.iter().filter(|(f, _)| f.ends_with(".bpk")) {
+            if let Err(e) = digitlab_weights::RecordSummary::of(bytes) {
+                bail!(
+                    "after step {step}, {file}: {e} (the training diverged: lower the learning rate); nothing was saved, the checkpoint before it is intact"
+                );
+            }
+        }
         let name = format!("step-{step:07}");
         let dir = self.root.join(&name);
         let tmp = self.root.join(format!("{name}.tmp"));
@@ -431,16 +440,22 @@ impl Optimizer {
             .init()
             .map_err(anyhow::Error::msg)?;
         if let Some(dir) = resume_from {
-            let read = |f: &str| {
-                std::fs::read(dir.join(f))
-                    .with_context(|| format!("reading {}", dir.join(f).display()))
+            // Read, and checked like weights (a record of finite values), naming the file.
+            let read = |f: &str| -> Result<Bytes> {
+                let path = dir.join(f);
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                digitlab_weights::RecordSummary::of(&bytes)
+                    .with_context(|| format!("{}", path.display()))?;
+                Ok(Bytes::from_bytes_vec(bytes))
             };
-            optim = optim.load_record(burn::optim::OptimizerRecord::from_bytes(
-                Bytes::from_bytes_vec(read(&format!("{prefix}optim.bpk"))?),
-            )?);
-            schedule = schedule.load_record(LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(
-                read(&format!("{prefix}lr.bpk"))?,
-            ))?);
+            let path = |f: &str| dir.join(f).display().to_string();
+            let (o, l) = (format!("{prefix}optim.bpk"), format!("{prefix}lr.bpk"));
+            optim = optim.load_record(
+                burn::optim::OptimizerRecord::from_bytes(read(&o)?).with_context(|| path(&o))?,
+            );
+            schedule = schedule
+                .load_record(LrSchedulerRecord::from_bytes(read(&l)?).with_context(|| path(&l))?);
         }
         Ok(Self {
             optim,
