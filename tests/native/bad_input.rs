@@ -134,6 +134,30 @@ fn sample_to(dir: &Path, card: &Path, more: &[&str]) -> Vec<String> {
     v
 }
 
+/// `edit` or `inpaint` of `dir/sketch.png` into `dir/x.png`.
+fn edit_to(dir: &Path, card: &Path, command: &str, more: &[&str]) -> Vec<String> {
+    let mut v = args(&[
+        command,
+        "--model",
+        &s(card),
+        "--input",
+        &s(&dir.join("sketch.png")),
+        "--out",
+        &s(&dir.join("x.png")),
+        "--steps",
+        "2",
+    ]);
+    v.extend(args(more));
+    v
+}
+
+/// A 28x28 PNG of one grey level.
+fn blank_png(path: &Path, grey: u8) {
+    image::GrayImage::from_pixel(28, 28, image::Luma([grey]))
+        .save(path)
+        .unwrap();
+}
+
 fn train_ddpm(data: &Path, run: &Path, more: &[&str]) -> Vec<String> {
     let mut v = args(&[
         "train",
@@ -475,6 +499,69 @@ const PROBES: &[Probe] = &[
         error: "File too large",
         untouched: &[],
         absent: &["digits/train-images-idx3-ubyte"],
+    },
+    // --- edit and inpaint
+    Probe {
+        what: "edit an input that is not a PNG",
+        make: |d| {
+            std::fs::write(d.join("sketch.png"), b"GIF89a not a png").unwrap();
+            edit_to(d, &shipped(d, "ddpm-cfg"), "edit", &[])
+        },
+        error: "is not a PNG image",
+        untouched: &["sketch.png", "ddpm-cfg.json"],
+        absent: &["x.png"],
+    },
+    Probe {
+        what: "edit at strength 1.5",
+        make: |d| {
+            blank_png(&d.join("sketch.png"), 0);
+            edit_to(d, &shipped(d, "ddpm-cfg"), "edit", &["--strength", "1.5"])
+        },
+        error: "strength must be in [0, 1]",
+        untouched: &["sketch.png"],
+        absent: &["x.png"],
+    },
+    Probe {
+        what: "edit with a VAE card",
+        make: |d| {
+            blank_png(&d.join("sketch.png"), 0);
+            edit_to(d, &shipped(d, "vae"), "edit", &[])
+        },
+        error: "needs a class-conditional diffusion model",
+        untouched: &["vae.json"],
+        absent: &["x.png"],
+    },
+    Probe {
+        what: "inpaint with a mask that marks nothing",
+        make: |d| {
+            blank_png(&d.join("sketch.png"), 0);
+            blank_png(&d.join("mask.png"), 0);
+            edit_to(
+                d,
+                &shipped(d, "ddpm-cfg"),
+                "inpaint",
+                &["--mask", &s(&d.join("mask.png"))],
+            )
+        },
+        error: "marks no pixel to fill",
+        untouched: &["mask.png"],
+        absent: &["x.png"],
+    },
+    Probe {
+        what: "inpaint with resampling 0",
+        make: |d| {
+            blank_png(&d.join("sketch.png"), 0);
+            blank_png(&d.join("mask.png"), 255);
+            edit_to(
+                d,
+                &shipped(d, "ddpm-cfg"),
+                "inpaint",
+                &["--mask", &s(&d.join("mask.png")), "--resample", "0"],
+            )
+        },
+        error: "resample count must be 1 to 20",
+        untouched: &["mask.png"],
+        absent: &["x.png"],
     },
 ];
 

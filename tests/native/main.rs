@@ -6,6 +6,7 @@ mod bad_input;
 mod cli_errors;
 mod contract;
 mod divergence;
+mod edit;
 mod forward_process;
 mod generators;
 mod ncsn;

@@ -72,6 +72,29 @@ fn shipped_ddpm_draws_the_requested_digits() {
     );
 }
 
+/// DPM-Solver++ (2M) draws the requested digits in 15 steps: 100 digits at w = 2 (10 of each
+/// class), judged by `digitlab eval` (its accuracy there is 99 %, the README's table; a sampler
+/// that took wrong steps draws noise and scores near 10 %).
+#[test]
+fn shipped_ddpm_draws_the_requested_digits_with_dpm_solver_in_15_steps() {
+    let r = eval_shipped_with(
+        "ddpm-cfg",
+        &[
+            "--samples",
+            "100",
+            "--guidance",
+            "2",
+            "--sampler",
+            "dpm++",
+            "--steps",
+            "15",
+        ],
+    );
+    assert_eq!(r["sampler"], "dpm++", "{r}");
+    let acc = r["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "accuracy {acc}: {r}");
+}
+
 /// Reading digits back from a PNG grid and classifying them, through the library crates.
 mod digitlab_cli_support {
     use burn::prelude::*;

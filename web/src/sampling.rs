@@ -49,6 +49,7 @@ impl Params {
         let sampler = match p.sampler {
             Sampler::Ddpm => SamplerKind::Ddpm,
             Sampler::Ddim => SamplerKind::Ddim { eta: 0.0 },
+            Sampler::DpmPp => SamplerKind::DpmSolverPp,
         };
         SampleRequest::uniform(p.class, p.count, guidance, sampler, p.steps, p.seed)
     }
@@ -249,6 +250,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                             on:change=move |ev| sampler.set(event_target_value(&ev))>
                             <option value="ddim">"DDIM (deterministic)"</option>
                             <option value="ddpm">"DDPM (ancestral)"</option>
+                            <option value="dpm++">"DPM-Solver++ (2M, few steps)"</option>
                         </select>
                     </label>
                     <label>"Steps "

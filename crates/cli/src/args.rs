@@ -39,6 +39,16 @@ pub enum Command {
     /// Sample digits into a PNG: from a diffusion model, a score network (`ncsn`), a VAE, a GAN
     /// or a text model (the card given by --model decides).
     Sample(SampleArgs),
+    /// Edit a digit with a diffusion model (SDEdit): a sketch PNG is noised to --strength and
+    /// denoised back as the --class asked for.
+    Edit(EditArgs),
+    /// Inpaint a digit with a diffusion model (RePaint): the pixels a mask PNG marks white are
+    /// redrawn, every other pixel is kept exactly.
+    Inpaint(InpaintArgs),
+    /// Measure editing on held-out digits: SDEdit of synthetic sketches at each strength
+    /// (accuracy for the sketch's class, distance to the sketch), or inpainting of their lower
+    /// halves (as their own class, and as another class the upper half allows).
+    EvalEdit(EvalEditArgs),
     /// Measure a model: a generator's accuracy, confidence and Fréchet distance, a classifier's
     /// held-out accuracy, an autoencoder's held-out reconstruction.
     Eval(EvalArgs),
@@ -90,6 +100,20 @@ pub enum DataCommand {
         /// Captions to print (of the first training digits, every form in turn).
         #[arg(long, default_value_t = 10)]
         show: usize,
+    },
+    /// Write synthetic sketches of held-out digits as PNGs (binarised, thinned or thickened,
+    /// shifted: the set `eval-edit sdedit` measures), named `sketch-NNNN-class-C.png`.
+    Sketches {
+        #[arg(long, default_value = "data/mnist")]
+        from: PathBuf,
+        /// Sketches to write (of the first held-out digits).
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// The seed of the sketches (`eval-edit` uses its --seed).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "sketches")]
+        out: PathBuf,
     },
     /// Write held-out digits for the page's forward-process view: `count / 10` per class,
     /// in the order 0, 1, ..., 9, 0, 1, ... (raw IDX files, so the page needs no gzip).
@@ -187,10 +211,11 @@ pub enum TrainCommand {
     /// A convolutional VAE with a Bernoulli decoder (negative ELBO; the held-out ELBO is
     /// measured after every epoch).
     Vae(VaeArgs),
-    /// A DCGAN, or a WGAN with a spectrally normalised (`wgan-sn`) or clipped (`wgan-clip`)
-    /// critic. Defaults per loss: dcgan lr 2e-4, betas 0.5/0.999, 1 critic step; wgan-sn lr
-    /// 1e-4, betas 0.5/0.9, 5 critic steps; wgan-clip lr 5e-5, betas 0.5/0.9, 5 critic steps,
-    /// clip 0.01.
+    /// A DCGAN, or a WGAN with a gradient penalty (`wgan-gp`), a spectrally normalised
+    /// (`wgan-sn`) or a clipped (`wgan-clip`) critic. Defaults per loss: dcgan lr 2e-4, betas
+    /// 0.5/0.999, 1 critic step; wgan-gp lr 1e-4, betas 0/0.9, 5 critic steps, lambda 10;
+    /// wgan-sn lr 1e-4, betas 0.5/0.9, 5 critic steps; wgan-clip lr 5e-5, betas 0.5/0.9, 5
+    /// critic steps, clip 0.01.
     Gan(GanArgs),
     /// The KL autoencoder of latent diffusion (28x28 -> 4x7x7); train it before a
     /// `text-ddpm --space latent`.
@@ -290,6 +315,9 @@ pub struct GanArgs {
     pub n_critic: Option<usize>,
     #[arg(long, default_value_t = 0.01)]
     pub clip: f64,
+    /// `wgan-gp`: the gradient penalty's weight lambda.
+    #[arg(long, default_value_t = 10.0)]
+    pub gp_weight: f64,
     /// Decay of the generator's moving average (the shipped weights).
     #[arg(long, default_value_t = 0.999)]
     pub ema_decay: f64,
@@ -382,7 +410,7 @@ pub enum ConditioningArg {
 #[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
 pub enum GanLossArg {
     Dcgan,
-    /// Refused: needs second-order gradients (see the error message).
+    /// WGAN-GP: the gradient penalty, its input gradient written out as forward ops.
     WganGp,
     WganSn,
     WganClip,
@@ -392,6 +420,9 @@ pub enum GanLossArg {
 pub enum SamplerArg {
     Ddpm,
     Ddim,
+    /// DPM-Solver++ (2M): second order, for 10-20 steps.
+    #[value(name = "dpm++")]
+    DpmPp,
 }
 
 /// The model and how a diffusion model is sampled: shared by `sample`, `eval` and `bench sample`.
@@ -420,6 +451,7 @@ impl SamplingArgs {
         match self.sampler {
             SamplerArg::Ddpm => SamplerKind::Ddpm,
             SamplerArg::Ddim => SamplerKind::Ddim { eta: self.eta },
+            SamplerArg::DpmPp => SamplerKind::DpmSolverPp,
         }
     }
 
@@ -459,6 +491,102 @@ pub struct SampleArgs {
     /// otherwise the card's kind decides.
     #[arg(value_enum)]
     pub family: Option<Family>,
+}
+
+/// What `edit` and `inpaint` share with `sample`: the model, sampler, class, guidance, digits,
+/// picture and frames.
+#[derive(Args)]
+pub struct EditCommon {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// The digit to edit: a PNG of any size (scaled to the model's 28x28 grey).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Digit 0-9 the result should be, or "none" (unconditional).
+    #[arg(long, default_value = "none")]
+    pub class: String,
+    /// Guidance scale w >= 0 (diffusers' guidance_scale = 1 + w).
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub guidance: f64,
+    /// Edits drawn from the same input with different noise (1 to 256): one is the digit itself
+    /// as a 28x28 PNG, more make a grid.
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    #[arg(long, default_value = "edited.png")]
+    pub out: PathBuf,
+    /// Also write every intermediate x_t and predicted x_0 as PNGs into this folder.
+    #[arg(long)]
+    pub frames: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub common: EditCommon,
+    /// How much of the reverse process runs: 0 returns the input, 1 is a fresh sample; the
+    /// first steps - floor(strength x steps) steps are skipped. A sketch on a light background
+    /// is inverted to white on black first (the training digits' look).
+    #[arg(long, default_value_t = 0.6)]
+    pub strength: f64,
+}
+
+#[derive(Args)]
+pub struct InpaintArgs {
+    #[command(flatten)]
+    pub common: EditCommon,
+    /// A PNG of any size: white (>= 128 grey) marks the pixels the model fills.
+    #[arg(long)]
+    pub mask: PathBuf,
+    /// RePaint's resampling: each stretch of --jump steps is denoised this many times (1: none).
+    #[arg(long, default_value_t = 10)]
+    pub resample: usize,
+    /// RePaint's jump length, in steps.
+    #[arg(long, default_value_t = 10)]
+    pub jump: usize,
+    /// As `edit --strength`: below 1 the run starts from the noised input instead of noise.
+    #[arg(long, default_value_t = 1.0)]
+    pub strength: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Debug)]
+pub enum EditMode {
+    Sdedit,
+    Inpaint,
+}
+
+#[derive(Args)]
+pub struct EvalEditArgs {
+    /// `sdedit`: sketches made from held-out digits (`digitlab data sketches` writes the same
+    /// ones as PNGs), at every --strength; `inpaint`: the lower half of held-out digits redrawn.
+    #[arg(value_enum)]
+    pub mode: EditMode,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// The evaluation classifier's card.
+    #[arg(long, default_value = "public/weights/classifier.json")]
+    pub classifier: PathBuf,
+    /// Data folder: its held-out digits are edited (the first --samples of them).
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    pub samples: usize,
+    /// SDEdit strengths, comma-separated (1 is a fresh sample of the sketch's class).
+    #[arg(long, value_delimiter = ',', default_value = "0.3,0.5,0.7,0.9,1")]
+    pub strength: Vec<f64>,
+    /// Guidance scale w >= 0.
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub guidance: f64,
+    /// Inpainting: RePaint's resampling count and jump length.
+    #[arg(long, default_value_t = 5)]
+    pub resample: usize,
+    #[arg(long, default_value_t = 5)]
+    pub jump: usize,
+    /// Digits per sampling batch.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]

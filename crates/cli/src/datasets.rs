@@ -2,7 +2,8 @@
 //!
 //! `import` turns the npm package's digits into IDX files with the fixed stratified split;
 //! `captions` shows what the text models' captions say about the training digits; `sample`
-//! writes the held-out digits the page's forward-process view shows.
+//! writes the held-out digits the page's forward-process view shows; `sketches` writes the
+//! synthetic sketches `eval-edit sdedit` measures, as PNGs to try `digitlab edit` on.
 
 use std::path::Path;
 
@@ -58,6 +59,12 @@ pub fn run(command: DataCommand) -> Result<()> {
         DataCommand::Import { from, out } => import(&from, &out),
         DataCommand::Captions { from, show } => captions(&from, show),
         DataCommand::Sample { from, count, out } => sample_digits(&from, count, &out),
+        DataCommand::Sketches {
+            from,
+            count,
+            seed,
+            out,
+        } => sketches(&from, count, seed, &out),
     }
 }
 
@@ -118,6 +125,29 @@ pub fn captions(from: &Path, show: usize) -> Result<()> {
         let d = bins.describe(label, a);
         eprintln!("#{i}: {a:?} -> \"{}\"", caption(&d, i as u64 * 7 % 24));
     }
+    Ok(())
+}
+
+/// `data sketches`: the first `count` held-out digits as sketches (`digitlab_data::sketch`).
+pub fn sketches(from: &Path, count: usize, seed: u64, out: &Path) -> Result<()> {
+    use digitlab_data::sketch::{sketch, sketch_seed};
+    let test = Dataset::load(from, Split::Test)?;
+    if !(1..=test.len()).contains(&count) {
+        bail!(
+            "--count must be 1 to {} (the held-out digits of {}), got {count}",
+            test.len(),
+            from.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for i in 0..count {
+        let bytes = sketch(test.image(i), test.rows, test.cols, sketch_seed(seed, i));
+        let img = image::GrayImage::from_raw(test.cols as u32, test.rows as u32, bytes)
+            .expect("rows x cols bytes");
+        let path = out.join(format!("sketch-{i:04}-class-{}.png", test.labels[i]));
+        crate::grid::save_png(&img, &path)?;
+    }
+    eprintln!("wrote {count} sketches into {}", out.display());
     Ok(())
 }
 

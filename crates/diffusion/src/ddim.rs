@@ -61,7 +61,7 @@ impl Scheduler for DdimScheduler {
     }
 
     fn step(
-        &self,
+        &mut self,
         model_output: Tensor<4>,
         step_index: usize,
         sample: Tensor<4>,
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn golden_loop_sum() {
         let device = Device::flex();
-        let s = ddim(0.0, 10);
+        let mut s = ddim(0.0, 10);
         let mut x = Tensor::<4>::ones([1, 1, 2, 2], &device) * 0.5;
         for i in 0..10 {
             let eps = x.clone() * 0.98 - 0.01; // the reference's stand-in model

@@ -54,7 +54,7 @@ impl Scheduler for DdpmScheduler {
     }
 
     fn step(
-        &self,
+        &mut self,
         model_output: Tensor<4>,
         step_index: usize,
         sample: Tensor<4>,

@@ -5,7 +5,7 @@
 //! - [`schedule`]: the noise schedule (`beta_t`, `alpha_bar_t`, SNR) and the forward process
 //!   `q(x_t | x_0)` in closed form and step by step.
 //! - [`scheduler`]: the [`Scheduler`] trait (`set_timesteps` / `step` / `add_noise`) that every
-//!   sampler implements; [`ddpm`] and [`ddim`] are the two samplers.
+//!   sampler implements; [`ddpm`], [`ddim`] and [`dpm_solver`] (DPM-Solver++ 2M) are the samplers.
 //! - [`noise`]: seeded Gaussian noise drawn on the host, so the same seed gives the same digits
 //!   on every backend (CPU, WebGPU, native or in the browser).
 //! - [`langevin`]: annealed Langevin dynamics for score models (NCSN): noise levels, step
@@ -13,10 +13,14 @@
 //!   and [`LangevinRun`], its step-by-step sampler.
 //! - [`pipeline`]: the one place where a model meets a scheduler: classifier-free guidance and
 //!   the step-by-step [`DenoiseRun`] that the CLI loops over and the page animates;
+//!   [`edit`]: SDEdit (a starting step) and RePaint inpainting (known pixels) as constraints
+//!   on that same run;
 //!   [`text`]: the same for text prompts, `text_encoder(["", prompt])` and a negative prompt.
 
 pub mod ddim;
 pub mod ddpm;
+pub mod dpm_solver;
+pub mod edit;
 pub mod langevin;
 pub mod ncsn;
 pub mod noise;
@@ -27,6 +31,8 @@ pub mod text;
 
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
+pub use dpm_solver::DpmSolverScheduler;
+pub use edit::{Edit, Resample};
 pub use ncsn::{LangevinRequest, LangevinRun, NoiseRange};
 pub use noise::NoiseSource;
 pub use pipeline::{DenoiseRun, SampleRequest, Trajectory, guided_noise};
@@ -55,4 +61,6 @@ pub enum DiffusionError {
     BadPrompt(String),
     #[error("noise levels need 0 < sigma_min < sigma_max, got {0} and {1}")]
     BadNoiseRange(f64, f64),
+    #[error("edit refused: {0}")]
+    BadEdit(String),
 }

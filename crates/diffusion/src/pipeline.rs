@@ -23,6 +23,7 @@ use burn::prelude::*;
 use digitlab_models::ContextUnet;
 
 use crate::DiffusionError;
+use crate::edit::Edit;
 use crate::noise::NoiseSource;
 use crate::schedule::NoiseSchedule;
 use crate::scheduler::{SamplerKind, Scheduler, StepOutput, make_scheduler};
@@ -145,7 +146,25 @@ pub struct Trajectory {
     sample: Tensor<4>,
     noise: NoiseSource,
     image: [usize; 3],
+    /// Where the run is in the scheduler's timesteps: the next step starts from
+    /// `timesteps()[index]` (an edit starts later; resampling moves it back).
     index: usize,
+    /// Reverse steps taken so far, and in all (more than the timesteps when resampling).
+    taken: usize,
+    total: usize,
+    edit: Option<EditState>,
+}
+
+/// An edit's constraint on a running trajectory (see [`crate::edit`]).
+struct EditState {
+    /// The input, `[count, c, h, w]`.
+    input: Tensor<4>,
+    /// `true` where the input is kept (`[count, c, h, w]`); `None` for SDEdit alone.
+    keep: Option<Tensor<4, Bool>>,
+    first: usize,
+    jump: usize,
+    /// Jumps left at each step index (RePaint's resampling).
+    jumps_left: Vec<usize>,
 }
 
 impl Trajectory {
@@ -162,27 +181,105 @@ impl Trajectory {
         let scheduler = make_scheduler(sampler, schedule, steps)?;
         let mut noise = NoiseSource::new(seed, count);
         let sample = noise.tensor(image, device);
+        let total = scheduler.timesteps().len();
         Ok(Self {
             scheduler,
             sample,
             noise,
             image,
             index: 0,
+            taken: 0,
+            total,
+            edit: None,
         })
     }
 
-    /// Number of reverse steps in the run.
+    /// Turns a fresh run into an edit of `edit.input` (SDEdit and/or inpainting, see
+    /// [`crate::edit`]): the start moves to the edit's first step, with the input noised to that
+    /// level by the noise the plain run would have started from (so strength 1 without a mask
+    /// is plain sampling, draw for draw).
+    pub fn start_edit(&mut self, edit: &Edit) -> Result<(), DiffusionError> {
+        let steps = self.scheduler.timesteps().len();
+        let count = self.sample.dims()[0];
+        edit.check(self.image, steps, count)?;
+        if self.taken > 0 {
+            return Err(DiffusionError::BadEdit(
+                "an edit must start before the first step".into(),
+            ));
+        }
+        let device = self.sample.device();
+        let [c, h, w] = self.image;
+        // One digit (or mask) for every sample, or one each: `check` allowed only these two.
+        let n = edit.input.len() / (c * h * w);
+        let input =
+            Tensor::<4>::from_data(TensorData::new(edit.input.clone(), [n, c, h, w]), &device)
+                .repeat_dim(0, count / n);
+        let keep = edit.fill.as_ref().map(|fill| {
+            let n = fill.len() / (h * w);
+            let keep: Vec<bool> = fill.iter().map(|f| !f).collect();
+            Tensor::<4, Bool>::from_data(TensorData::new(keep, [n, 1, h, w]), &device)
+                .repeat_dim(0, count / n)
+                .repeat_dim(1, c)
+        });
+        let first = edit.first_step(steps);
+        let noise = self.sample.clone();
+        self.sample = if first == 0 && keep.is_none() {
+            noise // strength 1: plain sampling's x_T
+        } else {
+            let noised = self.noised(input.clone(), first, noise.clone());
+            match &keep {
+                // x_T for inpainting: the kept pixels noised, the rest the plain run's noise
+                Some(keep) if first == 0 => noise.mask_where(keep.clone(), noised),
+                _ => noised,
+            }
+        };
+        let mut jumps_left = vec![0; steps + 1];
+        for p in edit.jump_points(first, steps) {
+            jumps_left[p] = edit.resample.count - 1;
+        }
+        self.index = first;
+        self.total = edit.total_steps(steps);
+        self.edit = Some(EditState {
+            input,
+            keep,
+            first,
+            jump: edit.resample.jump,
+            jumps_left,
+        });
+        Ok(())
+    }
+
+    /// `alpha_bar` at step index `p`: the level `x` is at before the step `p` (1 after the
+    /// last step, where the run lands on a clean digit).
+    fn alpha_bar_at(&self, p: usize) -> f64 {
+        self.scheduler
+            .timesteps()
+            .get(p)
+            .map_or(1.0, |&t| self.scheduler.schedule().alphas_cumprod[t])
+    }
+
+    /// The forward process `q(x_p | x_0)` with the given noise: `x_0` itself at the clean end.
+    fn noised(&self, x0: Tensor<4>, p: usize, noise: Tensor<4>) -> Tensor<4> {
+        let alpha_bar = self.alpha_bar_at(p);
+        if alpha_bar >= 1.0 {
+            return x0;
+        }
+        x0 * alpha_bar.sqrt() + noise * (1.0 - alpha_bar).sqrt()
+    }
+
+    /// Number of reverse steps in the run (with an edit: the steps it keeps plus the resampled
+    /// ones).
     pub fn total_steps(&self) -> usize {
-        self.scheduler.timesteps().len()
+        self.total
     }
 
     /// Steps taken so far.
     pub fn completed_steps(&self) -> usize {
-        self.index
+        self.taken
     }
 
     pub fn is_done(&self) -> bool {
-        self.index >= self.total_steps()
+        self.index >= self.scheduler.timesteps().len()
     }
 
     /// The current `x_t` (the final samples once [`Trajectory::is_done`]).
@@ -207,17 +304,49 @@ impl Trajectory {
     }
 
     /// Takes the scheduler's step with the predicted noise `eps`, drawing fresh noise from the
-    /// seeded host streams when the scheduler is stochastic.
+    /// seeded host streams when the scheduler is stochastic; then, for an edit, puts the known
+    /// pixels back at the new level and, at a resampling point, jumps back up. The output's
+    /// `prev_sample` is where the run now is.
     pub fn advance(&mut self, eps: Tensor<4>) -> StepOutput {
+        let device = self.sample.device();
         let noise = self
             .scheduler
             .needs_noise(self.index)
-            .then(|| self.noise.tensor(self.image, &self.sample.device()));
-        let out = self
+            .then(|| self.noise.tensor(self.image, &device));
+        let mut out = self
             .scheduler
             .step(eps, self.index, self.sample.clone(), noise);
-        self.sample = out.prev_sample.clone();
         self.index += 1;
+        self.taken += 1;
+        if let Some(edit) = self.edit.take() {
+            let p = self.index;
+            let mut x = out.prev_sample;
+            if let Some(keep) = &edit.keep {
+                // RePaint: the kept pixels from the forward process at the new level (fresh
+                // noise), the input itself after the last step: exact, by selection.
+                let known = if self.alpha_bar_at(p) >= 1.0 {
+                    edit.input.clone()
+                } else {
+                    let noise = self.noise.tensor(self.image, &device);
+                    self.noised(edit.input.clone(), p, noise)
+                };
+                x = x.mask_where(keep.clone(), known);
+            }
+            let mut edit = edit;
+            if edit.jumps_left[p] > 0 {
+                // Back up `jump` levels in one forward draw, q(x_s | x_t) =
+                // N(sqrt(ab_s / ab_t) x_t, (1 - ab_s / ab_t) I), and denoise them again.
+                edit.jumps_left[p] -= 1;
+                let back = p - edit.jump.min(p - edit.first);
+                let ratio = self.alpha_bar_at(back) / self.alpha_bar_at(p);
+                let noise = self.noise.tensor(self.image, &device);
+                x = x * ratio.sqrt() + noise * (1.0 - ratio).sqrt();
+                self.index = back;
+            }
+            out.prev_sample = x;
+            self.edit = Some(edit);
+        }
+        self.sample = out.prev_sample.clone();
         out
     }
 }
@@ -255,6 +384,20 @@ impl DenoiseRun {
         })
     }
 
+    /// A run that edits a digit (SDEdit, inpainting: [`crate::edit`]) instead of starting from
+    /// pure noise; everything else as [`DenoiseRun::new`].
+    pub fn edit(
+        model: &ContextUnet,
+        schedule: NoiseSchedule,
+        request: &SampleRequest,
+        edit: &Edit,
+        device: &Device,
+    ) -> Result<Self, DiffusionError> {
+        let mut run = Self::new(model, schedule, request, device)?;
+        run.trajectory.start_edit(edit)?;
+        Ok(run)
+    }
+
     /// Step count, current `x_t` and the rest of the run's progress.
     pub fn trajectory(&self) -> &Trajectory {
         &self.trajectory
@@ -289,6 +432,7 @@ impl DenoiseRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edit::Resample;
     use crate::schedule::ScheduleConfig;
     use digitlab_models::ContextUnetConfig;
 
@@ -388,5 +532,145 @@ mod tests {
             }),
             DiffusionError::BadStepCount { got: 0, max: 1000 }
         );
+    }
+
+    /// An input digit for the edit tests: a bar, in model space.
+    fn bar() -> Vec<f32> {
+        (0..28 * 28)
+            .map(|i| {
+                if (10..18).contains(&(i % 28)) {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
+            .collect()
+    }
+
+    fn values(x: Tensor<4>) -> Vec<f32> {
+        x.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn strength_0_returns_the_input_and_strength_1_is_plain_sampling() {
+        let (model, schedule, device) = setup();
+        for sampler in [
+            SamplerKind::Ddpm,
+            SamplerKind::Ddim { eta: 0.0 },
+            SamplerKind::DpmSolverPp,
+        ] {
+            let request = SampleRequest::uniform(Some(4), 2, 2.0, sampler, 5, 21);
+            let edit = |strength| {
+                let mut run = DenoiseRun::edit(
+                    &model,
+                    schedule.clone(),
+                    &request,
+                    &Edit::sdedit(bar(), strength),
+                    &device,
+                )
+                .unwrap();
+                let mut steps = 0;
+                let out = run.run(&model, |_, _| steps += 1);
+                assert_eq!(steps, run.trajectory().total_steps());
+                (values(out), steps)
+            };
+            let (same, steps) = edit(0.0);
+            assert_eq!(steps, 0);
+            assert_eq!(same, [bar(), bar()].concat(), "{sampler:?}");
+            let mut plain = DenoiseRun::new(&model, schedule.clone(), &request, &device).unwrap();
+            let plain = values(plain.run(&model, |_, _| {}));
+            let (full, steps) = edit(1.0);
+            assert_eq!(steps, 5);
+            assert_eq!(full, plain, "{sampler:?}");
+            // In between, floor(0.6 x 5) = 3 steps from the noised input: reproducible, and
+            // neither the input nor the plain sample.
+            let (half, steps) = edit(0.6);
+            assert_eq!(steps, 3);
+            assert_eq!(half, edit(0.6).0);
+            assert_ne!(half, plain);
+            assert_ne!(half, same);
+        }
+    }
+
+    #[test]
+    fn inpainting_keeps_every_unmasked_pixel_and_resamples() {
+        let (model, schedule, device) = setup();
+        // The model fills the lower half; the upper half is kept.
+        let fill: Vec<bool> = (0..28 * 28).map(|i| i / 28 >= 14).collect();
+        for sampler in [SamplerKind::Ddpm, SamplerKind::DpmSolverPp] {
+            let request = SampleRequest::uniform(Some(1), 2, 1.0, sampler, 6, 5);
+            let edit = Edit::inpaint(bar(), fill.clone(), Resample { jump: 2, count: 3 });
+            let mut run =
+                DenoiseRun::edit(&model, schedule.clone(), &request, &edit, &device).unwrap();
+            // 6 steps, jumps back 2 at steps 2 and 4, twice each: 6 + 2 x 2 x 2.
+            assert_eq!(run.trajectory().total_steps(), 14);
+            let mut seen = Vec::new();
+            let out = values(run.run(&model, |k, _| seen.push(k)));
+            assert_eq!(seen, (1..=14).collect::<Vec<_>>());
+            assert!(run.trajectory().is_done());
+            let input = bar();
+            for (i, v) in out.iter().enumerate() {
+                let pixel = i % (28 * 28);
+                if !fill[pixel] {
+                    assert_eq!(*v, input[pixel], "kept pixel {pixel} changed ({sampler:?})");
+                }
+            }
+            let filled_changed = out
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| fill[i % (28 * 28)] && **v != input[i % (28 * 28)])
+                .count();
+            assert!(filled_changed > 28 * 14, "{filled_changed}");
+            let mut again =
+                DenoiseRun::edit(&model, schedule.clone(), &request, &edit, &device).unwrap();
+            assert_eq!(values(again.run(&model, |_, _| {})), out);
+        }
+    }
+
+    /// One digit and one mask per sample: each sample keeps its own input's pixels.
+    #[test]
+    fn a_batch_edits_one_digit_per_sample() {
+        let (model, schedule, device) = setup();
+        let other: Vec<f32> = bar().iter().map(|v| -v).collect();
+        let input = [bar(), other.clone()].concat();
+        let fill: Vec<bool> = (0..2 * 28 * 28)
+            .map(|i| (i / 28) % 28 >= 14 + i / 784)
+            .collect();
+        let request = SampleRequest::uniform(Some(1), 2, 1.0, SamplerKind::Ddim { eta: 0.0 }, 4, 5);
+        let edit = Edit::inpaint(input.clone(), fill.clone(), Resample::NONE);
+        let mut run = DenoiseRun::edit(&model, schedule, &request, &edit, &device).unwrap();
+        let out = values(run.run(&model, |_, _| {}));
+        for i in 0..out.len() {
+            if !fill[i] {
+                assert_eq!(out[i], input[i], "pixel {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn edits_are_checked_against_the_model() {
+        let (model, schedule, device) = setup();
+        let request = SampleRequest::uniform(Some(1), 1, 1.0, SamplerKind::Ddpm, 4, 5);
+        let refused = |edit: Edit| {
+            DenoiseRun::edit(&model, schedule.clone(), &request, &edit, &device)
+                .err()
+                .unwrap()
+        };
+        assert!(matches!(
+            refused(Edit::sdedit(vec![0.0; 27 * 27], 0.5)),
+            DiffusionError::BadEdit(_)
+        ));
+        assert!(matches!(
+            refused(Edit::inpaint(bar(), vec![true; 10], Resample::NONE)),
+            DiffusionError::BadEdit(_)
+        ));
+        assert!(matches!(
+            refused(Edit::inpaint(
+                bar(),
+                vec![true; 784],
+                Resample { jump: 5, count: 2 }
+            )),
+            DiffusionError::BadEdit(_)
+        ));
     }
 }

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::NoiseSchedule;
-use crate::{DdimScheduler, DdpmScheduler, DiffusionError};
+use crate::{DdimScheduler, DdpmScheduler, DiffusionError, DpmSolverScheduler};
 
 /// What one reverse step returns: the next, less noisy sample, and the model's current guess of
 /// the clean digit (what the page shows with the "predicted x_0" toggle).
@@ -39,8 +39,10 @@ pub trait Scheduler {
     /// One reverse step from `x_t`, `t = timesteps()[step_index]`, given the predicted noise.
     ///
     /// `noise` is required when [`Scheduler::needs_noise`] says so and ignored otherwise.
+    /// `&mut self` for a multistep scheduler, which remembers its previous prediction (as
+    /// diffusers' `model_outputs`); [`Scheduler::set_timesteps`] starts it afresh.
     fn step(
-        &self,
+        &mut self,
         model_output: Tensor<4>,
         step_index: usize,
         sample: Tensor<4>,
@@ -93,6 +95,9 @@ pub enum SamplerKind {
     Ddpm,
     /// DDIM (Song et al. 2021), `eta` in `[0, 1]`: 0 is deterministic, 1 is DDPM-like.
     Ddim { eta: f64 },
+    /// DPM-Solver++ (2M) (Lu et al. 2022): second order, deterministic, for few steps.
+    #[serde(rename = "dpm++")]
+    DpmSolverPp,
 }
 
 impl SamplerKind {
@@ -100,6 +105,7 @@ impl SamplerKind {
         match self {
             SamplerKind::Ddpm => "ddpm",
             SamplerKind::Ddim { .. } => "ddim",
+            SamplerKind::DpmSolverPp => "dpm++",
         }
     }
 }
@@ -113,6 +119,7 @@ pub fn make_scheduler(
     let mut scheduler: Box<dyn Scheduler> = match kind {
         SamplerKind::Ddpm => Box::new(DdpmScheduler::new(schedule)),
         SamplerKind::Ddim { eta } => Box::new(DdimScheduler::new(schedule, eta)?),
+        SamplerKind::DpmSolverPp => Box::new(DpmSolverScheduler::new(schedule)),
     };
     scheduler.set_timesteps(steps)?;
     Ok(scheduler)
@@ -148,6 +155,7 @@ pub(crate) mod contract {
             SamplerKind::Ddpm,
             SamplerKind::Ddim { eta: 0.0 },
             SamplerKind::Ddim { eta: 1.0 },
+            SamplerKind::DpmSolverPp,
         ]
         .into_iter()
         .map(|k| make_scheduler(k, schedule.clone(), steps).unwrap())
@@ -172,7 +180,11 @@ pub(crate) mod contract {
     #[test]
     fn refuses_step_counts_out_of_range() {
         let schedule = NoiseSchedule::new(ScheduleConfig::default()).unwrap();
-        for kind in [SamplerKind::Ddpm, SamplerKind::Ddim { eta: 0.0 }] {
+        for kind in [
+            SamplerKind::Ddpm,
+            SamplerKind::Ddim { eta: 0.0 },
+            SamplerKind::DpmSolverPp,
+        ] {
             assert!(make_scheduler(kind, schedule.clone(), 0).is_err());
             assert!(make_scheduler(kind, schedule.clone(), 1001).is_err());
         }
@@ -184,7 +196,7 @@ pub(crate) mod contract {
     fn an_oracle_model_recovers_x0() {
         let device = Device::flex();
         let x0 = Tensor::<4>::from_floats([[[[0.5, -0.25], [0.75, -1.0]]]], &device);
-        for s in all_schedulers(20) {
+        for mut s in all_schedulers(20) {
             let eps = Tensor::<4>::from_floats([[[[0.3, -1.2], [0.9, 0.1]]]], &device);
             let mut x = s.add_noise(x0.clone(), eps.clone(), &[s.timesteps()[0]]);
             for i in 0..s.timesteps().len() {

@@ -9,17 +9,19 @@
 //!   term `<embed(y), h>` of Miyato & Koyama (2018). The same module is the DCGAN
 //!   discriminator (its output is then a logit) and the WGAN critic.
 //!
-//! ## Spectral normalisation instead of a gradient penalty
+//! ## The gradient penalty without second-order gradients
 //!
 //! WGAN-GP needs `|| grad_x D(x^) ||` *inside* the loss, so the weights' gradient goes through
 //! a gradient: a second-order derivative. Burn 0.22's autodiff records one backward graph; the
-//! gradients it returns are plain tensors that are not themselves tracked, so a penalty built
-//! from them would be a constant that trains nothing (`crates/toys` shows the penalty in 1-D,
-//! where the critic's input derivative has a closed form). For the MNIST critic DigitLab ships
-//! the closest honest alternative under its own name, **WGAN-SN**: every weight matrix of the
-//! critic is divided by its largest singular value (Miyato et al. 2018), which bounds the
-//! critic's Lipschitz constant by 1 (leaky ReLU is 1-Lipschitz), the constraint that the
-//! penalty only encourages.
+//! gradients it returns are plain tensors that are not themselves tracked (upstream issue
+//! #1942), so a penalty built from them would be a constant that trains nothing. This critic
+//! is small enough to write its input gradient out by hand ([`Critic::input_gradient`]: the
+//! read-out's weight, the leaky ReLUs' slopes at the stored pre-activations, each convolution's
+//! transposed convolution), as ordinary forward ops that autodiff differentiates in the weights:
+//! [`Critic::gradient_penalty`] is WGAN-GP's penalty, exactly, tested against Burn's own input
+//! gradient and against finite differences in the weights. The other Lipschitz constraint,
+//! **WGAN-SN**, divides every weight matrix by its largest singular value (Miyato et al. 2018),
+//! which bounds the critic's Lipschitz constant (leaky ReLU is 1-Lipschitz).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{
@@ -27,8 +29,8 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu, tanh};
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 /// Leaky ReLU slope of the critic (DCGAN's 0.2).
 const SLOPE: f64 = 0.2;
@@ -249,6 +251,59 @@ impl Critic {
         )
     }
 
+    /// The critic's input gradient `grad_x f(x)` (`[batch, 1, h, w]`), written out as ordinary
+    /// tensor ops, so that autodiff differentiates it in the weights: WGAN-GP's penalty without
+    /// a second-order derivative (Burn 0.22 has none, upstream issue #1942).
+    ///
+    /// Backpropagation by hand through the three layers: `d f / d h2` is the read-out's weight
+    /// (plus the projection's class embedding); each leaky ReLU multiplies by its slope at the
+    /// stored pre-activation (1 or 0.2, a mask with no gradient of its own: the true second
+    /// derivative of a piecewise-linear function is zero almost everywhere); each convolution's
+    /// adjoint is the transposed convolution with the same weights, stride and padding.
+    pub fn input_gradient(&self, x: Tensor<4>, classes: Option<Tensor<1, Int>>) -> Tensor<4> {
+        let [batch, _, height, width] = x.dims();
+        let (w1, w2) = (
+            self.weight(self.conv1.weight.val()),
+            self.weight(self.conv2.weight.val()),
+        );
+        let a1 = self.conv(&self.conv1, x);
+        let [_, _, h1, v1] = a1.dims();
+        let a2 = self.conv(&self.conv2, leaky_relu(a1.clone(), SLOPE));
+        let [_, c2, h2, v2] = a2.dims();
+        let features = c2 * h2 * v2;
+        let readout = self
+            .weight(self.fc.weight.val().transpose())
+            .reshape([1, features])
+            .repeat_dim(0, batch);
+        let g = match (&self.embed, classes) {
+            (Some(embed), Some(c)) => {
+                readout
+                    + embed
+                        .forward(c.reshape([batch, 1]))
+                        .reshape([batch, features])
+            }
+            _ => readout,
+        };
+        let g = g.reshape([batch, c2, h2, v2]) * slopes(a2);
+        let g = conv_adjoint(&self.conv2, g, w2, [h1, v1]) * slopes(a1);
+        conv_adjoint(&self.conv1, g, w1, [height, width])
+    }
+
+    /// WGAN-GP's penalty (Gulrajani et al. 2017), `mean (|| grad_x f(x^) ||_2 - 1)^2` over the
+    /// batch, at points `x^` between real and generated digits (the caller draws them), from
+    /// [`Critic::input_gradient`]: a graph in the weights, so it trains the critic.
+    pub fn gradient_penalty(&self, x: Tensor<4>, classes: Option<Tensor<1, Int>>) -> Tensor<1> {
+        let [batch, _, _, _] = x.dims();
+        let g = self.input_gradient(x, classes);
+        let norm = g
+            .reshape([batch as i32, -1])
+            .square()
+            .sum_dim(1)
+            .add_scalar(1e-12)
+            .sqrt();
+        norm.sub_scalar(1.0).square().mean()
+    }
+
     /// One score per digit (`[batch]`): a logit for the DCGAN discriminator, `f(x)` for a
     /// WGAN critic.
     pub fn forward(&self, x: Tensor<4>, classes: Option<Tensor<1, Int>>) -> Tensor<1> {
@@ -271,6 +326,30 @@ impl Critic {
             _ => out,
         }
     }
+}
+
+/// The leaky ReLU's slope at each pre-activation: 1 where positive, [`SLOPE`] elsewhere.
+fn slopes(pre: Tensor<4>) -> Tensor<4> {
+    pre.greater_elem(0.0).float() * (1.0 - SLOPE) + SLOPE
+}
+
+/// The adjoint of one of the critic's convolutions applied to `g` (the gradient at its
+/// output): the transposed convolution with the same weights, stride and padding, padded at
+/// the end to the convolution's input size `[h, w]` (which a strided convolution rounds down).
+fn conv_adjoint(conv: &Conv2d, g: Tensor<4>, weight: Tensor<4>, [h, w]: [usize; 2]) -> Tensor<4> {
+    let [_, _, gh, gw] = g.dims();
+    let [_, _, kh, kw] = weight.dims();
+    let size = |n: usize, s: usize, k: usize| (n - 1) * s + k - 2;
+    let out = [
+        h - size(gh, conv.stride[0], kh),
+        w - size(gw, conv.stride[1], kw),
+    ];
+    conv_transpose2d(
+        g,
+        weight,
+        None,
+        ConvTransposeOptions::new(conv.stride, [1, 1], out, conv.dilation, conv.groups),
+    )
 }
 
 #[cfg(test)]
@@ -374,9 +453,9 @@ mod tests {
         assert!(free.iter().zip(&dist).any(|(f, d)| f > &(4.0 * d)));
     }
 
-    /// Why DigitLab has no WGAN-GP on MNIST: the input gradient Burn 0.22 returns lives outside
-    /// the autodiff graph (on the inner, non-differentiating device), so a penalty built from it
-    /// cannot send a gradient to the critic's weights.
+    /// Why the penalty's input gradient is written by hand: the one Burn 0.22 returns lives
+    /// outside the autodiff graph (on the inner, non-differentiating device), so a penalty built
+    /// from it could not send a gradient to the critic's weights.
     #[test]
     fn burns_input_gradient_is_not_tracked() {
         let device = Device::flex().autodiff();
@@ -389,6 +468,91 @@ mod tests {
         assert!(
             !g.device().is_autodiff(),
             "the gradient would be differentiable"
+        );
+    }
+
+    /// The hand-written input gradient equals Burn's own (untracked) one, for the plain, the
+    /// conditional (projection) and the spectrally normalised critic.
+    #[test]
+    fn input_gradient_equals_burns() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        for config in [
+            CriticConfig::new().with_width(4),
+            CriticConfig::new().with_width(4).with_n_classes(Some(10)),
+            CriticConfig::new().with_width(4).with_spectral_norm(true),
+        ] {
+            let critic = config.init(&device);
+            let classes = config
+                .n_classes
+                .map(|_| Tensor::<1, Int>::from_ints([3, 7, 0], &device));
+            let x =
+                Tensor::<4>::random([3, 1, 28, 28], burn::tensor::Distribution::Default, &device)
+                    .require_grad();
+            let grads = critic.forward(x.clone(), classes.clone()).sum().backward();
+            let burns = x.grad(&grads).unwrap();
+            let ours = critic.input_gradient(x.detach(), classes).inner();
+            let scale: f32 = burns.clone().abs().max().into_scalar();
+            let err: f32 = (ours - burns).abs().max().into_scalar();
+            assert!(
+                scale > 0.0 && err <= 1e-4 * scale,
+                "{config:?}: {err} of {scale}"
+            );
+        }
+    }
+
+    /// The penalty trains the critic: its autodiff gradient in a weight matches the finite
+    /// difference of the penalty in that weight (the read-out and a convolution's kernel).
+    #[test]
+    fn gradient_penalty_is_differentiable_in_the_weights() {
+        let device = Device::flex().autodiff();
+        device.seed(9);
+        let critic = CriticConfig::new().with_width(4).init(&device);
+        let x = Tensor::<4>::random([4, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let grads = critic.gradient_penalty(x.clone(), None).backward();
+        let penalty = |c: &Critic| -> f64 {
+            let v: f32 = c.gradient_penalty(x.clone(), None).inner().into_scalar();
+            v as f64
+        };
+        // d P / d (one weight), analytically and by central differences.
+        let check = |grad: Tensor<2>, nudge: &dyn Fn(f32) -> Critic, h: f32| {
+            let g: f32 = grad.slice([0..1, 0..1]).into_scalar();
+            let fd = (penalty(&nudge(h)) - penalty(&nudge(-h))) / (2.0 * h as f64);
+            assert!(g.abs() > 1e-6, "a gradient reaches the weight: {g}");
+            assert!(
+                (g as f64 - fd).abs() <= 0.05 * fd.abs() + 1e-5,
+                "autodiff {g} against finite difference {fd}"
+            );
+        };
+        let fc = critic.fc.weight.val().grad(&grads).unwrap();
+        check(
+            fc,
+            &|h| {
+                let mut c = critic.clone();
+                c.fc.weight = c.fc.weight.clone().map(|w| {
+                    let one = Tensor::<2>::zeros(w.dims(), &w.device())
+                        .slice_assign([0..1, 0..1], Tensor::<2>::ones([1, 1], &w.device()) * h);
+                    w + one
+                });
+                c
+            },
+            1e-2,
+        );
+        let conv = critic.conv2.weight.val().grad(&grads).unwrap();
+        check(
+            conv.reshape([8, 64]),
+            &|h| {
+                let mut c = critic.clone();
+                c.conv2.weight = c.conv2.weight.clone().map(|w| {
+                    let one = Tensor::<4>::zeros(w.dims(), &w.device()).slice_assign(
+                        [0..1, 0..1, 0..1, 0..1],
+                        Tensor::<4>::ones([1, 1, 1, 1], &w.device()) * h,
+                    );
+                    w + one
+                });
+                c
+            },
+            1e-3,
         );
     }
 

@@ -41,6 +41,8 @@ pub fn positive_number(name: &str, text: &str) -> Result<f64, String> {
 pub enum Sampler {
     Ddpm,
     Ddim,
+    /// DPM-Solver++ (2M).
+    DpmPp,
 }
 
 /// A checked request of the Sample view.
@@ -82,6 +84,7 @@ impl SampleParams {
         let sampler = match sampler {
             "ddpm" => Sampler::Ddpm,
             "ddim" => Sampler::Ddim,
+            "dpm++" => Sampler::DpmPp,
             s => return Err(format!("unknown sampler {s:?}")),
         };
         let steps = whole_number("steps", steps, 1, train_steps)?;
@@ -188,6 +191,9 @@ mod tests {
         assert!(parse("3", 2.0, "20", "65", "1").is_err());
         assert!(parse("3", 2.0, "20", "4", "-1").is_err());
         assert!(parse("3", 2.0, "2.5", "4", "1").is_err());
+        let dpm = SampleParams::parse("3", 2.0, "dpm++", "15", "4", "1", 1000).unwrap();
+        assert_eq!(dpm.sampler, Sampler::DpmPp);
+        assert!(SampleParams::parse("3", 2.0, "euler", "15", "4", "1", 1000).is_err());
     }
 
     #[test]

@@ -156,9 +156,11 @@ impl Space {
 pub enum GanLoss {
     /// DCGAN: the non-saturating loss against a logistic discriminator.
     Dcgan,
-    /// Wasserstein loss against a spectrally normalised critic (WGAN-GP's stand-in: Burn 0.22
-    /// has no second-order gradients, see `digitlab_models::gan`).
+    /// Wasserstein loss against a spectrally normalised critic.
     WganSn,
+    /// Wasserstein loss with WGAN-GP's gradient penalty (the critic's input gradient written
+    /// out as forward ops: see `digitlab_models::gan`).
+    WganGp,
     /// Wasserstein loss against a critic whose weights are clipped (the original WGAN).
     WganClip,
 }
@@ -169,6 +171,7 @@ impl GanLoss {
             GanLoss::Dcgan => "dcgan",
             GanLoss::WganSn => "wgan-sn",
             GanLoss::WganClip => "wgan-clip",
+            GanLoss::WganGp => "wgan-gp",
         }
     }
 }

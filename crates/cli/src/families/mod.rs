@@ -1,7 +1,7 @@
 //! # Model families: sampling and evaluating each kind of card
 //!
 //! One module per family, each with its `sample` and `eval`: [`ddpm`] (the class-conditional
-//! DDPM), [`ncsn`] (the score network), [`generators`] (VAEs and GANs), [`text`] (text-
+//! DDPM, and [`edit`]: its `edit` and `inpaint`), [`ncsn`] (the score network), [`generators`] (VAEs and GANs), [`text`] (text-
 //! conditioned models), [`judges`] (the classifier's and the autoencoder's held-out
 //! measures). `main.rs` picks one by the card's [`Kind`]; what they share (the judging loop,
 //! stored evaluations) is in `crate::evaluate`.
@@ -10,6 +10,7 @@
 //! DDPM, `--class` for a VAE), naming the kind, where it used to be ignored.
 
 pub mod ddpm;
+pub mod edit;
 pub mod generators;
 pub mod judges;
 pub mod ncsn;
