@@ -432,14 +432,15 @@ test('the VAE view: samples equal `digitlab sample`, reconstructions resemble th
   await page.close();
 });
 
-test('the GAN view: DCGAN and WGAN-SN from the same z equal `digitlab sample`, with their training curves', async () => {
+test('the GAN view: DCGAN, WGAN-GP and WGAN-SN from the same z equal `digitlab sample`, with their training curves', async () => {
   const { page, errors } = await open(browser, url);
   await page.getByTestId('tab-gan').click();
   await waitText(page, 'gan-done', (t) => Number(t) >= 2);
   assert.equal(await text(page, 'gan-error'), '');
   await sameAsCli(page, 'gan-dcgan', 'dcgan.json', 'dcgan');
+  await sameAsCli(page, 'gan-wgan-gp', 'wgan-gp.json', 'wgan-gp');
   await sameAsCli(page, 'gan-wgan', 'wgan-sn.json', 'wgan-sn');
-  for (const id of ['gan-dcgan', 'gan-wgan']) {
+  for (const id of ['gan-dcgan', 'gan-wgan-gp', 'gan-wgan']) {
     await waitText(page, `${id}-predictions`, (t) => t.split(',').length === 16);
     assert.ok(meanConfidence(await text(page, `${id}-summary`)) >= 0.6, await text(page, `${id}-summary`));
   }
@@ -450,7 +451,82 @@ test('the GAN view: DCGAN and WGAN-SN from the same z equal `digitlab sample`, w
   for (const id of ['gan-dcgan-curve', 'gan-wgan-curve']) {
     assert.ok(await page.getByTestId(id).locator('polyline').count() >= 1, `${id} has a curve`);
   }
+  assert.ok(await page.getByTestId('gan-wgan-curve').locator('polyline').count() >= 2, 'both WGANs have a W curve');
   await shot(page, 'gan');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the Edit view: a stroke draws and Undo takes it back; SDEdit and inpainting of a held-out digit equal `digitlab edit` / `digitlab inpaint`, the kept pixels exactly', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  await page.getByTestId('tab-edit').click();
+  // A vertical stroke with the mouse (pointer events) down the middle of the pad.
+  const pad = await page.getByTestId('edit-pad').boundingBox();
+  await page.mouse.move(pad.x + pad.width * 0.5, pad.y + pad.height * 0.2);
+  await page.mouse.down();
+  await page.mouse.move(pad.x + pad.width * 0.5, pad.y + pad.height * 0.8, { steps: 12 });
+  await page.mouse.up();
+  let ink = await canvasGrey(page, 'edit-canvas');
+  assert.equal(ink.grey[14 * 28 + 14], 255, 'the stroke inked the middle of the pad');
+  assert.ok(ink.grey.filter((v) => v === 255).length >= 15, 'a stroke, not a dot');
+  assert.equal(ink.grey[14 * 28 + 3], 0, 'and nothing far from it');
+  await page.getByTestId('edit-undo').click();
+  ink = await canvasGrey(page, 'edit-canvas');
+  assert.ok(ink.grey.every((v) => v === 0), 'Undo takes the stroke back');
+
+  // SDEdit of held-out digit #4 as its own class, against the CLI from the pad's own PNG.
+  await page.getByTestId('edit-from-index').fill('4');
+  await page.getByTestId('edit-from-held-out').click();
+  await mkdir(SHOTS, { recursive: true });
+  const pngOf = async (testid) => Buffer.from((await page.getByTestId(testid).evaluate((c) => c.toDataURL('image/png'))).split(',')[1], 'base64');
+  const input = join(SHOTS, 'edit-input.png');
+  await writeFile(input, await pngOf('edit-canvas'));
+  const cls = await page.getByTestId('edit-class').inputValue();
+  assert.match(cls, /^[0-9]$/, 'the held-out digit set its class');
+  for (const [id, v] of [['edit-steps', '5'], ['edit-count', '4'], ['edit-seed', '2']]) await page.getByTestId(id).fill(v);
+  await run(page, 'edit-run');
+  assert.equal((await text(page, 'edit-counter')).trim(), '3/3', 'strength 0.6 of 5 steps runs 3');
+  const cliSame = async (args, name) => {
+    const png = join(SHOTS, `cli-${name}.png`);
+    execFileSync(DIGITLAB, [...args, '--input', input, '--class', cls, '--steps', '5', '--count', '4', '--seed', '2', '--out', png]);
+    const [a, b] = [await canvasGrey(page, 'edit-output'), await pngGrey(page, await readFile(png))];
+    assert.deepEqual([a.width, a.height], [b.width, b.height], `${name} grid size`);
+    const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
+    assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${name} vs CLI: max ${Math.max(...d)}`);
+  };
+  await cliSame(['edit', '--strength', '0.6'], 'edit');
+  await waitText(page, 'edit-predictions', (t) => t.split(',').length === 4);
+
+  // Inpainting the lower half, with resampling: the upper half of every result is the input's.
+  await page.getByTestId('edit-mode').selectOption('inpaint');
+  await page.getByTestId('edit-mask-lower').click();
+  for (const [id, v] of [['edit-resample', '2'], ['edit-jump', '2']]) await page.getByTestId(id).fill(v);
+  await run(page, 'edit-run');
+  assert.equal((await text(page, 'edit-counter')).trim(), '9/9', '5 steps and 2 x 2 resampled');
+  const [out, digit] = [await canvasGrey(page, 'edit-output'), await canvasGrey(page, 'edit-canvas')];
+  let redrawn = 0;
+  for (let k = 0; k < 4; k++) {
+    const [gx, gy] = [2 + (k % 2) * 30, 2 + Math.floor(k / 2) * 30];
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const [got, kept] = [out.grey[(gy + y) * out.width + gx + x], digit.grey[y * 28 + x]];
+        if (y < 14) assert.equal(got, kept, `kept pixel ${x},${y} of result ${k}`);
+        else if (got !== kept) redrawn++;
+      }
+    }
+  }
+  assert.ok(redrawn > 50, `the lower halves were redrawn (${redrawn} pixels changed)`);
+  const mask = join(SHOTS, 'edit-mask.png');
+  await writeFile(mask, Buffer.from((await page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 28; c.height = 28;
+    const ctx = c.getContext('2d');
+    ctx.fillStyle = '#000'; ctx.fillRect(0, 0, 28, 28);
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 14, 28, 14);
+    return c.toDataURL('image/png');
+  })).split(',')[1], 'base64'));
+  await cliSame(['inpaint', '--mask', mask, '--resample', '2', '--jump', '2'], 'inpaint');
+  await shot(page, 'edit');
   assert.deepEqual(errors, []);
   await page.close();
 });

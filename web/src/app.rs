@@ -16,6 +16,7 @@ use crate::backend::{self, BackendKind};
 use crate::bench::BenchView;
 use crate::compare::CompareView;
 use crate::divergence::DivergenceView;
+use crate::edit::EditView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::gan::GanView;
@@ -32,6 +33,8 @@ use digitlab_weights::{GanLoss, Kind, ModelSpec};
 pub struct Ui {
     pub lab: StoredValue<Option<Lab>, LocalStorage>,
     pub digits: StoredValue<Option<Rc<Digits>>, LocalStorage>,
+    /// The first digit of the Sample view's last finished run (grey bytes), for the Edit view.
+    pub last_digit: StoredValue<Option<Vec<u8>>, LocalStorage>,
     /// `loading ...`, `ready`, `sampling`, `done`, `stopped` or `error: ...`.
     pub status: RwSignal<String>,
     pub backend: RwSignal<String>,
@@ -54,6 +57,13 @@ impl Ui {
         self.lab
             .with_value(|l| l.as_ref().map(|l| l.device.clone()))
             .ok_or_else(|| "the backend is not ready yet".to_string())
+    }
+
+    /// The held-out digits (the Forward and Edit views start from them).
+    pub fn held_out(self) -> Result<Rc<Digits>, String> {
+        self.digits
+            .get_value()
+            .ok_or_else(|| "the held-out digits are not loaded".to_string())
     }
 
     pub fn begin(self) -> u64 {
@@ -123,6 +133,7 @@ pub fn first_time(when: impl Fn() -> bool + 'static, start: impl Fn() + 'static)
 #[derive(Clone, Copy, PartialEq)]
 enum Tab {
     Sample,
+    Edit,
     Forward,
     Divergence,
     Score,
@@ -276,6 +287,10 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
                     loss: GanLoss::Dcgan,
                     ..
                 } => "dcgan",
+                ModelSpec::Gan {
+                    loss: GanLoss::WganGp,
+                    ..
+                } => "wgan-gp",
                 ModelSpec::Gan { .. } => "wgan-sn",
                 _ => "vae",
             };
@@ -307,6 +322,7 @@ pub fn App() -> impl IntoView {
     let ui = Ui {
         lab: StoredValue::new_local(None),
         digits: StoredValue::new_local(None),
+        last_digit: StoredValue::new_local(None),
         status: RwSignal::new("starting".into()),
         backend: RwSignal::new("starting the backend".into()),
         notice: RwSignal::new(String::new()),
@@ -399,6 +415,7 @@ pub fn App() -> impl IntoView {
         </header>
         <nav>
             <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">"Sample"</button>
+            <button class:active=move || tab.get() == Tab::Edit on:click=move |_| tab.set(Tab::Edit) data-testid="tab-edit">"Edit"</button>
             <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">"Forward process"</button>
             <button class:active=move || tab.get() == Tab::Divergence on:click=move |_| tab.set(Tab::Divergence) data-testid="tab-divergence">"Divergences"</button>
             <button class:active=move || tab.get() == Tab::Score on:click=move |_| tab.set(Tab::Score) data-testid="tab-score">"Score (NCSN)"</button>
@@ -410,6 +427,7 @@ pub fn App() -> impl IntoView {
         </nav>
         <main>
             <div class:hidden=move || tab.get() != Tab::Sample><SamplingView ui=ui/></div>
+            <div class:hidden=move || tab.get() != Tab::Edit><EditView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Forward><ForwardView ui=ui/></div>
             <div class:hidden=move || tab.get() != Tab::Divergence><DivergenceView/></div>
             <div class:hidden=move || tab.get() != Tab::Score><ScoreView ui=ui/></div>

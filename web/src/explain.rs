@@ -167,3 +167,18 @@ pub fn text() -> impl IntoView {
         </div>
     }
 }
+
+pub fn edit() -> impl IntoView {
+    view! {
+        <div class="explain">
+            <details open>
+                <summary>"SDEdit: noise the drawing, then denoise it as a digit"</summary>
+                <p>"The forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) turns any picture into noise; the reverse process turns noise into a digit. SDEdit (Meng et al. 2022) starts the reverse process part-way: it noises your drawing to the level the run reaches after skipping the first steps − ⌊strength × steps⌋ steps, then denoises it as the chosen digit with the usual guidance. Enough noise hides the drawing's wobble and grey; too little leaves it as it was. Strength 0 gives the drawing back; strength 1 forgets it and is the Sample view's digit from the same seed."</p>
+            </details>
+            <details>
+                <summary>"Inpainting: redraw the masked pixels, keep the rest (RePaint)"</summary>
+                <p>"RePaint (Lugmayr et al. 2022) needs no retraining: after every reverse step the pixels outside the mask are replaced by your digit noised to the new level, q(x_t | x_0) with fresh noise (and, after the last step, by your digit itself), so only the red pixels come from the model. The model sees the kept pixels only through the noise, so the two parts can disagree at the border; RePaint's resampling goes back up a few levels (x_t from x_(t−j) by the forward process) and denoises them again, several times, giving the model room to harmonise them. Resampling 1 is plain replacement."</p>
+            </details>
+        </div>
+    }
+}

@@ -173,11 +173,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
     });
 
     let compare = move |_| {
-        let Some(digits) = ui.checked(
-            ui.digits
-                .get_value()
-                .ok_or("the held-out digits are not loaded".to_string()),
-        ) else {
+        let Some(digits) = ui.checked(ui.held_out()) else {
             return;
         };
         let Some(lab) = ui.checked(

@@ -1,7 +1,7 @@
 //! # The GAN view (Q5)
 //!
-//! DCGAN and WGAN-SN generators side by side from the same `z`, a walk between two `z`s in
-//! both, and their training curves read from the logs shipped beside the weights
+//! DCGAN, WGAN-GP and WGAN-SN generators side by side from the same `z`, a walk between two
+//! `z`s in each, and their training curves read from the logs shipped beside the weights
 //! (`weights/<name>.metrics.jsonl`, written by `digitlab train gan`).
 
 use leptos::html::Canvas;
@@ -27,11 +27,11 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let t = RwSignal::new(0.5f64);
     let done = RwSignal::new(0u32);
     let error = RwSignal::new(String::new());
-    let summaries = [RwSignal::new(String::new()), RwSignal::new(String::new())];
-    let predictions = [RwSignal::new(String::new()), RwSignal::new(String::new())];
-    let grids: [NodeRef<Canvas>; 2] = Default::default();
-    let strips: [NodeRef<Canvas>; 2] = Default::default();
-    let points: [NodeRef<Canvas>; 2] = Default::default();
+    let summaries: [RwSignal<String>; 3] = std::array::from_fn(|_| RwSignal::new(String::new()));
+    let predictions: [RwSignal<String>; 3] = std::array::from_fn(|_| RwSignal::new(String::new()));
+    let grids: [NodeRef<Canvas>; 3] = Default::default();
+    let strips: [NodeRef<Canvas>; 3] = Default::default();
+    let points: [NodeRef<Canvas>; 3] = Default::default();
     let dcgan_curve = RwSignal::new(Drawing::default());
     let wgan_curve = RwSignal::new(Drawing::default());
 
@@ -117,7 +117,11 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         .await
                         .unwrap_or_default()
                 };
-                let (d, w) = (log("dcgan").await, log("wgan-sn").await);
+                let (d, w, gp) = (
+                    log("dcgan").await,
+                    log("wgan-sn").await,
+                    log("wgan-gp").await,
+                );
                 let (dl, gl) = (curve(&d, "critic_loss"), curve(&d, "generator_loss"));
                 plot::draw(
                     dcgan_curve,
@@ -141,18 +145,25 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         x_label: "generator step",
                     },
                 );
-                let west = curve(&w, "w_estimate");
+                let (west, gpest) = (curve(&w, "w_estimate"), curve(&gp, "w_estimate"));
                 plot::draw(
                     wgan_curve,
                     &Plot {
-                        title: "WGAN-SN critic's estimate of W (shipped log)",
+                        title: "The WGAN critics' estimates of W (shipped logs)",
                         log_y: false,
                         marker_x: None,
-                        series: vec![Series {
-                            label: "W estimate",
-                            color: "#2ca02c",
-                            points: &west,
-                        }],
+                        series: vec![
+                            Series {
+                                label: "WGAN-GP",
+                                color: "#9467bd",
+                                points: &gpest,
+                            },
+                            Series {
+                                label: "WGAN-SN",
+                                color: "#2ca02c",
+                                points: &west,
+                            },
+                        ],
                         y_range: None,
                         x_label: "generator step",
                     },
@@ -182,7 +193,7 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"GANs: DCGAN and WGAN-SN from the same z"</h2>
+            <h2>"GANs: DCGAN, WGAN-GP and WGAN-SN from the same z"</h2>
             {explain::gan()}
             <p class="meta">"Models: " <span data-testid="gan-info">{move || info.get()}</span></p>
             <p class="notice" data-testid="gan-error">{move || error.get()}</p>
@@ -206,7 +217,8 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             </div>
             <div class="columns">
                 {column(0, "DCGAN", "gan-dcgan", "gan-dcgan-strip", "gan-dcgan-point", "gan-dcgan-predictions", "gan-dcgan-summary")}
-                {column(1, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions", "gan-wgan-summary")}
+                {column(1, "WGAN-GP", "gan-wgan-gp", "gan-wgan-gp-strip", "gan-wgan-gp-point", "gan-wgan-gp-predictions", "gan-wgan-gp-summary")}
+                {column(2, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions", "gan-wgan-summary")}
             </div>
             <h3>"Training curves"</h3>
             <div class="columns">

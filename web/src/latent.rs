@@ -13,7 +13,7 @@ use crate::fetch;
 use crate::lab::{LatentModel, parse_card};
 
 /// The GAN generators the page shows side by side.
-pub const LATENT_MODELS_GAN: [&str; 2] = ["dcgan", "wgan-sn"];
+pub const LATENT_MODELS_GAN: [&str; 3] = ["dcgan", "wgan-gp", "wgan-sn"];
 
 /// Fetches `weights/<name>.json` and its weights and adds the model to the lab, unless one of
 /// that name is there already. Returns a line for the view.

@@ -16,6 +16,7 @@ mod canvas;
 mod compare;
 mod divergence;
 mod duel;
+mod edit;
 mod explain;
 mod fetch;
 mod forward;

@@ -7,7 +7,7 @@
 //! from a backend's RNG: the same settings give the same digits here and in the CLI.
 
 use burn::prelude::*;
-use digitlab_diffusion::{DenoiseRun, SampleRequest, SamplerKind};
+use digitlab_diffusion::{DenoiseRun, Edit, SampleRequest, SamplerKind};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -27,6 +27,39 @@ pub fn text_field(label: &'static str, id: &'static str, sig: RwSignal<String>) 
         <label>{label}
             <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
                 on:input=move |ev| sig.set(event_target_value(&ev))/>
+        </label>
+    }
+}
+
+/// "Digit": 0-9 or unconditional (`none`), bound to `sig` (`data-testid` = `id`).
+pub fn digit_select(id: &'static str, sig: RwSignal<String>) -> impl IntoView {
+    view! {
+        <label>"Digit "
+            <select data-testid=id prop:value=move || sig.get()
+                on:change=move |ev| sig.set(event_target_value(&ev))>
+                <option value="none">"unconditional"</option>
+                {(0..10).map(|d| view! { <option value=d.to_string()>{d}</option> }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// "Guidance w": a slider from 0 to [`MAX_W`] bound to `sig`, its value shown in `value_id`.
+pub fn guidance_slider(
+    id: &'static str,
+    value_id: &'static str,
+    sig: RwSignal<f64>,
+) -> impl IntoView {
+    view! {
+        <label>"Guidance w "
+            <input type="range" min="0" max=MAX_W step="0.1" data-testid=id
+                prop:value=move || sig.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                        sig.set(v.clamp(0.0, MAX_W));
+                    }
+                }/>
+            <output data-testid=value_id>{move || format!("{:.1}", sig.get())}</output>
         </label>
     }
 }
@@ -61,24 +94,32 @@ pub enum Outcome {
     Stopped,
 }
 
-/// Runs one request, drawing every step into `canvas`; stops when `ui.run_id` moves on.
+/// Runs one request (an edit of a digit with `edit`), drawing every step into `canvas`; stops
+/// when `ui.run_id` moves on.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_into(
     ui: Ui,
     id: u64,
     params: &Params,
     guidance: f64,
+    edit: Option<&Edit>,
     canvas: Option<web_sys::HtmlCanvasElement>,
     counter: RwSignal<String>,
     show_x0: RwSignal<bool>,
 ) -> Result<Outcome, String> {
     let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
     let ddpm = lab.ddpm.as_ref().ok_or("no diffusion model is loaded")?;
-    let mut run = DenoiseRun::new(
-        &ddpm.model,
-        ddpm.schedule.clone(),
-        &params.request(guidance),
-        &lab.device,
-    )
+    let request = params.request(guidance);
+    let mut run = match edit {
+        Some(edit) => DenoiseRun::edit(
+            &ddpm.model,
+            ddpm.schedule.clone(),
+            &request,
+            edit,
+            &lab.device,
+        ),
+        None => DenoiseRun::new(&ddpm.model, ddpm.schedule.clone(), &request, &lab.device),
+    }
     .map_err(|e| e.to_string())?;
     let total = run.trajectory().total_steps();
     let side = ddpm.model.image_shape()[1];
@@ -164,6 +205,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                 id,
                 &p,
                 p.guidance,
+                None,
                 grid.get_untracked(),
                 counter,
                 show_x0,
@@ -175,7 +217,13 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     if let Ok(data) = x0.clone().into_data_async().await
                         && let (Some(c), Ok(v)) = (grid.get_untracked(), data.try_to_vec::<f32>())
                     {
-                        canvas::paint_grid(&c, &v, p.count, x0.dims()[2]);
+                        let side = x0.dims()[2];
+                        canvas::paint_grid(&c, &v, p.count, side);
+                        // The Edit view can start from the first digit.
+                        ui.last_digit
+                            .set_value(Some(digitlab_data::pixels::unit_to_bytes(
+                                &v[..side * side],
+                            )));
                     }
                     judge(ui, x0, p.class, predictions, summary).await;
                     ui.finish(id, "done");
@@ -195,7 +243,18 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             ui.status.set("sampling".into());
             for (i, &w) in SWEEP.iter().enumerate() {
                 sweep_label.set(format!("w = {w} ({}/{})", i + 1, SWEEP.len()));
-                match run_into(ui, id, &p, w, sweep[i].get_untracked(), counter, show_x0).await {
+                match run_into(
+                    ui,
+                    id,
+                    &p,
+                    w,
+                    None,
+                    sweep[i].get_untracked(),
+                    counter,
+                    show_x0,
+                )
+                .await
+                {
                     Ok(Outcome::Done(_)) => {}
                     Ok(Outcome::Stopped) => return ui.finish(id, "stopped"),
                     Err(e) => return ui.finish(id, &format!("error: {e}")),
@@ -228,23 +287,8 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             <h2>"Sample digits with classifier-free guidance"</h2>
             <div class="columns">
                 <div class="controls">
-                    <label>"Digit "
-                        <select data-testid="digit" prop:value=move || digit.get()
-                            on:change=move |ev| digit.set(event_target_value(&ev))>
-                            <option value="none">"unconditional"</option>
-                            {(0..10).map(|d| view! { <option value=d.to_string()>{d}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    <label>"Guidance w "
-                        <input type="range" min="0" max=MAX_W step="0.1" data-testid="guidance"
-                            prop:value=move || guidance.get().to_string()
-                            on:input=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                                    guidance.set(v.clamp(0.0, MAX_W));
-                                }
-                            }/>
-                        <output data-testid="guidance-value">{move || format!("{:.1}", guidance.get())}</output>
-                    </label>
+                    {digit_select("digit", digit)}
+                    {guidance_slider("guidance", "guidance-value", guidance)}
                     <label>"Sampler "
                         <select data-testid="sampler" prop:value=move || sampler.get()
                             on:change=move |ev| sampler.set(event_target_value(&ev))>

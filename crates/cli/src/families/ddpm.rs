@@ -4,11 +4,13 @@
 //! batched pass), writing the grid and, with `--frames`, every intermediate `x_t` and predicted
 //! `x_0`. The evaluation asks for the classes in turn at each guidance scale.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
 use burn::prelude::*;
 use digitlab_diffusion::{DenoiseRun, SampleRequest};
+use digitlab_models::ContextUnet;
 
 use super::{check_count, classes_in_turn, columns, joined, parse_class};
 use crate::args::{EvalArgs, SampleArgs};
@@ -31,10 +33,31 @@ pub fn sample(card: &CardFile, args: &SampleArgs, device: &Device) -> Result<()>
     let columns = columns(args.count);
     let total = run.trajectory().total_steps();
     let started = Instant::now();
-    let mut frame_error = None;
+    let out = run_with_frames(&mut run, &model, args.frames.as_deref(), columns)?;
+    grid::save_png(&grid::grid(&out, columns), &args.out)?;
+    eprintln!(
+        "wrote {} ({} digits, {total} steps, {:.2} s)",
+        args.out.display(),
+        args.count,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs `run` to the end with a step counter on a terminal, writing every intermediate `x_t`
+/// and predicted `x_0` into `frames` (`xt-NNNN.png`, `x0-NNNN.png`) when given: `sample`'s and
+/// `edit`'s loop. Returns the final digits.
+pub fn run_with_frames(
+    run: &mut DenoiseRun,
+    model: &ContextUnet,
+    frames: Option<&Path>,
+    columns: usize,
+) -> Result<Tensor<4>> {
+    let total = run.trajectory().total_steps();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let out = run.run(&model, |k, step| {
-        if let Some(dir) = &args.frames
+    let mut frame_error = None;
+    let out = run.run(model, |k, step| {
+        if let Some(dir) = frames
             && frame_error.is_none()
         {
             let r = grid::save_png(
@@ -55,20 +78,13 @@ pub fn sample(card: &CardFile, args: &SampleArgs, device: &Device) -> Result<()>
             eprint!("\rstep {k}/{total}");
         }
     });
-    if terminal {
+    if terminal && total > 0 {
         eprintln!();
     }
-    if let Some(e) = frame_error {
-        return Err(e);
+    match frame_error {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    grid::save_png(&grid::grid(&out, columns), &args.out)?;
-    eprintln!(
-        "wrote {} ({} digits, {total} steps, {:.2} s)",
-        args.out.display(),
-        args.count,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 pub fn eval(mut card: CardFile, args: &EvalArgs, device: &Device) -> Result<()> {

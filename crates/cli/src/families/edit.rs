@@ -103,36 +103,7 @@ fn run(
     let total = run.trajectory().total_steps();
     let columns = columns(common.count);
     let started = Instant::now();
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut frame_error = None;
-    let out = run.run(model, |k, step| {
-        if let Some(dir) = &common.frames
-            && frame_error.is_none()
-        {
-            let r = grid::save_png(
-                &grid::grid(&step.prev_sample, columns),
-                &dir.join(format!("xt-{k:04}.png")),
-            )
-            .and_then(|_| {
-                grid::save_png(
-                    &grid::grid(&step.pred_original_sample, columns),
-                    &dir.join(format!("x0-{k:04}.png")),
-                )
-            });
-            if let Err(e) = r {
-                frame_error = Some(e);
-            }
-        }
-        if terminal {
-            eprint!("\rstep {k}/{total}");
-        }
-    });
-    if terminal && total > 0 {
-        eprintln!();
-    }
-    if let Some(e) = frame_error {
-        return Err(e);
-    }
+    let out = super::ddpm::run_with_frames(&mut run, model, common.frames.as_deref(), columns)?;
     let picture = if common.count == 1 {
         digit_image(&out)
     } else {

@@ -1,0 +1,364 @@
+//! # The Edit view: draw a digit and let the model finish it
+//!
+//! A 28x28 drawing pad (pointer events: mouse, pen or touch) with a pen, an eraser, a brush
+//! size, undo and clear; it starts blank, from a held-out digit or from the last sampled one.
+//! **SDEdit** noises the drawing to the strength's level and denoises it as the chosen class;
+//! **Inpaint** redraws the pixels painted into the mask (RePaint, with resampling) and keeps the
+//! others exactly. Both run `digitlab_diffusion`'s one sampling run with an `Edit` on it (the
+//! same code as `digitlab edit` / `digitlab inpaint`), step by step like the Sample view: the
+//! same seed gives the CLI's pixels.
+
+use digitlab_diffusion::{Edit, Resample, edit::MAX_RESAMPLE};
+use digitlab_ui::inputs::SampleParams;
+use leptos::html::{Canvas, Div};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::{Clamped, JsCast};
+
+use crate::app::Ui;
+use crate::canvas;
+use crate::explain;
+use crate::sampling::{
+    MAX_COUNT, Outcome, Params, digit_select, guidance_slider, judge, run_into, whole_number,
+};
+
+/// The pad's side in pixels (the model's digits).
+const SIDE: usize = 28;
+
+/// What a stroke on the pad does.
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    Pen,
+    Eraser,
+    Mask,
+    Unmask,
+}
+
+/// The drawing and the mask (`true`: the model fills that pixel), one snapshot of the pad.
+#[derive(Clone, PartialEq)]
+struct Pad {
+    ink: Vec<u8>,
+    fill: Vec<bool>,
+}
+
+impl Pad {
+    fn blank() -> Self {
+        Self {
+            ink: vec![0; SIDE * SIDE],
+            fill: vec![false; SIDE * SIDE],
+        }
+    }
+
+    /// A round brush of `radius` pixels at `(x, y)` (pad pixels, fractional): the pen inks the
+    /// disc fully and its rim half, like a pen stroke's soft edge.
+    fn stroke(&mut self, tool: Tool, x: f64, y: f64, radius: f64) {
+        for py in 0..SIDE {
+            for px in 0..SIDE {
+                let d = ((px as f64 + 0.5 - x).powi(2) + (py as f64 + 0.5 - y).powi(2)).sqrt();
+                let i = py * SIDE + px;
+                match tool {
+                    Tool::Pen if d <= radius => self.ink[i] = 255,
+                    Tool::Pen if d <= radius + 0.7 => self.ink[i] = self.ink[i].max(128),
+                    Tool::Eraser if d <= radius + 0.5 => self.ink[i] = 0,
+                    Tool::Mask if d <= radius + 0.5 => self.fill[i] = true,
+                    Tool::Unmask if d <= radius + 0.5 => self.fill[i] = false,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Paints the mask as a translucent red overlay.
+fn paint_mask(c: &web_sys::HtmlCanvasElement, fill: &[bool]) {
+    let rgba: Vec<u8> = fill
+        .iter()
+        .flat_map(|&f| if f { [230, 40, 40, 110] } else { [0, 0, 0, 0] })
+        .collect();
+    let ctx = c
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok());
+    if let (Some(ctx), Ok(img)) = (
+        ctx,
+        web_sys::ImageData::new_with_u8_clamped_array_and_sh(
+            Clamped(&rgba),
+            SIDE as u32,
+            SIDE as u32,
+        ),
+    ) {
+        let _ = ctx.put_image_data(&img, 0.0, 0.0);
+    }
+}
+
+#[component]
+pub fn EditView(ui: Ui) -> impl IntoView {
+    let pad = RwSignal::new(Pad::blank());
+    let history: StoredValue<Vec<Pad>> = StoredValue::new(Vec::new());
+    let tool = RwSignal::new("pen".to_string());
+    let brush = RwSignal::new("1.2".to_string());
+    let drawing = RwSignal::new(false);
+    let mode = RwSignal::new("sdedit".to_string());
+    let from_index = RwSignal::new("4".to_string());
+    let digit = RwSignal::new("4".to_string());
+    let guidance = RwSignal::new(2.0f64);
+    let strength = RwSignal::new(0.6f64);
+    let sampler = RwSignal::new("ddim".to_string());
+    let steps = RwSignal::new("20".to_string());
+    let count = RwSignal::new("4".to_string());
+    let seed = RwSignal::new("1".to_string());
+    let resample = RwSignal::new("1".to_string());
+    let jump = RwSignal::new("5".to_string());
+    let counter = RwSignal::new("0/0".to_string());
+    let predictions = RwSignal::new(String::new());
+    let summary = RwSignal::new(String::new());
+    let ink_canvas: NodeRef<Canvas> = NodeRef::new();
+    let mask_canvas: NodeRef<Canvas> = NodeRef::new();
+    let surface: NodeRef<Div> = NodeRef::new();
+    let output: NodeRef<Canvas> = NodeRef::new();
+    let show_x0 = RwSignal::new(false);
+
+    // The pad redraws whenever it changes (and once its canvases exist).
+    Effect::new(move |_| {
+        let p = pad.get();
+        if let Some(c) = ink_canvas.get() {
+            canvas::paint_grey(&c, SIDE, SIDE, &p.ink);
+        }
+        if let Some(c) = mask_canvas.get() {
+            paint_mask(&c, &p.fill);
+        }
+    });
+
+    let remember = move || history.update_value(|h| h.push(pad.get_untracked()));
+    let tool_now = move || match tool.get_untracked().as_str() {
+        "eraser" => Tool::Eraser,
+        "mask" => Tool::Mask,
+        "unmask" => Tool::Unmask,
+        _ => Tool::Pen,
+    };
+    // Where a pointer event falls on the pad, in pad pixels.
+    let at = move |ev: &web_sys::PointerEvent| -> Option<(f64, f64)> {
+        let rect = surface.get_untracked()?.get_bounding_client_rect();
+        if rect.width() <= 0.0 || rect.height() <= 0.0 {
+            return None;
+        }
+        Some((
+            (ev.client_x() as f64 - rect.left()) / rect.width() * SIDE as f64,
+            (ev.client_y() as f64 - rect.top()) / rect.height() * SIDE as f64,
+        ))
+    };
+    let paint = move |ev: &web_sys::PointerEvent| {
+        let radius = brush.get_untracked().parse::<f64>().unwrap_or(1.2);
+        if let Some((x, y)) = at(ev) {
+            pad.update(|p| p.stroke(tool_now(), x, y, radius));
+        }
+    };
+    let down = move |ev: web_sys::PointerEvent| {
+        ev.prevent_default();
+        remember();
+        drawing.set(true);
+        paint(&ev);
+    };
+    let moved = move |ev: web_sys::PointerEvent| {
+        if drawing.get_untracked() {
+            ev.prevent_default();
+            paint(&ev);
+        }
+    };
+    let up = move |_| drawing.set(false);
+
+    let undo = move |_| {
+        if let Some(previous) = history.try_update_value(|h| h.pop()).flatten() {
+            pad.set(previous);
+        }
+    };
+    let clear = move |_| {
+        remember();
+        pad.set(Pad::blank());
+    };
+    let clear_mask = move |_| {
+        remember();
+        pad.update(|p| p.fill = vec![false; SIDE * SIDE]);
+    };
+    let mask_lower = move |_| {
+        remember();
+        pad.update(|p| p.fill = (0..SIDE * SIDE).map(|i| i / SIDE >= SIDE / 2).collect());
+    };
+    let from_held_out = move |_| {
+        let Some(digits) = ui.checked(ui.held_out()) else {
+            return;
+        };
+        let Some(i) = ui.checked(whole_number(
+            "the held-out digit",
+            &from_index.get_untracked(),
+            0,
+            digits.len() - 1,
+        )) else {
+            return;
+        };
+        remember();
+        let px = digits.side * digits.side;
+        pad.update(|p| p.ink = digits.images[i * px..(i + 1) * px].to_vec());
+        digit.set(digits.labels[i].to_string());
+    };
+    let from_sample = move |_| {
+        let Some(last) = ui.checked(
+            ui.last_digit
+                .get_value()
+                .ok_or("sample a digit in the Sample view first".to_string()),
+        ) else {
+            return;
+        };
+        remember();
+        pad.update(|p| p.ink = last);
+    };
+
+    // The checked request: the Sample view's parser for the shared settings, then the edit's.
+    let request = move || -> Result<(Params, Edit), String> {
+        let train_steps = ui
+            .lab
+            .with_value(|l| {
+                l.as_ref()
+                    .and_then(|l| l.ddpm.as_ref())
+                    .map(|d| d.schedule.train_steps())
+            })
+            .unwrap_or(1000);
+        let p = SampleParams::parse(
+            &digit.get_untracked(),
+            guidance.get_untracked(),
+            &sampler.get_untracked(),
+            &steps.get_untracked(),
+            &count.get_untracked(),
+            &seed.get_untracked(),
+            train_steps,
+        )?;
+        let pixels = pad.get_untracked();
+        let input = digitlab_data::pixels::bytes_to_unit(&pixels.ink);
+        let edit = if mode.get_untracked() == "inpaint" {
+            if !pixels.fill.iter().any(|&f| f) {
+                return Err("paint the mask first: the model fills the red pixels".into());
+            }
+            let resample = Resample {
+                count: whole_number("resampling", &resample.get_untracked(), 1, MAX_RESAMPLE)?,
+                jump: whole_number("the jump length", &jump.get_untracked(), 1, p.steps)?,
+            };
+            Edit::inpaint(input, pixels.fill, resample)
+        } else {
+            Edit::sdedit(input, strength.get_untracked())
+        };
+        Ok((Params(p), edit))
+    };
+
+    let run = move |_| {
+        let Some((p, edit)) = ui.checked(request()) else {
+            return;
+        };
+        let id = ui.begin();
+        predictions.set(String::new());
+        summary.set(String::new());
+        spawn_local(async move {
+            ui.status.set("editing".into());
+            let result = run_into(
+                ui,
+                id,
+                &p,
+                p.guidance,
+                Some(&edit),
+                output.get_untracked(),
+                counter,
+                show_x0,
+            )
+            .await;
+            match result {
+                Ok(Outcome::Done(x0)) => {
+                    if let Ok(data) = x0.clone().into_data_async().await
+                        && let (Some(c), Ok(v)) = (output.get_untracked(), data.try_to_vec::<f32>())
+                    {
+                        canvas::paint_grid(&c, &v, p.count, SIDE);
+                    }
+                    judge(ui, x0, p.class, predictions, summary).await;
+                    ui.finish(id, "done");
+                }
+                Ok(Outcome::Stopped) => ui.finish(id, "stopped"),
+                Err(e) => ui.finish(id, &format!("error: {e}")),
+            }
+        });
+    };
+
+    let select = |id: &'static str,
+                  sig: RwSignal<String>,
+                  options: &'static [(&'static str, &'static str)]| {
+        view! {
+            <select data-testid=id prop:value=move || sig.get() on:change=move |ev| sig.set(event_target_value(&ev))>
+                {options.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+            </select>
+        }
+    };
+    let number = |id: &'static str, sig: RwSignal<String>| {
+        view! {
+            <input type="number" min="0" data-testid=id prop:value=move || sig.get()
+                on:input=move |ev| sig.set(event_target_value(&ev))/>
+        }
+    };
+    let inpainting = move || mode.get() == "inpaint";
+
+    view! {
+        <section class="view">
+            <h2>"Draw a digit and let the model finish it"</h2>
+            <div class="columns">
+                <div class="controls">
+                    <label>"Edit " {select("edit-mode", mode, &[("sdedit", "SDEdit: finish the drawing"), ("inpaint", "Inpaint: redraw the masked pixels")])}</label>
+                    <label>"Tool " {select("edit-tool", tool, &[("pen", "pen"), ("eraser", "eraser"), ("mask", "mask (model fills)"), ("unmask", "unmask")])}</label>
+                    <label>"Brush " {select("edit-brush", brush, &[("0.6", "thin"), ("1.2", "medium"), ("2", "thick")])}</label>
+                    <div class="buttons">
+                        <button data-testid="edit-undo" on:click=undo>"Undo"</button>
+                        <button data-testid="edit-clear" on:click=clear>"Clear"</button>
+                        <button data-testid="edit-mask-lower" on:click=mask_lower>"Mask the lower half"</button>
+                        <button data-testid="edit-clear-mask" on:click=clear_mask>"Clear the mask"</button>
+                    </div>
+                    <label>"Held-out digit # " {number("edit-from-index", from_index)}
+                        <button data-testid="edit-from-held-out" on:click=from_held_out>"Start from it"</button>
+                    </label>
+                    <button data-testid="edit-from-sample" on:click=from_sample>"Start from the last sampled digit"</button>
+                    {digit_select("edit-class", digit)}
+                    {guidance_slider("edit-guidance", "edit-guidance-value", guidance)}
+                    <label class:hidden=inpainting>"Strength "
+                        <input type="range" min="0" max="1" step="0.05" data-testid="edit-strength"
+                            prop:value=move || strength.get().to_string()
+                            on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { strength.set(v.clamp(0.0, 1.0)) } }/>
+                        <output data-testid="edit-strength-value">{move || format!("{:.2}", strength.get())}</output>
+                    </label>
+                    <label>"Sampler " {select("edit-sampler", sampler, &[("ddim", "DDIM"), ("ddpm", "DDPM"), ("dpm++", "DPM-Solver++")])}</label>
+                    <label>"Steps " {number("edit-steps", steps)}</label>
+                    <label class:hidden=move || !inpainting()>"Resampling " {number("edit-resample", resample)}</label>
+                    <label class:hidden=move || !inpainting()>"Jump length " {number("edit-jump", jump)}</label>
+                    <label>"Results " <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="edit-count"
+                        prop:value=move || count.get() on:input=move |ev| count.set(event_target_value(&ev))/></label>
+                    <label>"Seed " {number("edit-seed", seed)}</label>
+                    <label class="inline">
+                        <input type="checkbox" prop:checked=move || show_x0.get()
+                            on:change=move |ev| show_x0.set(event_target_checked(&ev))/>
+                        " show the predicted x₀ while it runs"
+                    </label>
+                    <div class="buttons">
+                        <button data-testid="edit-run" on:click=run disabled=move || !ui.ready.get() || ui.busy.get()>"Run"</button>
+                        <button data-testid="edit-stop" on:click=move |_| ui.stop() disabled=move || !ui.busy.get()>"Stop"</button>
+                    </div>
+                    <p class="meta">"Step " <span data-testid="edit-counter">{move || counter.get()}</span></p>
+                </div>
+                <div class="output">
+                    <div class="pad" node_ref=surface data-testid="edit-pad"
+                        on:pointerdown=down on:pointermove=moved on:pointerup=up on:pointerleave=up>
+                        <canvas class="digits" node_ref=ink_canvas width="28" height="28" data-testid="edit-canvas"></canvas>
+                        <canvas class="digits mask" node_ref=mask_canvas width="28" height="28" data-testid="edit-mask"></canvas>
+                    </div>
+                    <canvas class="digits" data-testid="edit-output" node_ref=output width="32" height="32"></canvas>
+                    <p class="meta" data-testid="edit-predictions">{move || predictions.get()}</p>
+                    <p class="meta" data-testid="edit-summary">{move || summary.get()}</p>
+                </div>
+            </div>
+            {explain::edit()}
+        </section>
+    }
+}
