@@ -17,6 +17,7 @@ fn shipped_cards_match_their_weights() {
         "vae-2d",
         "dcgan",
         "wgan-sn",
+        "wgan-gp",
         "autoencoder",
         "text-pixel",
         "text-latent",
@@ -215,10 +216,10 @@ fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
 }
 
 /// The shipped GANs' digits are recognised with confidence and cover (nearly) every digit
-/// (at 1,000 digits the DCGAN's mean confidence is 0.88, WGAN-SN's 0.81).
+/// (at 1,000 digits the DCGAN's mean confidence is 0.88, WGAN-GP's 0.85, WGAN-SN's 0.81).
 #[test]
 fn shipped_gans_draw_digits_the_classifier_recognises() {
-    for (card, confidence) in [("dcgan", 0.8), ("wgan-sn", 0.75)] {
+    for (card, confidence) in [("dcgan", 0.8), ("wgan-gp", 0.78), ("wgan-sn", 0.75)] {
         let r = eval_shipped(card);
         assert!(
             r["confidence"].as_f64().unwrap() >= confidence,

@@ -239,10 +239,13 @@ pub fn EditView(ui: Ui) -> impl IntoView {
             if !pixels.fill.iter().any(|&f| f) {
                 return Err("paint the mask first: the model fills the red pixels".into());
             }
-            let resample = Resample {
-                count: whole_number("resampling", &resample.get_untracked(), 1, MAX_RESAMPLE)?,
-                jump: whole_number("the jump length", &jump.get_untracked(), 1, p.steps)?,
+            let count = whole_number("resampling", &resample.get_untracked(), 1, MAX_RESAMPLE)?;
+            // The jump length only matters when there is resampling.
+            let jump = match count {
+                1 => 1,
+                _ => whole_number("the jump length", &jump.get_untracked(), 1, p.steps)?,
             };
+            let resample = Resample { count, jump };
             Edit::inpaint(input, pixels.fill, resample)
         } else {
             Edit::sdedit(input, strength.get_untracked())

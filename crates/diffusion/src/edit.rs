@@ -28,7 +28,7 @@ use crate::DiffusionError;
 pub const MAX_RESAMPLE: usize = 20;
 
 /// RePaint's resampling: every `jump` steps, go back up `jump` levels and denoise them again,
-/// `count - 1` more times. `count = 1` is no resampling.
+/// `count - 1` more times. `count = 1` is no resampling (and `jump` is then unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resample {
     pub jump: usize,
@@ -113,7 +113,7 @@ impl Edit {
                 "resample count must be 1 to {MAX_RESAMPLE}, got {count}"
             ));
         }
-        if jump == 0 || jump > steps {
+        if count > 1 && (jump == 0 || jump > steps) {
             return bad(format!(
                 "jump length must be 1 to the number of steps ({steps}), got {jump}"
             ));
@@ -184,6 +184,9 @@ mod tests {
         assert!(edit(0.5).check(shape, 10, 1).is_ok());
         assert!(Edit::sdedit(vec![0.0; 8], 0.5).check(shape, 10, 2).is_ok());
         assert!(Edit::sdedit(vec![0.0; 8], 0.5).check(shape, 10, 3).is_err());
+        // Without resampling the jump length is not used, so it is not checked.
+        let plain = Edit::inpaint(vec![0.0; 4], vec![true; 4], Resample { jump: 50, count: 1 });
+        assert!(plain.check(shape, 10, 1).is_ok());
         for bad in [
             edit(1.5),
             edit(-0.1),
