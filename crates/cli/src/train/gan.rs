@@ -21,8 +21,8 @@
 //! as for the DDPM; for GANs the average is markedly better than the last iterate, which
 //! oscillates with the game).
 //!
-//! A generator step is one "step" of the run: checkpoints, `--stop-after` and the logs count generator steps; an epoch is
-//! one pass of the critic over the training digits.
+//! A generator step is one "step" of the run: checkpoints, `--stop-after` and the logs count
+//! generator steps; an epoch is one pass of the critic over the training digits.
 
 use std::path::{Path, PathBuf};
 
