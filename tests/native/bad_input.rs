@@ -548,6 +548,26 @@ const PROBES: &[Probe] = &[
         absent: &["x.png"],
     },
     Probe {
+        what: "eval-edit at strength 2",
+        make: |d| {
+            args(&[
+                "eval-edit",
+                "sdedit",
+                "--model",
+                &s(&shipped(d, "ddpm-cfg")),
+                "--data",
+                &s(&data(d)),
+                "--samples",
+                "4",
+                "--strength",
+                "0.5,2",
+            ])
+        },
+        error: "--strength must be in [0, 1], got 2",
+        untouched: &["ddpm-cfg.json"],
+        absent: &[],
+    },
+    Probe {
         what: "inpaint with resampling 0",
         make: |d| {
             blank_png(&d.join("sketch.png"), 0);

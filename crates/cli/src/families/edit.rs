@@ -15,6 +15,7 @@ use burn::prelude::*;
 use digitlab_data::Split;
 use digitlab_data::pixels::{bytes_to_unit, unit_to_bytes};
 use digitlab_data::sketch::{sketch, sketch_seed};
+use digitlab_diffusion::edit::MAX_RESAMPLE;
 use digitlab_diffusion::{DenoiseRun, Edit, NoiseSchedule, Resample, SampleRequest};
 use digitlab_models::ContextUnet;
 use digitlab_weights::Kind;
@@ -133,6 +134,20 @@ pub fn eval(args: &EvalEditArgs) -> Result<()> {
             "`eval-edit` needs a class-conditional diffusion model (a `ddpm-cfg` card), and {} is a `{}` card",
             card.path.display(),
             card.kind()
+        );
+    }
+    // Refused before the reference digits are judged (the runs would refuse them later).
+    if let Some(s) = args
+        .strength
+        .iter()
+        .find(|s| !s.is_finite() || !(0.0..=1.0).contains(*s))
+    {
+        bail!("--strength must be in [0, 1], got {s}");
+    }
+    if !(1..=MAX_RESAMPLE).contains(&args.resample) {
+        bail!(
+            "--resample must be 1 to {MAX_RESAMPLE}, got {}",
+            args.resample
         );
     }
     let device = args.sampling.backend.device()?;
