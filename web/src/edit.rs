@@ -24,6 +24,8 @@ use crate::sampling::{
 
 /// The pad's side in pixels (the model's digits).
 const SIDE: usize = 28;
+/// How many strokes and actions Undo can take back.
+const UNDO_DEPTH: usize = 100;
 
 /// What a stroke on the pad does.
 #[derive(Clone, Copy, PartialEq)]
@@ -130,7 +132,15 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         }
     });
 
-    let remember = move || history.update_value(|h| h.push(pad.get_untracked()));
+    // Undo keeps the last UNDO_DEPTH states of the pad.
+    let remember = move || {
+        history.update_value(|h| {
+            if h.len() == UNDO_DEPTH {
+                h.remove(0);
+            }
+            h.push(pad.get_untracked());
+        })
+    };
     let tool_now = move || match tool.get_untracked().as_str() {
         "eraser" => Tool::Eraser,
         "mask" => Tool::Mask,
@@ -197,17 +207,30 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         )) else {
             return;
         };
+        if digits.side != SIDE {
+            ui.status.set(format!(
+                "error: the pad draws {SIDE}x{SIDE} digits, the held-out digits are {0}x{0}",
+                digits.side
+            ));
+            return;
+        }
         remember();
-        let px = digits.side * digits.side;
+        let px = SIDE * SIDE;
         pad.update(|p| p.ink = digits.images[i * px..(i + 1) * px].to_vec());
         digit.set(digits.labels[i].to_string());
     };
     let from_sample = move |_| {
-        let Some(last) = ui.checked(
-            ui.last_digit
-                .get_value()
-                .ok_or("sample a digit in the Sample view first".to_string()),
-        ) else {
+        let last = ui
+            .last_digit
+            .get_value()
+            .ok_or("sample a digit in the Sample view first".to_string())
+            .and_then(|d| match d.len() == SIDE * SIDE {
+                true => Ok(d),
+                false => Err(format!(
+                    "the pad draws {SIDE}x{SIDE} digits, the last sample is not one"
+                )),
+            });
+        let Some(last) = ui.checked(last) else {
             return;
         };
         remember();
