@@ -563,7 +563,7 @@ const PROBES: &[Probe] = &[
                 "0.5,2",
             ])
         },
-        error: "--strength must be in [0, 1], got 2",
+        error: "edit refused: strength must be in [0, 1], got 2",
         untouched: &["ddpm-cfg.json"],
         absent: &[],
     },

@@ -209,11 +209,16 @@ fn gan_losses_behave() {
     assert!(r["accuracy"].as_f64().is_some() && r["per_class"].as_array().unwrap().len() == 10);
 
     // The shipped kinds load and sample through the CLI.
-    let png = sn.path().join("s.png");
+    samples_four(&sn.path().join("wgan-sn.json"));
+}
+
+/// `digitlab sample --count 4` of a card succeeds and writes its picture.
+fn samples_four(card: &Path) {
+    let png = card.with_extension("png");
     let out = digitlab(&[
         "sample",
         "--model",
-        sn.path().join("wgan-sn.json").to_str().unwrap(),
+        card.to_str().unwrap(),
         "--count",
         "4",
         "--out",
@@ -333,16 +338,5 @@ fn wgan_gp_trains_with_its_penalty() {
         serde_json::from_str(&std::fs::read_to_string(run.path().join("wgan-gp.json")).unwrap())
             .unwrap();
     assert_eq!(card["model"]["loss"], "wgan-gp", "{card}");
-    let png = run.path().join("x.png");
-    let out = digitlab(&[
-        "sample",
-        "--model",
-        run.path().join("wgan-gp.json").to_str().unwrap(),
-        "--count",
-        "4",
-        "--out",
-        png.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(png.is_file());
+    samples_four(&run.path().join("wgan-gp.json"));
 }

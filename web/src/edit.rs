@@ -12,14 +12,13 @@ use digitlab_diffusion::{Edit, Resample, edit::MAX_RESAMPLE};
 use digitlab_ui::inputs::SampleParams;
 use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use wasm_bindgen::{Clamped, JsCast};
 
 use crate::app::Ui;
 use crate::canvas;
 use crate::explain;
 use crate::sampling::{
-    MAX_COUNT, Outcome, Params, digit_select, guidance_slider, judge, run_into, whole_number,
+    Drawn, MAX_COUNT, Params, digit_select, guidance_slider, start_run, train_steps, whole_number,
 };
 
 /// The pad's side in pixels (the model's digits).
@@ -239,14 +238,6 @@ pub fn EditView(ui: Ui) -> impl IntoView {
 
     // The checked request: the Sample view's parser for the shared settings, then the edit's.
     let request = move || -> Result<(Params, Edit), String> {
-        let train_steps = ui
-            .lab
-            .with_value(|l| {
-                l.as_ref()
-                    .and_then(|l| l.ddpm.as_ref())
-                    .map(|d| d.schedule.train_steps())
-            })
-            .unwrap_or(1000);
         let p = SampleParams::parse(
             &digit.get_untracked(),
             guidance.get_untracked(),
@@ -254,7 +245,7 @@ pub fn EditView(ui: Ui) -> impl IntoView {
             &steps.get_untracked(),
             &count.get_untracked(),
             &seed.get_untracked(),
-            train_steps,
+            train_steps(ui),
         )?;
         let pixels = pad.get_untracked();
         let input = digitlab_data::pixels::bytes_to_unit(&pixels.ink);
@@ -280,36 +271,14 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         let Some((p, edit)) = ui.checked(request()) else {
             return;
         };
-        let id = ui.begin();
-        predictions.set(String::new());
-        summary.set(String::new());
-        spawn_local(async move {
-            ui.status.set("editing".into());
-            let result = run_into(
-                ui,
-                id,
-                &p,
-                p.guidance,
-                Some(&edit),
-                output.get_untracked(),
-                counter,
-                show_x0,
-            )
-            .await;
-            match result {
-                Ok(Outcome::Done(x0)) => {
-                    if let Ok(data) = x0.clone().into_data_async().await
-                        && let (Some(c), Ok(v)) = (output.get_untracked(), data.try_to_vec::<f32>())
-                    {
-                        canvas::paint_grid(&c, &v, p.count, SIDE);
-                    }
-                    judge(ui, x0, p.class, predictions, summary).await;
-                    ui.finish(id, "done");
-                }
-                Ok(Outcome::Stopped) => ui.finish(id, "stopped"),
-                Err(e) => ui.finish(id, &format!("error: {e}")),
-            }
-        });
+        let drawn = Drawn {
+            grid: output,
+            counter,
+            show_x0,
+            predictions,
+            summary,
+        };
+        start_run(ui, p, Some(edit), drawn, "editing", |_, _| {});
     };
 
     let select = |id: &'static str,

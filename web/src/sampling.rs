@@ -153,6 +153,74 @@ pub async fn run_into(
     Ok(Outcome::Done(run.trajectory().sample().clone()))
 }
 
+/// The loaded diffusion model's T, the most steps a run can take (1000 before one is loaded).
+pub fn train_steps(ui: Ui) -> usize {
+    ui.lab
+        .with_value(|l| {
+            l.as_ref()
+                .and_then(|l| l.ddpm.as_ref())
+                .map(|d| d.schedule.train_steps())
+        })
+        .unwrap_or(1000)
+}
+
+/// Where a run is drawn and judged: the grid, the step counter, the x_t / x_0 toggle, and the
+/// classifier's labels and summary.
+#[derive(Clone, Copy)]
+pub struct Drawn {
+    pub grid: NodeRef<Canvas>,
+    pub counter: RwSignal<String>,
+    pub show_x0: RwSignal<bool>,
+    pub predictions: RwSignal<String>,
+    pub summary: RwSignal<String>,
+}
+
+/// Starts a run of `p` (an edit of a digit with `edit`) as the Sample and Edit views do: drawn
+/// step by step, the final `x_0` painted and labelled by the classifier, the run ended with its
+/// status. `on_done` gets the final digits' values and side. `working` is the status meanwhile.
+pub fn start_run(
+    ui: Ui,
+    p: Params,
+    edit: Option<Edit>,
+    drawn: Drawn,
+    working: &'static str,
+    on_done: impl FnOnce(&[f32], usize) + 'static,
+) {
+    let id = ui.begin();
+    drawn.predictions.set(String::new());
+    drawn.summary.set(String::new());
+    spawn_local(async move {
+        ui.status.set(working.into());
+        let result = run_into(
+            ui,
+            id,
+            &p,
+            p.guidance,
+            edit.as_ref(),
+            drawn.grid.get_untracked(),
+            drawn.counter,
+            drawn.show_x0,
+        )
+        .await;
+        match result {
+            Ok(Outcome::Done(x0)) => {
+                // The final x_0 (the grid may have shown x_t).
+                if let Ok(data) = x0.clone().into_data_async().await
+                    && let (Some(c), Ok(v)) = (drawn.grid.get_untracked(), data.try_to_vec::<f32>())
+                {
+                    let side = x0.dims()[2];
+                    canvas::paint_grid(&c, &v, p.count, side);
+                    on_done(&v, side);
+                }
+                judge(ui, x0, p.class, drawn.predictions, drawn.summary).await;
+                ui.finish(id, "done");
+            }
+            Ok(Outcome::Stopped) => ui.finish(id, "stopped"),
+            Err(e) => ui.finish(id, &format!("error: {e}")),
+        }
+    });
+}
+
 #[component]
 pub fn SamplingView(ui: Ui) -> impl IntoView {
     let digit = RwSignal::new("3".to_string());
@@ -170,14 +238,6 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     let sweep: [NodeRef<Canvas>; 5] = std::array::from_fn(|_| NodeRef::new());
 
     let params = move || {
-        let train_steps = ui
-            .lab
-            .with_value(|l| {
-                l.as_ref()
-                    .and_then(|l| l.ddpm.as_ref())
-                    .map(|d| d.schedule.train_steps())
-            })
-            .unwrap_or(1000);
         SampleParams::parse(
             &digit.get_untracked(),
             guidance.get_untracked(),
@@ -185,7 +245,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             &steps.get_untracked(),
             &count.get_untracked(),
             &seed.get_untracked(),
-            train_steps,
+            train_steps(ui),
         )
         .map(Params)
     };
@@ -194,44 +254,27 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
         let Some(p) = ui.checked(params()) else {
             return;
         };
-        let id = ui.begin();
-        predictions.set(String::new());
-        summary.set(String::new());
         sweep_label.set(String::new());
-        spawn_local(async move {
-            ui.status.set("sampling".into());
-            let result = run_into(
-                ui,
-                id,
-                &p,
-                p.guidance,
-                None,
-                grid.get_untracked(),
+        start_run(
+            ui,
+            p,
+            None,
+            Drawn {
+                grid,
                 counter,
                 show_x0,
-            )
-            .await;
-            match result {
-                Ok(Outcome::Done(x0)) => {
-                    // The final x_0 (the grid may have shown x_t).
-                    if let Ok(data) = x0.clone().into_data_async().await
-                        && let (Some(c), Ok(v)) = (grid.get_untracked(), data.try_to_vec::<f32>())
-                    {
-                        let side = x0.dims()[2];
-                        canvas::paint_grid(&c, &v, p.count, side);
-                        // The Edit view can start from the first digit.
-                        ui.last_digit
-                            .set_value(Some(digitlab_data::pixels::unit_to_bytes(
-                                &v[..side * side],
-                            )));
-                    }
-                    judge(ui, x0, p.class, predictions, summary).await;
-                    ui.finish(id, "done");
-                }
-                Ok(Outcome::Stopped) => ui.finish(id, "stopped"),
-                Err(e) => ui.finish(id, &format!("error: {e}")),
-            }
-        });
+                predictions,
+                summary,
+            },
+            "sampling",
+            // The Edit view can start from the first digit.
+            move |values, side| {
+                ui.last_digit
+                    .set_value(Some(digitlab_data::pixels::unit_to_bytes(
+                        &values[..side * side],
+                    )))
+            },
+        );
     };
 
     let run_sweep = move |_| {

@@ -128,9 +128,8 @@ pub fn captions(from: &Path, show: usize) -> Result<()> {
     Ok(())
 }
 
-/// `data sketches`: the first `count` held-out digits as sketches (`digitlab_data::sketch`).
-pub fn sketches(from: &Path, count: usize, seed: u64, out: &Path) -> Result<()> {
-    use digitlab_data::sketch::{sketch, sketch_seed};
+/// The held-out split of `from`, which must hold at least `count` digits (and `count` >= 1).
+fn held_out(from: &Path, count: usize) -> Result<Dataset> {
     let test = Dataset::load(from, Split::Test)?;
     if !(1..=test.len()).contains(&count) {
         bail!(
@@ -139,6 +138,13 @@ pub fn sketches(from: &Path, count: usize, seed: u64, out: &Path) -> Result<()> 
             from.display()
         );
     }
+    Ok(test)
+}
+
+/// `data sketches`: the first `count` held-out digits as sketches (`digitlab_data::sketch`).
+pub fn sketches(from: &Path, count: usize, seed: u64, out: &Path) -> Result<()> {
+    use digitlab_data::sketch::{sketch, sketch_seed};
+    let test = held_out(from, count)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for i in 0..count {
         let bytes = sketch(test.image(i), test.rows, test.cols, sketch_seed(seed, i));
@@ -153,14 +159,7 @@ pub fn sketches(from: &Path, count: usize, seed: u64, out: &Path) -> Result<()> 
 
 pub fn sample_digits(from: &Path, count: usize, out: &Path) -> Result<()> {
     use digitlab_data::idx::{IdxArray, write};
-    let test = Dataset::load(from, Split::Test)?;
-    if !(1..=test.len()).contains(&count) {
-        bail!(
-            "--count must be 1 to {} (the held-out digits of {}), got {count}",
-            test.len(),
-            from.display()
-        );
-    }
+    let test = held_out(from, count)?;
     let classes = test.n_classes().max(1);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for i in 0..test.len() {

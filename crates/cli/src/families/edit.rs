@@ -15,7 +15,6 @@ use burn::prelude::*;
 use digitlab_data::Split;
 use digitlab_data::pixels::{bytes_to_unit, unit_to_bytes};
 use digitlab_data::sketch::{sketch, sketch_seed};
-use digitlab_diffusion::edit::MAX_RESAMPLE;
 use digitlab_diffusion::{DenoiseRun, Edit, NoiseSchedule, Resample, SampleRequest};
 use digitlab_models::ContextUnet;
 use digitlab_weights::Kind;
@@ -69,9 +68,9 @@ pub fn inpaint(args: &InpaintArgs) -> Result<()> {
     run(&model, schedule, common, &edit, &device)
 }
 
-/// The card `--model` names, which must be a class-conditional diffusion model.
-fn diffusion_card(common: &EditCommon, command: &str) -> Result<CardFile> {
-    let card = CardFile::read(&common.sampling.model)?;
+/// The card at `path`, which must be a class-conditional diffusion model for `command`.
+fn ddpm_card(path: &Path, command: &str) -> Result<CardFile> {
+    let card = CardFile::read(path)?;
     if card.kind() != Kind::DdpmCfg {
         bail!(
             "`{command}` needs a class-conditional diffusion model (a `ddpm-cfg` card), and {} is a `{}` card",
@@ -79,6 +78,12 @@ fn diffusion_card(common: &EditCommon, command: &str) -> Result<CardFile> {
             card.kind()
         );
     }
+    Ok(card)
+}
+
+/// The card `--model` names, checked against the picture it will write.
+fn diffusion_card(common: &EditCommon, command: &str) -> Result<CardFile> {
+    let card = ddpm_card(&common.sampling.model, command)?;
     check_out(&common.out, &card)?;
     check_count(common.count)?;
     Ok(card)
@@ -128,28 +133,7 @@ const OTHER_CLASS: &[(usize, usize)] = &[(7, 1), (3, 8), (9, 4), (4, 9)];
 
 /// `digitlab eval-edit`: SDEdit of sketches at each strength, or inpainting of lower halves.
 pub fn eval(args: &EvalEditArgs) -> Result<()> {
-    let card = CardFile::read(&args.sampling.model)?;
-    if card.kind() != Kind::DdpmCfg {
-        bail!(
-            "`eval-edit` needs a class-conditional diffusion model (a `ddpm-cfg` card), and {} is a `{}` card",
-            card.path.display(),
-            card.kind()
-        );
-    }
-    // Refused before the reference digits are judged (the runs would refuse them later).
-    if let Some(s) = args
-        .strength
-        .iter()
-        .find(|s| !s.is_finite() || !(0.0..=1.0).contains(*s))
-    {
-        bail!("--strength must be in [0, 1], got {s}");
-    }
-    if !(1..=MAX_RESAMPLE).contains(&args.resample) {
-        bail!(
-            "--resample must be 1 to {MAX_RESAMPLE}, got {}",
-            args.resample
-        );
-    }
+    let card = ddpm_card(&args.sampling.model, "eval-edit")?;
     let device = args.sampling.backend.device()?;
     let test = evaluate::digits(&args.data, Split::Test)?;
     if args.samples > test.len() {
@@ -160,6 +144,28 @@ pub fn eval(args: &EvalEditArgs) -> Result<()> {
         );
     }
     let (model, schedule) = card.load_ddpm(&device)?;
+    let resample = Resample {
+        jump: args.jump,
+        count: args.resample,
+    };
+    // Every edit of the run checked by the runs' own check, before the reference digits are
+    // judged (a blank digit stands in for the inputs).
+    let [c, h, w] = model.image_shape();
+    let edits: Vec<Edit> = match args.mode {
+        EditMode::Sdedit => args
+            .strength
+            .iter()
+            .map(|&strength| Edit::sdedit(vec![-1.0; c * h * w], strength))
+            .collect(),
+        EditMode::Inpaint => vec![Edit::inpaint(
+            vec![-1.0; c * h * w],
+            vec![true; h * w],
+            resample,
+        )],
+    };
+    for edit in &edits {
+        edit.check(model.image_shape(), args.sampling.steps, 1)?;
+    }
     let reference = Reference::new(&args.data, &args.classifier, args.samples, &device)?;
     let n = args.samples;
     let px = test.rows * test.cols;
@@ -236,10 +242,6 @@ pub fn eval(args: &EvalEditArgs) -> Result<()> {
         EditMode::Inpaint => {
             let inputs = bytes_to_unit(&test.images[..n * px]);
             let fill: Vec<bool> = (0..px).map(|i| i / test.cols >= test.rows / 2).collect();
-            let resample = Resample {
-                jump: args.jump,
-                count: args.resample,
-            };
             // As its own class, then the digits of OTHER_CLASS's first classes as the second.
             let own: Vec<(usize, usize)> = classes.iter().copied().enumerate().collect();
             let other: Vec<(usize, usize)> = own

@@ -312,10 +312,8 @@ impl Trainer for GanTrainer {
                 .forward(z, f_labels.as_deref().map(|l| labels_tensor(l, device)))
                 .detach();
             let real = batch.images(side, device);
-            let real_score = s.critic.forward(
-                real.clone(),
-                classes.map(|_| labels_tensor(&real_labels, device)),
-            );
+            let real_classes = classes.map(|_| labels_tensor(&real_labels, device));
+            let real_score = s.critic.forward(real.clone(), real_classes.clone());
             let fake_score = s.critic.forward(
                 fake.clone(),
                 f_labels.as_deref().map(|l| labels_tensor(l, device)),
@@ -327,10 +325,7 @@ impl Trainer for GanTrainer {
                 let e: Vec<f32> = (0..n).map(|_| rng.random_range(0.0..1.0f32)).collect();
                 let e = Tensor::<1>::from_floats(e.as_slice(), device).reshape([n, 1, 1, 1]);
                 let between = real * e.clone() + fake * (e.neg() + 1.0);
-                let penalty = s.critic.gradient_penalty(
-                    between,
-                    classes.map(|_| labels_tensor(&real_labels, device)),
-                );
+                let penalty = s.critic.gradient_penalty(between, real_classes);
                 penalty_sum += penalty.clone().into_scalar::<f32>() as f64;
                 loss = loss + penalty * c.gp_weight;
             }
