@@ -5,6 +5,7 @@
 mod bad_input;
 mod cli_errors;
 mod contract;
+mod distill;
 mod divergence;
 mod edit;
 mod forward_process;

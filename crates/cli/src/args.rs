@@ -226,6 +226,48 @@ pub enum TrainCommand {
     TextDdpm(TextArgs),
     /// The evaluation classifier.
     Classifier(ClassifierArgs),
+    /// A few-step student of a guided DDPM: guidance distillation (w becomes an input, one
+    /// pass instead of the guided pair), then rounds of progressive distillation, each halving
+    /// the DDIM steps (49, 25, 13, 7, 4 with the defaults); every stage's card in
+    /// <run>/stages/, the last as <run>/ddpm-student.json.
+    Distill(DistillArgs),
+}
+
+#[derive(Args)]
+pub struct DistillArgs {
+    #[command(flatten)]
+    pub common: CommonTrain,
+    /// The teacher: a `ddpm-cfg` card (a student continues its chain with rounds alone).
+    #[arg(long)]
+    pub teacher: PathBuf,
+    /// The student learns guidance scales w in [0, this].
+    #[arg(long, default_value_t = 4.0)]
+    pub guidance_max: f64,
+    /// DDIM steps of the last round's student.
+    #[arg(long, default_value_t = 4)]
+    pub steps: usize,
+    /// Rounds of progressive distillation (each halves the steps: N students learn 2N - 1).
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
+    /// Epochs of guidance distillation.
+    #[arg(long, default_value_t = 10)]
+    pub guidance_epochs: usize,
+    /// Epochs of each round.
+    #[arg(long, default_value_t = 10)]
+    pub round_epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam's learning rate, decayed linearly to --lr-final over each stage.
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1e-5)]
+    pub lr_final: f64,
+    /// Decay of the weights' moving average (the shipped weights).
+    #[arg(long, default_value_t = 0.995)]
+    pub ema_decay: f64,
+    /// Probability of training on the null class.
+    #[arg(long, default_value_t = 0.1)]
+    pub p_uncond: f64,
 }
 
 #[derive(Args)]

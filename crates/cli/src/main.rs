@@ -87,6 +87,7 @@ fn sample(mut args: SampleArgs, given: &Given) -> Result<()> {
     }
     families::check_options(kind, "sample", given)?;
     families::check_out(&args.out, &card)?;
+    families::ddpm::student_defaults(&card, &mut args.sampling, given);
     let device = args.sampling.backend.device()?;
     match kind {
         Kind::DdpmCfg => families::ddpm::sample(&card, &args, &device),
@@ -101,10 +102,11 @@ fn sample(mut args: SampleArgs, given: &Given) -> Result<()> {
 }
 
 /// `digitlab eval`: the card's kind chooses the family.
-fn eval(args: EvalArgs, given: &Given) -> Result<()> {
+fn eval(mut args: EvalArgs, given: &Given) -> Result<()> {
     let card = CardFile::read(&args.sampling.model)?;
     let kind = card.kind();
     families::check_options(kind, "eval", given)?;
+    families::ddpm::student_defaults(&card, &mut args.sampling, given);
     let device = args.sampling.backend.device()?;
     match kind {
         Kind::DdpmCfg => families::ddpm::eval(card, &args, &device),

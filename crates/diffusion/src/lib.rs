@@ -16,9 +16,12 @@
 //!   [`edit`]: SDEdit (a starting step) and RePaint inpainting (known pixels) as constraints
 //!   on that same run;
 //!   [`text`]: the same for text prompts, `text_encoder(["", prompt])` and a negative prompt.
+//! - [`distill`]: the targets of guidance and progressive distillation (a few-step student
+//!   with `w` as an input).
 
 pub mod ddim;
 pub mod ddpm;
+pub mod distill;
 pub mod dpm_solver;
 pub mod edit;
 pub mod langevin;
@@ -53,6 +56,10 @@ pub enum DiffusionError {
     BadEta(f64),
     #[error("guidance scale w must be finite and in [0, 20], got {0}")]
     BadGuidance(f64),
+    #[error(
+        "this distilled student learned guidance scales w in [0, {max}]; {got} is beyond them (sample its teacher for more)"
+    )]
+    GuidanceBeyondStudent { got: f64, max: f64 },
     #[error("class {got} is out of range: use 0..{n_classes} or none for unconditional")]
     BadClass { got: usize, n_classes: usize },
     #[error("a sampling run needs between 1 and {max} samples, got {got}")]

@@ -67,7 +67,9 @@ impl SampleRequest {
     }
 }
 
-/// Guided noise prediction for a batch (see the module doc for the formula).
+/// Guided noise prediction for a batch (see the module doc for the formula). A distilled
+/// student (a network with a guidance input) predicts it in one pass from `w` itself, as a
+/// velocity: [`DenoiseRun::step`] turns that into the noise the schedulers take.
 ///
 /// # Shapes
 /// - `x`: `[batch, c, h, w]`, `t`: `[batch]`, `labels`: `[batch]` (null = `model.null_class()`)
@@ -78,6 +80,11 @@ pub fn guided_noise(
     labels: Tensor<1, Int>,
     guidance: f64,
 ) -> Tensor<4> {
+    if model.guidance_input().is_some() {
+        let [batch, _, _, _] = x.dims();
+        let w = Tensor::<1>::full([batch], guidance, &x.device());
+        return model.forward_guided(x, t, labels, w);
+    }
     if guidance == 0.0 {
         return model.forward(x, t, labels);
     }
@@ -118,6 +125,11 @@ pub fn checked_labels(
 ) -> Result<(Vec<i64>, f64), DiffusionError> {
     let count = labels.len();
     check_run(count, guidance)?;
+    if let Some(max) = model.guidance_input()
+        && guidance > max
+    {
+        return Err(DiffusionError::GuidanceBeyondStudent { got: guidance, max });
+    }
     let n_classes = model.null_class();
     let mut out = Vec::with_capacity(count);
     for label in labels {
@@ -292,6 +304,12 @@ impl Trajectory {
         self.scheduler.timesteps().get(self.index).copied()
     }
 
+    /// `alpha_bar` at the time step the next step starts from.
+    pub fn next_alpha_bar(&self) -> Option<f64> {
+        self.next_timestep()
+            .map(|t| self.scheduler.schedule().alphas_cumprod[t])
+    }
+
     /// The network's time input for the next step, one per sample (`[count]`).
     pub fn next_time_input(&self) -> Option<Tensor<1>> {
         let t = self.next_timestep()?;
@@ -406,13 +424,14 @@ impl DenoiseRun {
     /// Takes one reverse step; `None` once the run is done.
     pub fn step(&mut self, model: &ContextUnet) -> Option<StepOutput> {
         let time = self.trajectory.next_time_input()?;
-        let eps = guided_noise(
-            model,
-            self.trajectory.sample().clone(),
-            time,
-            self.labels.clone(),
-            self.guidance,
-        );
+        let x = self.trajectory.sample().clone();
+        let out = guided_noise(model, x.clone(), time, self.labels.clone(), self.guidance);
+        let eps = match self.trajectory.next_alpha_bar() {
+            Some(ab) if model.predicts_velocity() => {
+                crate::distill::noise_from_velocity(out, x, ab)
+            }
+            _ => out,
+        };
         Some(self.trajectory.advance(eps))
     }
 

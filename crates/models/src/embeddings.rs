@@ -3,7 +3,7 @@
 //! `EmbedFC` of the original ContextUnet: a two-layer MLP that maps a scalar time or a one-hot
 //! class vector to a per-channel vector, later broadcast over the feature map.
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
@@ -20,6 +20,22 @@ impl EmbedFc {
             fc1: LinearConfig::new(input, dim).init(device),
             fc2: LinearConfig::new(dim, dim).init(device),
         }
+    }
+
+    /// An embedding whose output layer starts at zero (weights and bias): it adds nothing to
+    /// what it is summed with until trained (a student's new guidance input).
+    pub fn zeroed(input: usize, dim: usize, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(input, dim).init(device),
+            fc2: LinearConfig::new(dim, dim)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+        }
+    }
+
+    /// Width of the output.
+    pub fn dim(&self) -> usize {
+        self.fc2.weight.dims()[1]
     }
 
     /// # Shapes

@@ -78,6 +78,9 @@ pub enum ModelSpec {
     DdpmCfg {
         unet: ContextUnetConfig,
         schedule: ScheduleConfig,
+        /// A student distilled from another `ddpm-cfg` card; absent for one trained on data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distilled: Option<Distillation>,
     },
     /// The evaluation classifier.
     Classifier { classifier: ClassifierConfig },
@@ -125,6 +128,19 @@ impl ModelSpec {
             ModelSpec::TextDdpm { .. } => Kind::TextDdpm,
         }
     }
+}
+
+/// How a `ddpm-cfg` student was distilled (`digitlab train distill`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distillation {
+    /// The sha256 of its teacher's weights in this round (the guided DDPM, or the previous
+    /// round's student).
+    pub teacher_sha256: String,
+    /// The sha256 of the guided DDPM the rounds started from.
+    pub origin_sha256: String,
+    /// The DDIM steps (eta 0) it was distilled to take; `None` after guidance distillation
+    /// alone, which keeps the teacher's samplers and step counts.
+    pub steps: Option<usize>,
 }
 
 /// Where a text-conditioned model denoises.

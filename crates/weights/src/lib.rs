@@ -20,7 +20,8 @@ pub mod load;
 pub mod record;
 
 pub use card::{
-    Card, DataInfo, FORMAT_VERSION, GanLoss, Kind, ModelSpec, Space, TrainingInfo, sha256_hex,
+    Card, DataInfo, Distillation, FORMAT_VERSION, GanLoss, Kind, ModelSpec, Space, TrainingInfo,
+    sha256_hex,
 };
 pub use load::Model;
 pub use record::{
@@ -95,6 +96,7 @@ mod tests {
             ModelSpec::DdpmCfg {
                 unet: unet.clone(),
                 schedule: ScheduleConfig::default(),
+                distilled: None,
             },
             &bytes,
         );
@@ -120,6 +122,7 @@ mod tests {
             ModelSpec::DdpmCfg {
                 unet: wider,
                 schedule: ScheduleConfig::default(),
+                distilled: None,
             },
             &bytes,
         );
@@ -185,6 +188,7 @@ mod tests {
                 ModelSpec::DdpmCfg {
                     unet: ContextUnetConfig::new().with_n_feat(n_feat),
                     schedule: ScheduleConfig::default(),
+                    distilled: None,
                 },
                 &bytes,
             )
@@ -246,6 +250,7 @@ mod tests {
             ModelSpec::DdpmCfg {
                 unet,
                 schedule: ScheduleConfig::default(),
+                distilled: None,
             },
             &half,
         );

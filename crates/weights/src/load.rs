@@ -107,11 +107,21 @@ impl Card {
         bytes: &[u8],
         device: &Device,
     ) -> Result<(ContextUnet, NoiseSchedule), CardError> {
-        let ModelSpec::DdpmCfg { unet, schedule: s } = &self.model else {
+        let ModelSpec::DdpmCfg {
+            unet,
+            schedule: s,
+            distilled,
+        } = &self.model
+        else {
             return Err(self.wrong_kind(Kind::DdpmCfg));
         };
         self.check_bytes(bytes)?;
         config(unet.validate())?;
+        if distilled.is_some() && unet.guidance_max.is_none() {
+            return Err(CardError::Config(
+                "a distilled student's network must take the guidance scale as an input (unet.guidance_max)".into(),
+            ));
+        }
         let schedule = schedule(*s)?;
         Ok((load_record(unet.init(device), bytes)?, schedule))
     }

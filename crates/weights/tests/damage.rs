@@ -84,6 +84,7 @@ fn originals() -> Vec<(String, Vec<u8>)> {
                 ModelSpec::DdpmCfg {
                     unet,
                     schedule: ScheduleConfig::default(),
+                    distilled: None,
                 },
                 &ddpm,
             )

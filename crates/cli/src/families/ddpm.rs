@@ -9,14 +9,37 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::prelude::*;
-use digitlab_diffusion::{DenoiseRun, SampleRequest};
+use digitlab_diffusion::{DenoiseRun, SampleRequest, SamplerKind};
 use digitlab_models::ContextUnet;
+use digitlab_weights::{Distillation, ModelSpec};
 
 use super::{check_count, classes_in_turn, columns, joined, parse_class};
-use crate::args::{EvalArgs, SampleArgs};
+use crate::args::{EvalArgs, Given, SampleArgs, SamplingArgs};
 use crate::cards::CardFile;
 use crate::evaluate::{EvalKey, Reference, extend, print_json, store_evaluation};
 use crate::grid;
+
+/// A distilled student samples with DDIM (eta 0) at the step count it was distilled for: that
+/// count is its default `--steps`, and other settings are allowed but named in a note (the
+/// student was trained to land on its teacher's path at those steps only).
+pub fn student_defaults(card: &CardFile, sampling: &mut SamplingArgs, given: &Given) {
+    let ModelSpec::DdpmCfg {
+        distilled: Some(Distillation { steps: Some(n), .. }),
+        ..
+    } = &card.card.model
+    else {
+        return;
+    };
+    if !given.contains("steps") {
+        sampling.steps = *n;
+    }
+    if sampling.steps != *n || sampling.kind() != (SamplerKind::Ddim { eta: 0.0 }) {
+        eprintln!(
+            "note: {} was distilled for DDIM with eta 0 at {n} steps; other settings sample it off the path it learned",
+            card.path.display()
+        );
+    }
+}
 
 pub fn sample(card: &CardFile, args: &SampleArgs, device: &Device) -> Result<()> {
     check_count(args.count)?;

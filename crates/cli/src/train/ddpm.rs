@@ -49,6 +49,7 @@ impl Corruption {
             Corruption::Ddpm { schedule } => ModelSpec::DdpmCfg {
                 unet: unet.clone(),
                 schedule,
+                distilled: None,
             },
             Corruption::Ncsn { range } => ModelSpec::Ncsn {
                 unet: unet.clone(),

@@ -18,14 +18,16 @@
 //! - [`state`]: what trainers share besides the loop (the plan, one module and its Adam, with or
 //!   without a moving average).
 //! - [`progress`]: the progress bar and the JSONL metrics log.
-//! - [`ddpm`] (also the NCSN), [`classifier`], [`vae`], [`gan`], [`autoencoder`] and [`text`]
-//!   (text-conditioned DDPM in pixel or latent space): the trainers.
+//! - [`ddpm`] (also the NCSN), [`classifier`], [`vae`], [`gan`], [`autoencoder`], [`text`]
+//!   (text-conditioned DDPM in pixel or latent space) and [`distill`] (a few-step student of a
+//!   guided DDPM, in stages): the trainers.
 
 pub mod autoencoder;
 pub mod checkpoint;
 pub mod classifier;
 pub mod data;
 pub mod ddpm;
+pub mod distill;
 pub mod ema;
 pub mod gan;
 pub mod progress;
@@ -89,6 +91,12 @@ pub fn train(command: TrainCommand) -> Result<()> {
             let options = a.common.options();
             run(&options, |device| {
                 text::TextTrainer::new(config, &options, device)
+            })
+        }
+        TrainCommand::Distill(a) => {
+            let config = distill::config(&a)?;
+            run(&a.common.options(), |device| {
+                distill::DistillTrainer::new(config, device)
             })
         }
         TrainCommand::Classifier(a) => {
@@ -225,6 +233,16 @@ pub trait Trainer {
     fn measure(&mut self, _state: &Self::State) -> Result<Option<Measure>> {
         Ok(None)
     }
+    /// Weights worth keeping before the run ends (a stage of a run in stages), given the
+    /// run's account of itself after `done` steps: written into `<run>/stages/`.
+    fn milestone(
+        &mut self,
+        _state: &Self::State,
+        _done: usize,
+        _training: TrainingInfo,
+    ) -> Result<Option<Shipped>> {
+        Ok(None)
+    }
     /// The files of a checkpoint: the modules' and the optimizers' records.
     fn checkpoint(&self, state: &Self::State) -> Result<Vec<(String, Vec<u8>)>>;
     /// The shipped weights and their card, given the run's account of itself.
@@ -324,6 +342,17 @@ pub fn run<T: Trainer>(
             }
         }
         progress.step(done, &report, extra)?;
+        let seconds = seconds_before + started.elapsed().as_secs_f64();
+        if let Some(m) = trainer.milestone(&state, done, account(opts, &trainer, done, seconds, last_loss))? {
+            let dir = opts.run.join("stages");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = write_weights(&dir, &m.stem, &m.weights, m.card)?;
+            progress.println(format!(
+                "{}: wrote {}",
+                m.summary.unwrap_or_default(),
+                path.display()
+            ));
+        }
         if done % opts.checkpoint_every.max(1) == 0 || done == end {
             checkpoints.save(
                 trainer.kind(),
@@ -346,19 +375,7 @@ pub fn run<T: Trainer>(
     }
 
     // 5. the shipped weights and their card
-    let training = TrainingInfo {
-        steps: total,
-        epochs: total as f64 / per_epoch as f64,
-        batch_size: 0,
-        learning_rate: String::new(),
-        ema_decay: None,
-        seed: trainer.seed(),
-        seconds,
-        backend: opts.backend.name().into(),
-        machine: machine_for(opts.backend),
-        final_loss: last_loss,
-        continued_from: None,
-    };
+    let training = account(opts, &trainer, total, seconds, last_loss);
     if !last_loss.is_finite() {
         bail!(
             "the run's last loss is unknown (a checkpoint written before checkpoints kept it): resume from an earlier checkpoint to write the card"
@@ -371,6 +388,29 @@ pub fn run<T: Trainer>(
         None => eprintln!("wrote {}", path.display()),
     }
     Ok(Some(path))
+}
+
+/// The run's account of itself after `done` steps, which a trainer completes for its card.
+fn account<T: Trainer>(
+    opts: &RunOptions,
+    trainer: &T,
+    done: usize,
+    seconds: f64,
+    loss: f64,
+) -> TrainingInfo {
+    TrainingInfo {
+        steps: done,
+        epochs: trainer.epoch(done),
+        batch_size: 0,
+        learning_rate: String::new(),
+        ema_decay: None,
+        seed: trainer.seed(),
+        seconds,
+        backend: opts.backend.name().into(),
+        machine: machine_for(opts.backend),
+        final_loss: loss,
+        continued_from: None,
+    }
 }
 
 /// The card's account of the data a run trained on.
