@@ -13,43 +13,53 @@ use crate::support::{digitlab, small_dataset, stderr};
 /// `field` the config field a refusal must name.
 struct Case {
     args: &'static [&'static str],
+    /// How long: `--epochs 2` but for the distillation's stages.
+    length: &'static [&'static str],
     stem: &'static str,
     other: [&'static str; 2],
     field: &'static str,
 }
 
+const EPOCHS: &[&str] = &["--epochs", "2"];
+
 const CASES: &[Case] = &[
     Case {
+        length: EPOCHS,
         args: &["ddpm", "--n-feat", "8"],
         stem: "ddpm-cfg",
         other: ["--lr", "0.002"],
         field: "lr: checkpoint 0.001, requested 0.002",
     },
     Case {
+        length: EPOCHS,
         args: &["ncsn", "--n-feat", "8"],
         stem: "ncsn",
         other: ["--sigma-max", "10"],
         field: "sigma_max",
     },
     Case {
+        length: EPOCHS,
         args: &["vae", "--latent", "2", "--width", "4", "--hidden", "8"],
         stem: "vae",
         other: ["--lr-final", "0.001"],
         field: "lr_final",
     },
     Case {
+        length: EPOCHS,
         args: &["gan", "--loss", "dcgan", "--latent", "8", "--width", "4"],
         stem: "dcgan",
         other: ["--ema-decay", "0.99"],
         field: "ema_decay",
     },
     Case {
+        length: EPOCHS,
         args: &["autoencoder", "--width", "4"],
         stem: "autoencoder",
         other: ["--kl-weight", "0.1"],
         field: "kl_weight",
     },
     Case {
+        length: EPOCHS,
         args: &["classifier", "--width", "4"],
         stem: "classifier",
         other: ["--max-shift", "1"],
@@ -60,6 +70,7 @@ const CASES: &[Case] = &[
     // order), so two separate runs could not be compared; a resumed run reads its own back
     // (tests/native/text.rs).
     Case {
+        length: EPOCHS,
         args: &[
             "text-ddpm",
             "--n-feat",
@@ -71,6 +82,23 @@ const CASES: &[Case] = &[
         other: ["--p-uncond", "0.2"],
         field: "p_uncond",
     },
+    // A student of the shipped DDPM: a guidance stage of 4 steps and a round to 2 steps of 4
+    // (the interruption after 3 steps resumes across the stage boundary).
+    Case {
+        length: &["--guidance-epochs", "1", "--round-epochs", "1"],
+        args: &[
+            "distill",
+            "--teacher",
+            "public/weights/ddpm-cfg.json",
+            "--rounds",
+            "1",
+            "--steps",
+            "2",
+        ],
+        stem: "ddpm-student",
+        other: ["--lr", "0.002"],
+        field: "lr: checkpoint 0.0002, requested 0.002",
+    },
 ];
 
 fn train(case: &Case, data: &Path, run: &Path, extra: &[&str]) -> std::process::Output {
@@ -81,8 +109,6 @@ fn train(case: &Case, data: &Path, run: &Path, extra: &[&str]) -> std::process::
         data.to_str().unwrap(),
         "--run",
         run.to_str().unwrap(),
-        "--epochs",
-        "2",
         "--batch-size",
         "16",
         "--checkpoint-every",
@@ -92,6 +118,7 @@ fn train(case: &Case, data: &Path, run: &Path, extra: &[&str]) -> std::process::
         "--seed",
         "3",
     ]);
+    args.extend(case.length);
     args.extend(extra);
     digitlab(&args)
 }

@@ -6,6 +6,10 @@
 //! 1. **Guidance** (Meng et al. 2023): the student, started from the teacher's weights with a
 //!    guidance input that adds nothing yet, learns `(1 + w) eps_c - w eps_u` for `w` uniform in
 //!    `[0, w_max]` at every `t`: one pass instead of the guided pair.
+//!
+//! Students predict the velocity (see `digitlab_diffusion::distill::velocity` for why): every
+//! target is the velocity of the `x_0` the teacher's step uses, clipped as the sampler clips it,
+//! and the loss its squared error.
 //! 2. **Rounds** (Salimans & Ho 2022): each round's student starts from its teacher (the stage
 //!    before) and learns to take in one DDIM step what the teacher takes in two; the step counts
 //!    go `2N - 1 -> N` down to `--steps` (49, 25, 13, 7, 4 for four rounds to 4).
@@ -301,7 +305,7 @@ impl DistillTrainer {
     }
 
     /// The network a stage's teacher is (the DDPM's for guidance, a student's for a round).
-    fn teacher_unet(&self, stage: usize) -> &ContextUnetConfig {
+    fn teacher_config(&self, stage: usize) -> &ContextUnetConfig {
         match (stage, self.stages[stage]) {
             (_, Stage::Guidance) => &self.teacher_unet,
             (0, Stage::Round(_)) => &self.teacher_unet,
@@ -430,7 +434,7 @@ impl Trainer for DistillTrainer {
                     bail!("{}: stage {} of {}", dir.display(), file.stage, self.stages.len());
                 }
                 let teacher = super::load_module(
-                    self.teacher_unet(file.stage).init(&inner),
+                    self.teacher_config(file.stage).init(&inner),
                     dir,
                     "teacher.bpk",
                 )?;
