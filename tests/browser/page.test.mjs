@@ -218,6 +218,50 @@ test('same seed, same picture: WebGPU, CPU and `digitlab sample` agree pixel by 
   await writeFile(join(SHOTS, 'same-seed.json'), JSON.stringify(report));
 });
 
+test('live mode: moving the guidance slider redraws the student\'s digits, the last move wins, and the picture equals `digitlab sample` of the student', async () => {
+  await mkdir(SHOTS, { recursive: true });
+  const cli = {};
+  for (const w of ['0.5', '1.5']) {
+    const png = join(SHOTS, `cli-student-w${w}.png`);
+    execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights/ddpm-student.json'), '--class', '7',
+      '--guidance', w, '--count', '4', '--seed', '5', '--out', png]);
+    cli[w] = await readFile(png);
+  }
+  for (const [name, query] of [['webgpu', ''], ['cpu', '?backend=cpu']]) {
+    const { page } = await open(browser, url, query);
+    await page.getByTestId('digit').selectOption('7');
+    await page.getByTestId('count').fill('4');
+    await page.getByTestId('seed').fill('5');
+    await page.getByTestId('guidance').fill('0.5');
+    const finished = async () => Number(await page.getByTestId('runs-finished').textContent());
+    // Switching live on fetches the student, then draws w = 0.5 without a click.
+    await page.getByTestId('live').check();
+    await waitText(page, 'student-info', (t) => /ddpm-student\.bpk \(shipped\)/.test(t));
+    await waitText(page, 'live-ms', (t) => /ms per redraw/.test(t));
+    await waitStatus(page, /^done$/);
+    const atHalf = await canvasGrey(page, 'samples');
+    // Two moves in a row: the first redraw is cancelled, the second is what stays.
+    const before = await finished();
+    await page.getByTestId('guidance').fill('3');
+    await page.getByTestId('guidance').fill('1.5');
+    await waitText(page, 'runs-finished', (t) => Number(t) > before);
+    await waitStatus(page, /^done$/);
+    assert.equal((await text(page, 'guidance-value')).trim(), '1.5');
+    const moved = await canvasGrey(page, 'samples');
+    await shot(page, `live-${name}`);
+    const ms = Number(/([0-9]+) ms per redraw/.exec(await text(page, 'live-ms'))[1]);
+    for (const [w, grid] of [['0.5', atHalf], ['1.5', moved]]) {
+      const ref = await pngGrey(page, cli[w]);
+      assert.deepEqual([grid.width, grid.height], [ref.width, ref.height], `${name} w = ${w}: grid size`);
+      const d = grid.grey.map((v, i) => Math.abs(v - ref.grey[i]));
+      assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${name} w = ${w} vs CLI: max ${Math.max(...d)}`);
+    }
+    assert.ok(meanAbs(atHalf.grey, moved.grey) > 1, `${name}: moving the slider changed nothing`);
+    await writeFile(join(SHOTS, `live-${name}.json`), JSON.stringify({ ms_per_redraw: ms }));
+    await page.close();
+  }
+});
+
 test('the divergence view shows the same numbers as `digitlab divergence`', async () => {
   const { page } = await open(browser, url, '?backend=cpu');
   await page.getByTestId('tab-divergence').click();

@@ -42,6 +42,8 @@ pub struct Ui {
     pub model_info: RwSignal<String>,
     /// The score network in use, or why there is none.
     pub ncsn_info: RwSignal<String>,
+    /// The live mode's distilled student, or why there is none.
+    pub student_info: RwSignal<String>,
     pub ready: RwSignal<bool>,
     pub busy: RwSignal<bool>,
     /// Bumped by every new run and by Stop; a run that sees another id ends.
@@ -154,6 +156,7 @@ async fn load_shipped(
         device: device.clone(),
         backend: kind,
         ddpm: None,
+        student: None,
         judge: None,
         ncsn: None,
         latents: Vec::new(),
@@ -194,6 +197,38 @@ async fn load_shipped(
         }
     });
     Ok(())
+}
+
+/// The distilled student, fetched the first time live mode is switched on (it is as large as
+/// the diffusion model). Optional like the score network: without it live mode says why.
+pub async fn load_student(ui: Ui) {
+    ui.student_info.set("loading the distilled student".into());
+    let student = async {
+        let card = parse_card(&fetch::text("weights/ddpm-student.json").await?)?;
+        let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
+        Ok::<_, String>((card, bytes))
+    };
+    match student.await {
+        Ok((card, bytes)) => {
+            let Some(mut now) = ui.lab.get_value() else {
+                return;
+            };
+            if now.student.is_none() {
+                match Ddpm::load(card, bytes, "shipped".into(), &now.device) {
+                    Ok(s) if s.student().is_some() => {
+                        ui.student_info.set(s.describe());
+                        now.student = Some(s);
+                        ui.lab.set_value(Some(now));
+                    }
+                    Ok(_) => ui
+                        .student_info
+                        .set("no student loaded (the shipped card is not a distilled student)".into()),
+                    Err(e) => ui.student_info.set(format!("no student loaded ({e})")),
+                }
+            }
+        }
+        Err(e) => ui.student_info.set(format!("no student loaded ({e})")),
+    }
 }
 
 /// The score network, fetched the first time the Score view opens (it is not needed before,
@@ -262,9 +297,16 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
         Kind::DdpmCfg => {
             let ddpm = Ddpm::load(card, bytes, source.clone(), &lab.device)
                 .map_err(|e| format!("{source}: {e}"))?;
-            ui.model_info.set(ddpm.describe());
-            lab.ddpm = Some(ddpm);
-            format!("loaded your diffusion model ({source})")
+            if let Some((steps, _)) = ddpm.student() {
+                // A few-step student: it takes the live mode's place, the teacher stays.
+                ui.student_info.set(ddpm.describe());
+                lab.student = Some(ddpm);
+                format!("loaded your {steps}-step student for live mode ({source})")
+            } else {
+                ui.model_info.set(ddpm.describe());
+                lab.ddpm = Some(ddpm);
+                format!("loaded your diffusion model ({source})")
+            }
         }
         Kind::Classifier => {
             lab.judge =
@@ -328,6 +370,7 @@ pub fn App() -> impl IntoView {
         notice: RwSignal::new(String::new()),
         model_info: RwSignal::new(String::new()),
         ncsn_info: RwSignal::new(String::new()),
+        student_info: RwSignal::new(String::new()),
         ready: RwSignal::new(false),
         busy: RwSignal::new(false),
         run_id: RwSignal::new(0),
@@ -353,6 +396,7 @@ pub fn App() -> impl IntoView {
             device: device.clone(),
             backend: kind.clone(),
             ddpm: None,
+            student: None,
             judge: None,
             ncsn: None,
             latents: Vec::new(),

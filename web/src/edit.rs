@@ -278,7 +278,15 @@ pub fn EditView(ui: Ui) -> impl IntoView {
             predictions,
             summary,
         };
-        start_run(ui, p, Some(edit), drawn, "editing", |_, _| {});
+        start_run(
+            ui,
+            crate::sampling::Model::Teacher,
+            p,
+            Some(edit),
+            drawn,
+            "editing",
+            |_, _, _| {},
+        );
     };
 
     let select = |id: &'static str,

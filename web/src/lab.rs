@@ -241,6 +241,8 @@ pub struct Lab {
     pub device: Device,
     pub backend: BackendKind,
     pub ddpm: Option<Ddpm>,
+    /// A distilled few-step student of the diffusion model (the Sample view's live mode).
+    pub student: Option<Ddpm>,
     pub judge: Option<Judge>,
     pub ncsn: Option<Score>,
     pub latents: Vec<LatentModel>,
@@ -282,6 +284,18 @@ impl Ddpm {
             schedule,
             ..self.clone()
         })
+    }
+
+    /// A student's DDIM step count and its largest `w` (`None`: not a distilled student).
+    pub fn student(&self) -> Option<(usize, f64)> {
+        match &self.card.model {
+            ModelSpec::DdpmCfg {
+                distilled: Some(d),
+                unet,
+                ..
+            } => Some((d.steps?, unet.guidance_max?)),
+            _ => None,
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -350,6 +364,7 @@ impl Lab {
     pub fn moved_to(&self, device: Device, backend: BackendKind) -> Result<Self, String> {
         Ok(Self {
             ddpm: self.ddpm.as_ref().map(|d| d.on(&device)).transpose()?,
+            student: self.student.as_ref().map(|d| d.on(&device)).transpose()?,
             judge: self.judge.as_ref().map(|j| j.on(&device)).transpose()?,
             ncsn: self.ncsn.as_ref().map(|s| s.on(&device)).transpose()?,
             latents: self

@@ -94,12 +94,22 @@ pub enum Outcome {
     Stopped,
 }
 
+/// Which diffusion model a run samples.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Model {
+    /// The guided DDPM (Generate, the sweep, editing).
+    Teacher,
+    /// The distilled few-step student (live mode).
+    Student,
+}
+
 /// Runs one request (an edit of a digit with `edit`), drawing every step into `canvas`; stops
 /// when `ui.run_id` moves on.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_into(
     ui: Ui,
     id: u64,
+    model: Model,
     params: &Params,
     guidance: f64,
     edit: Option<&Edit>,
@@ -108,7 +118,13 @@ pub async fn run_into(
     show_x0: RwSignal<bool>,
 ) -> Result<Outcome, String> {
     let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
-    let ddpm = lab.ddpm.as_ref().ok_or("no diffusion model is loaded")?;
+    let ddpm = match model {
+        Model::Teacher => lab.ddpm.as_ref().ok_or("no diffusion model is loaded")?,
+        Model::Student => lab
+            .student
+            .as_ref()
+            .ok_or("no distilled student is loaded (see the line under Live)")?,
+    };
     let request = params.request(guidance);
     let mut run = match edit {
         Some(edit) => DenoiseRun::edit(
@@ -177,16 +193,19 @@ pub struct Drawn {
 
 /// Starts a run of `p` (an edit of a digit with `edit`) as the Sample and Edit views do: drawn
 /// step by step, the final `x_0` painted and labelled by the classifier, the run ended with its
-/// status. `on_done` gets the final digits' values and side. `working` is the status meanwhile.
+/// status. `on_done` gets the final digits' values, their side and the run's milliseconds up
+/// to the painted grid. `working` is the status meanwhile. A new run, or Stop, ends it.
 pub fn start_run(
     ui: Ui,
+    model: Model,
     p: Params,
     edit: Option<Edit>,
     drawn: Drawn,
     working: &'static str,
-    on_done: impl FnOnce(&[f32], usize) + 'static,
+    on_done: impl FnOnce(&[f32], usize, f64) + 'static,
 ) {
     let id = ui.begin();
+    let started = now_ms();
     drawn.predictions.set(String::new());
     drawn.summary.set(String::new());
     spawn_local(async move {
@@ -194,6 +213,7 @@ pub fn start_run(
         let result = run_into(
             ui,
             id,
+            model,
             &p,
             p.guidance,
             edit.as_ref(),
@@ -210,7 +230,7 @@ pub fn start_run(
                 {
                     let side = x0.dims()[2];
                     canvas::paint_grid(&c, &v, p.count, side);
-                    on_done(&v, side);
+                    on_done(&v, side, now_ms() - started);
                 }
                 judge(ui, x0, p.class, drawn.predictions, drawn.summary).await;
                 ui.finish(id, "done");
@@ -236,18 +256,47 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     let sweep_label = RwSignal::new(String::new());
     let grid: NodeRef<Canvas> = NodeRef::new();
     let sweep: [NodeRef<Canvas>; 5] = std::array::from_fn(|_| NodeRef::new());
+    let live = RwSignal::new(false);
+    let live_ms = RwSignal::new(String::new());
 
+    // The settings of a run; in live mode the student's own sampler and steps (DDIM at the
+    // count it was distilled for), whatever the Sampler and Steps controls say.
     let params = move || {
+        let student = live
+            .get_untracked()
+            .then(|| {
+                ui.lab
+                    .with_value(|l| l.as_ref()?.student.as_ref()?.student())
+            })
+            .flatten();
+        let (sampler, steps) = match student {
+            Some((n, _)) => ("ddim".to_string(), n.to_string()),
+            None => (sampler.get_untracked(), steps.get_untracked()),
+        };
         SampleParams::parse(
             &digit.get_untracked(),
             guidance.get_untracked(),
-            &sampler.get_untracked(),
-            &steps.get_untracked(),
+            &sampler,
+            &steps,
             &count.get_untracked(),
             &seed.get_untracked(),
             train_steps(ui),
         )
         .map(Params)
+    };
+    let model = move || {
+        if live.get_untracked() {
+            Model::Student
+        } else {
+            Model::Teacher
+        }
+    };
+    let drawn = Drawn {
+        grid,
+        counter,
+        show_x0,
+        predictions,
+        summary,
     };
 
     let generate = move |_| {
@@ -257,18 +306,13 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
         sweep_label.set(String::new());
         start_run(
             ui,
+            model(),
             p,
             None,
-            Drawn {
-                grid,
-                counter,
-                show_x0,
-                predictions,
-                summary,
-            },
+            drawn,
             "sampling",
             // The Edit view can start from the first digit.
-            move |values, side| {
+            move |values, side, _| {
                 ui.last_digit
                     .set_value(Some(digitlab_data::pixels::unit_to_bytes(
                         &values[..side * side],
@@ -277,11 +321,42 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
         );
     };
 
+    // Live mode: the student is fetched the first time it is switched on; from then on every
+    // change of the digit, the guidance, the seed or the count redraws the grid of the same
+    // seed, cancelling the redraw in flight (a new run ends the one before).
+    crate::app::first_time(
+        move || live.get(),
+        move || spawn_local(crate::app::load_student(ui)),
+    );
+    Effect::new(move |_| {
+        let on = live.get();
+        // what a redraw depends on (and the student's arrival)
+        let _ = (digit.get(), guidance.get(), seed.get(), count.get());
+        let _ = ui.student_info.get();
+        if !on || !ui.ready.get() {
+            return;
+        }
+        let loaded = ui
+            .lab
+            .with_value(|l| l.as_ref().is_some_and(|l| l.student.is_some()));
+        if !loaded {
+            return;
+        }
+        let Some(p) = ui.checked(params()) else {
+            return;
+        };
+        live_ms.set(String::new());
+        start_run(ui, Model::Student, p, None, drawn, "sampling", move |_, _, ms| {
+            live_ms.set(format!("{ms:.0} ms per redraw"))
+        });
+    });
+
     let run_sweep = move |_| {
         let Some(p) = ui.checked(params()) else {
             return;
         };
         let id = ui.begin();
+        let model = model();
         spawn_local(async move {
             ui.status.set("sampling".into());
             for (i, &w) in SWEEP.iter().enumerate() {
@@ -289,6 +364,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                 match run_into(
                     ui,
                     id,
+                    model,
                     &p,
                     w,
                     None,
@@ -355,6 +431,15 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                             prop:value=move || seed.get()
                             on:input=move |ev| seed.set(event_target_value(&ev))/>
                     </label>
+                    <label class="inline">
+                        <input type="checkbox" data-testid="live"
+                            prop:checked=move || live.get()
+                            on:change=move |ev| live.set(event_target_checked(&ev))/>
+                        " Live: the distilled student redraws as you move the controls"
+                    </label>
+                    <p class="meta" data-testid="student-info" class:hidden=move || !live.get()>
+                        {move || ui.student_info.get()} " " <span data-testid="live-ms">{move || live_ms.get()}</span>
+                    </p>
                     <label class="inline">
                         <input type="checkbox" data-testid="show-x0"
                             prop:checked=move || show_x0.get()
