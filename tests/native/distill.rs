@@ -24,8 +24,20 @@ fn card(path: &Path) -> Card {
 fn teacher(data: &Path, run: &Path) -> std::path::PathBuf {
     ok(
         digitlab(&[
-            "train", "ddpm", "--n-feat", "8", "--data", data.to_str().unwrap(), "--run",
-            run.to_str().unwrap(), "--epochs", "3", "--batch-size", "16", "--seed", "5",
+            "train",
+            "ddpm",
+            "--n-feat",
+            "8",
+            "--data",
+            data.to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--seed",
+            "5",
         ]),
         "the teacher",
     );
@@ -33,12 +45,40 @@ fn teacher(data: &Path, run: &Path) -> std::path::PathBuf {
 }
 
 /// One guidance stage of 1 epoch and one round to 2 steps of `round_epochs` (4 steps an epoch).
-fn distill(teacher: &Path, data: &Path, run: &Path, round_epochs: &str, extra: &[&str]) -> std::process::Output {
+fn distill(
+    teacher: &Path,
+    data: &Path,
+    run: &Path,
+    round_epochs: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec![
-        "train", "distill", "--teacher", teacher.to_str().unwrap(), "--data",
-        data.to_str().unwrap(), "--run", run.to_str().unwrap(), "--rounds", "1", "--steps", "2",
-        "--guidance-epochs", "1", "--round-epochs", round_epochs, "--batch-size", "16",
-        "--lr", "1e-3", "--log-every", "1", "--checkpoint-every", "2", "--seed", "7",
+        "train",
+        "distill",
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--run",
+        run.to_str().unwrap(),
+        "--rounds",
+        "1",
+        "--steps",
+        "2",
+        "--guidance-epochs",
+        "1",
+        "--round-epochs",
+        round_epochs,
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "7",
     ];
     args.extend(extra);
     digitlab(&args)
@@ -86,11 +126,22 @@ fn a_tiny_teacher_distils_into_a_two_step_student() {
             unet,
             distilled: Some(d),
             ..
-        } => (unet.guidance_max, d.teacher_sha256.clone(), d.origin_sha256.clone(), d.steps),
+        } => (
+            unet.guidance_max,
+            d.teacher_sha256.clone(),
+            d.origin_sha256.clone(),
+            d.steps,
+        ),
         other => panic!("not a student: {other:?}"),
     };
-    assert_eq!(chain(&guided), (Some(4.0), teacher_sha.clone(), teacher_sha.clone(), None));
-    assert_eq!(chain(&student), (Some(4.0), guided.sha256.clone(), teacher_sha, Some(2)));
+    assert_eq!(
+        chain(&guided),
+        (Some(4.0), teacher_sha.clone(), teacher_sha.clone(), None)
+    );
+    assert_eq!(
+        chain(&student),
+        (Some(4.0), guided.sha256.clone(), teacher_sha, Some(2))
+    );
 
     // 2. the round's loss falls (the first 10 steps of the round against its last 10)
     let all = losses(&run);
@@ -98,14 +149,19 @@ fn a_tiny_teacher_distils_into_a_two_step_student() {
     let round = &all[4..];
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (first, last) = (mean(&round[..10]), mean(&round[round.len() - 10..]));
-    assert!(last < 0.9 * first, "the round's loss went from {first} to {last}");
+    assert!(
+        last < 0.9 * first,
+        "the round's loss went from {first} to {last}"
+    );
 
     // 3. the student's one step (999 -> 0) lands closer to its teacher's two steps
     //    (999 -> 500 -> 0) than the teacher's own one step does
     let target = after(&guided_path, 3, 2);
     let student_one = distance(&after(&run.join("ddpm-student.json"), 2, 1), &target);
     let teacher_one = distance(&after(&guided_path, 2, 1), &target);
-    eprintln!("the student's step lands {student_one} from the target, the teacher's {teacher_one}");
+    eprintln!(
+        "the student's step lands {student_one} from the target, the teacher's {teacher_one}"
+    );
     assert!(
         student_one < 0.8 * teacher_one,
         "student's step {student_one} against the teacher's own {teacher_one}"
@@ -116,15 +172,27 @@ fn a_tiny_teacher_distils_into_a_two_step_student() {
     let png = dir.path().join("s.png");
     let said = ok(
         digitlab(&[
-            "sample", "--model", run.join("ddpm-student.json").to_str().unwrap(), "--class", "3",
-            "--count", "4", "--out", png.to_str().unwrap(),
+            "sample",
+            "--model",
+            run.join("ddpm-student.json").to_str().unwrap(),
+            "--class",
+            "3",
+            "--count",
+            "4",
+            "--out",
+            png.to_str().unwrap(),
         ]),
         "sample",
     );
     assert!(said.contains("2 steps"), "{said}");
     let out = digitlab(&[
-        "sample", "--model", run.join("ddpm-student.json").to_str().unwrap(), "--guidance", "6",
-        "--out", png.to_str().unwrap(),
+        "sample",
+        "--model",
+        run.join("ddpm-student.json").to_str().unwrap(),
+        "--guidance",
+        "6",
+        "--out",
+        png.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("[0, 4]"), "{}", stderr(&out));
@@ -134,8 +202,14 @@ fn a_tiny_teacher_distils_into_a_two_step_student() {
     let straight = dir.path().join("straight");
     ok(distill(&teacher, d, &straight, "2", &[]), "straight");
     let split = dir.path().join("split");
-    ok(distill(&teacher, d, &split, "2", &["--stop-after", "3"]), "split");
-    ok(distill(&teacher, d, &split, "2", &["--resume", "--stop-after", "1"]), "to the boundary");
+    ok(
+        distill(&teacher, d, &split, "2", &["--stop-after", "3"]),
+        "split",
+    );
+    ok(
+        distill(&teacher, d, &split, "2", &["--resume", "--stop-after", "1"]),
+        "to the boundary",
+    );
     assert!(split.join("stages/ddpm-guided.json").is_file());
     ok(distill(&teacher, d, &split, "2", &["--resume"]), "resumed");
     for f in ["ddpm-student.bpk", "stages/ddpm-guided.bpk"] {
@@ -155,17 +229,36 @@ fn a_tiny_teacher_distils_into_a_two_step_student() {
     let elsewhere = dir.path().join("refused");
     let refused = |teacher: &Path, extra: &[&str], fragment: &str| {
         let mut args = vec![
-            "train", "distill", "--teacher", teacher.to_str().unwrap(), "--data",
-            d.to_str().unwrap(), "--run", elsewhere.to_str().unwrap(),
-            "--rounds", "1",
+            "train",
+            "distill",
+            "--teacher",
+            teacher.to_str().unwrap(),
+            "--data",
+            d.to_str().unwrap(),
+            "--run",
+            elsewhere.to_str().unwrap(),
+            "--rounds",
+            "1",
         ];
         args.extend(extra);
         let out = digitlab(&args);
         assert!(!out.status.success(), "accepted: {}", stderr(&out));
-        assert!(stderr(&out).contains(fragment), "{fragment}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(fragment),
+            "{fragment}: {}",
+            stderr(&out)
+        );
     };
     let classifier = crate::support::root().join("public/weights/classifier.json");
     refused(&classifier, &["--steps", "2"], "`classifier` card");
-    refused(&run.join("ddpm-student.json"), &["--steps", "3"], "was distilled to 2 steps");
-    refused(&run.join("ddpm-student.json"), &["--guidance-max", "2"], "--guidance-max 4");
+    refused(
+        &run.join("ddpm-student.json"),
+        &["--steps", "3"],
+        "was distilled to 2 steps",
+    );
+    refused(
+        &run.join("ddpm-student.json"),
+        &["--guidance-max", "2"],
+        "--guidance-max 4",
+    );
 }

@@ -20,7 +20,7 @@ use crate::edit::EditView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::gan::GanView;
-use crate::lab::{Ddpm, Judge, Lab, Score, parse_card};
+use crate::lab::{Ddpm, Judge, Lab, Score, fetch_shipped, parse_card};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
 use crate::text::TextView;
@@ -163,9 +163,8 @@ async fn load_shipped(
         texts: Vec::new(),
     };
     // The diffusion model first: the page can sample without the classifier.
-    let card = parse_card(&fetch::text("weights/ddpm-cfg.json").await?)?;
-    let name = card.weights.clone();
-    let bytes = fetch::bytes(&format!("weights/{name}"), |got, total| {
+    let name = "ddpm-cfg.bpk";
+    let (card, bytes) = fetch_shipped("ddpm-cfg.json", |got, total| {
         ui.status.set(match total {
             Some(t) => format!(
                 "loading weights: {name} {:.1}/{:.1} MB",
@@ -184,8 +183,7 @@ async fn load_shipped(
     }));
     ui.ready.set(true);
 
-    let card = parse_card(&fetch::text("weights/classifier.json").await?)?;
-    let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
+    let (card, bytes) = fetch_shipped("classifier.json", |_, _| {}).await?;
     let judge = Judge::load(card, bytes, &device)?;
     // Into the lab as it is now: the score network or the person's own weights may have
     // arrived meanwhile.
@@ -203,12 +201,7 @@ async fn load_shipped(
 /// the diffusion model). Optional like the score network: without it live mode says why.
 pub async fn load_student(ui: Ui) {
     ui.student_info.set("loading the distilled student".into());
-    let student = async {
-        let card = parse_card(&fetch::text("weights/ddpm-student.json").await?)?;
-        let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
-        Ok::<_, String>((card, bytes))
-    };
-    match student.await {
+    match fetch_shipped("ddpm-student.json", |_, _| {}).await {
         Ok((card, bytes)) => {
             let Some(mut now) = ui.lab.get_value() else {
                 return;
@@ -220,9 +213,9 @@ pub async fn load_student(ui: Ui) {
                         now.student = Some(s);
                         ui.lab.set_value(Some(now));
                     }
-                    Ok(_) => ui
-                        .student_info
-                        .set("no student loaded (the shipped card is not a distilled student)".into()),
+                    Ok(_) => ui.student_info.set(
+                        "no student loaded (the shipped card is not a distilled student)".into(),
+                    ),
                     Err(e) => ui.student_info.set(format!("no student loaded ({e})")),
                 }
             }
@@ -236,12 +229,7 @@ pub async fn load_student(ui: Ui) {
 /// the lab as the lab is by then (other weights may have been loaded, or the backend changed).
 pub async fn load_ncsn(ui: Ui) {
     ui.ncsn_info.set("loading the score network".into());
-    let score = async {
-        let card = parse_card(&fetch::text("weights/ncsn.json").await?)?;
-        let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
-        Ok::<_, String>((card, bytes))
-    };
-    match score.await {
+    match fetch_shipped("ncsn.json", |_, _| {}).await {
         Ok((card, bytes)) => {
             let Some(mut now) = ui.lab.get_value() else {
                 return;

@@ -249,6 +249,19 @@ pub struct Lab {
     pub texts: Vec<TextModel>,
 }
 
+/// Fetches `weights/<file>` (a card) and the weights it names, calling `progress(received,
+/// total)` while the weights arrive; the card is checked (format, JSON) before they are
+/// fetched, and an error names the card.
+pub async fn fetch_shipped(
+    file: &str,
+    progress: impl FnMut(usize, Option<usize>),
+) -> Result<(Card, Vec<u8>), String> {
+    let card = parse_card(&crate::fetch::text(&format!("weights/{file}")).await?)
+        .map_err(|e| format!("{file}: {e}"))?;
+    let bytes = crate::fetch::bytes(&format!("weights/{}", card.weights), progress).await?;
+    Ok((card, bytes))
+}
+
 /// Checks a card's text before any weights are touched: valid JSON of a known format version.
 pub fn parse_card(text: &str) -> Result<Card, String> {
     Card::from_json(text).map_err(|e| {

@@ -9,8 +9,7 @@ use digitlab_diffusion::NoiseSource;
 use leptos::prelude::*;
 
 use crate::app::Ui;
-use crate::fetch;
-use crate::lab::{LatentModel, parse_card};
+use crate::lab::{LatentModel, fetch_shipped};
 
 /// The GAN generators the page shows side by side.
 pub const LATENT_MODELS_GAN: [&str; 3] = ["dcgan", "wgan-gp", "wgan-sn"];
@@ -24,9 +23,7 @@ pub async fn load(ui: Ui, name: &str) -> Result<String, String> {
     {
         return Ok(describe(&m));
     }
-    let card = parse_card(&fetch::text(&format!("weights/{name}.json")).await?)
-        .map_err(|e| format!("{name}.json: {e}"))?;
-    let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
+    let (card, bytes) = fetch_shipped(&format!("{name}.json"), |_, _| {}).await?;
     let mut lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
     let model =
         LatentModel::load(name, card, bytes, &lab.device).map_err(|e| format!("{name}: {e}"))?;

@@ -346,9 +346,15 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             return;
         };
         live_ms.set(String::new());
-        start_run(ui, Model::Student, p, None, drawn, "sampling", move |_, _, ms| {
-            live_ms.set(format!("{ms:.0} ms per redraw"))
-        });
+        start_run(
+            ui,
+            Model::Student,
+            p,
+            None,
+            drawn,
+            "sampling",
+            move |_, _, ms| live_ms.set(format!("{ms:.0} ms per redraw")),
+        );
     });
 
     let run_sweep = move |_| {

@@ -20,8 +20,7 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::explain;
-use crate::fetch;
-use crate::lab::{TextModel, parse_card};
+use crate::lab::{TextModel, fetch_shipped};
 use crate::latent::read;
 use crate::sampling::{MAX_W, text_field, whole_number};
 use crate::ticks::{next_tick, now_ms};
@@ -55,19 +54,12 @@ async fn load(ui: Ui, name: &str) -> Result<String, String> {
     {
         return Ok(describe(&m));
     }
-    let card = parse_card(&fetch::text(&format!("weights/{name}.json")).await?)
-        .map_err(|e| format!("{name}.json: {e}"))?;
-    let bytes = fetch::bytes(&format!("weights/{}", card.weights), |_, _| {}).await?;
+    let (card, bytes) = fetch_shipped(&format!("{name}.json"), |_, _| {}).await?;
     let autoencoder = match &card.model {
         digitlab_weights::ModelSpec::TextDdpm {
             space: digitlab_weights::Space::Latent { autoencoder, .. },
             ..
-        } => {
-            let ae = parse_card(&fetch::text(&format!("weights/{autoencoder}")).await?)
-                .map_err(|e| format!("{autoencoder}: {e}"))?;
-            let ae_bytes = fetch::bytes(&format!("weights/{}", ae.weights), |_, _| {}).await?;
-            Some((ae, ae_bytes))
-        }
+        } => Some(fetch_shipped(autoencoder, |_, _| {}).await?),
         _ => None,
     };
     let mut lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;

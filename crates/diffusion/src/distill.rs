@@ -48,9 +48,14 @@ pub fn ddim_rows(
     clip: Option<f64>,
 ) -> Tensor<4> {
     let device = sample.device();
-    let sqrt = |v: &[f64], f: fn(f64) -> f64| per_row(&v.iter().map(|&a| f(a)).collect::<Vec<_>>(), &device);
+    let sqrt = |v: &[f64], f: fn(f64) -> f64| {
+        per_row(&v.iter().map(|&a| f(a)).collect::<Vec<_>>(), &device)
+    };
     let (a_t, s_t) = (sqrt(ab_t, f64::sqrt), sqrt(ab_t, |a| (1.0 - a).sqrt()));
-    let (a_n, s_n) = (sqrt(ab_next, f64::sqrt), sqrt(ab_next, |a| (1.0 - a).sqrt()));
+    let (a_n, s_n) = (
+        sqrt(ab_next, f64::sqrt),
+        sqrt(ab_next, |a| (1.0 - a).sqrt()),
+    );
     let x0 = (sample.clone() - eps * s_t.clone()) / a_t.clone();
     let x0 = match clip {
         Some(c) => x0.clamp(-c, c),
@@ -94,7 +99,10 @@ pub fn progressive_target(
 pub fn clipped_x0(z_t: Tensor<4>, eps: Tensor<4>, ab_t: &[f64], clip: Option<f64>) -> Tensor<4> {
     let device = z_t.device();
     let a = per_row(&ab_t.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let s = per_row(&ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(), &device);
+    let s = per_row(
+        &ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
+        &device,
+    );
     let x0 = (z_t - eps * s) / a;
     match clip {
         Some(c) => x0.clamp(-c, c),
@@ -117,7 +125,10 @@ pub fn clipped_x0(z_t: Tensor<4>, eps: Tensor<4>, ab_t: &[f64], clip: Option<f64
 pub fn velocity(z_t: Tensor<4>, x0: Tensor<4>, ab_t: &[f64]) -> Tensor<4> {
     let device = z_t.device();
     let a = per_row(&ab_t.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let s = per_row(&ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(), &device);
+    let s = per_row(
+        &ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
+        &device,
+    );
     (z_t * a - x0) / s
 }
 
@@ -131,7 +142,10 @@ pub fn noise_from_velocity(v: Tensor<4>, z_t: Tensor<4>, ab: f64) -> Tensor<4> {
 pub fn noise_from_velocity_rows(v: Tensor<4>, z_t: Tensor<4>, ab_t: &[f64]) -> Tensor<4> {
     let device = z_t.device();
     let a = per_row(&ab_t.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let s = per_row(&ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(), &device);
+    let s = per_row(
+        &ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
+        &device,
+    );
     v * a + z_t * s
 }
 
@@ -179,10 +193,10 @@ impl Round {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DdimScheduler;
     use crate::noise::NoiseSource;
     use crate::schedule::ScheduleConfig;
     use crate::scheduler::Scheduler;
-    use crate::DdimScheduler;
 
     fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
         (a - b).abs().max().into_scalar()
@@ -240,7 +254,11 @@ mod tests {
         let eps = noise.tensor([1, 28, 28], &device) * 0.3;
         let ab = |g: &[usize], p: usize| Round::alpha_bar(&schedule, g, p);
         for i in [0, 2] {
-            let (t0, t1, t2) = (ab(&round.teacher, 2 * i), ab(&round.teacher, 2 * i + 1), ab(&round.teacher, 2 * i + 2));
+            let (t0, t1, t2) = (
+                ab(&round.teacher, 2 * i),
+                ab(&round.teacher, 2 * i + 1),
+                ab(&round.teacher, 2 * i + 2),
+            );
             let clip = schedule.config.clip_sample;
             let mid = ddim_rows(z.clone(), eps.clone(), &[t0; 2], &[t1; 2], clip);
             let end = ddim_rows(mid, eps.clone(), &[t1; 2], &[t2; 2], clip);
@@ -269,7 +287,12 @@ mod tests {
             let expected = eps.clone() * ab.sqrt() - x0.clone() * (1.0 - ab).sqrt();
             assert!(max_diff(v.clone(), expected) < 2e-3, "v at {ab}");
             let back = noise_from_velocity(v.clone(), z.clone(), ab);
-            assert!(max_diff(back.clone(), noise_from_velocity_rows(v, z.clone(), &[ab; 2])) < 1e-6);
+            assert!(
+                max_diff(
+                    back.clone(),
+                    noise_from_velocity_rows(v, z.clone(), &[ab; 2])
+                ) < 1e-6
+            );
             // the x_0 the recovered noise implies is the digit (to f32 precision at t = 999,
             // where x_0 is the small difference of two near-equal terms over sqrt(ab))
             let again = clipped_x0(z, back, &[ab; 2], None);

@@ -19,11 +19,10 @@ use digitlab_diffusion::{BetaSchedule, NoiseRange, NoiseSchedule, ScheduleConfig
 use digitlab_models::{ContextUnet, ContextUnetConfig};
 use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::data::Batches;
-use super::{Averaged, Plan, Shipped, StepReport, Trainer, step_rng};
+use super::{Averaged, Plan, Shipped, StepReport, Trainer, dropped_labels, gaussian, step_rng};
 use crate::args::{DdpmArgs, NcsnArgs, ScheduleKind, UnetTrain};
 use crate::cards::CardFile;
 
@@ -199,19 +198,8 @@ fn draws(config: &DdpmTrainConfig, step: usize, labels: &[u8], pixels: usize) ->
         })
         .collect();
     let null = config.unet.n_classes as i64;
-    let labels = labels
-        .iter()
-        .map(|&l| {
-            if rng.random::<f64>() < config.p_uncond {
-                null
-            } else {
-                l as i64
-            }
-        })
-        .collect();
-    let noise = (0..n * pixels)
-        .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
-        .collect();
+    let labels = dropped_labels(&mut rng, labels, config.p_uncond, null);
+    let noise = gaussian(&mut rng, n * pixels);
     StepDraws {
         level,
         labels,

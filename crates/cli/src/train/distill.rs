@@ -26,21 +26,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
 use digitlab_diffusion::distill::{
     Round, clipped_x0, ddim_rows, guided_target, noise_from_velocity_rows, progressive_target,
     velocity,
 };
+use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
 use digitlab_weights::{
     Card, Distillation, Kind, ModelSpec, TrainingInfo, load_record, record_bytes, sha256_hex,
 };
 use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::data::Batches;
-use super::{Averaged, Plan, Rate, Shipped, StepReport, Trainer, read_file, step_rng};
+use super::{
+    Averaged, Plan, Rate, Shipped, StepReport, Trainer, dropped_labels, gaussian, read_file,
+    step_rng,
+};
 use crate::args::DistillArgs;
 use crate::cards::CardFile;
 
@@ -253,9 +255,10 @@ impl DistillTrainer {
         }
         let epochs = config.guidance_epochs * usize::from(stages[0] == Stage::Guidance)
             + config.round_epochs * counts.len();
-        let origin_sha256 = distilled
-            .as_ref()
-            .map_or_else(|| teacher_card.card.sha256.clone(), |d| d.origin_sha256.clone());
+        let origin_sha256 = distilled.as_ref().map_or_else(
+            || teacher_card.card.sha256.clone(),
+            |d| d.origin_sha256.clone(),
+        );
         Ok(Self {
             plan: Plan {
                 kind: Kind::DdpmCfg,
@@ -294,14 +297,24 @@ impl DistillTrainer {
     }
 
     /// A fresh student (and Adam) for `stage`, starting from `weights` on the autodiff device.
-    fn student(&self, stage: usize, weights: &[u8], device: &Device) -> Result<Averaged<ContextUnet>> {
+    fn student(
+        &self,
+        stage: usize,
+        weights: &[u8],
+        device: &Device,
+    ) -> Result<Averaged<ContextUnet>> {
         let inner = device.clone().inner();
         let model = match self.stages[stage] {
             Stage::Guidance => load_record(self.teacher_unet.init(device), weights)?
                 .into_student(self.config.guidance_max, device),
             Stage::Round(_) => load_record(self.student_unet.init(device), weights)?,
         };
-        Averaged::start(model, || self.student_unet.init(&inner), None, self.rate(stage))
+        Averaged::start(
+            model,
+            || self.student_unet.init(&inner),
+            None,
+            self.rate(stage),
+        )
     }
 
     /// The network a stage's teacher is (the DDPM's for guidance, a student's for a round).
@@ -376,19 +389,8 @@ fn draws(
     let guidance = (0..n)
         .map(|_| rng.random::<f64>() * config.guidance_max)
         .collect();
-    let labels = labels
-        .iter()
-        .map(|&l| {
-            if rng.random::<f64>() < config.p_uncond {
-                null
-            } else {
-                l as i64
-            }
-        })
-        .collect();
-    let noise = (0..n * pixels)
-        .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
-        .collect();
+    let labels = dropped_labels(&mut rng, labels, config.p_uncond, null);
+    let noise = gaussian(&mut rng, n * pixels);
     StepDraws {
         level,
         guidance,
@@ -431,7 +433,12 @@ impl Trainer for DistillTrainer {
                 let file: StageFile = serde_json::from_slice(&read_file(dir, "stage.json")?)
                     .with_context(|| format!("{}", dir.join("stage.json").display()))?;
                 if file.stage >= self.stages.len() {
-                    bail!("{}: stage {} of {}", dir.display(), file.stage, self.stages.len());
+                    bail!(
+                        "{}: stage {} of {}",
+                        dir.display(),
+                        file.stage,
+                        self.stages.len()
+                    );
                 }
                 let teacher = super::load_module(
                     self.teacher_config(file.stage).init(&inner),
@@ -489,7 +496,11 @@ impl Trainer for DistillTrainer {
         let noise = Tensor::<4>::from_data(TensorData::new(d.noise, [n, 1, side, side]), &inner);
         let labels = Tensor::<1, Int>::from_data(TensorData::new(d.labels.clone(), [n]), &inner);
         let w = Tensor::<1>::from_floats(
-            d.guidance.iter().map(|&w| w as f32).collect::<Vec<_>>().as_slice(),
+            d.guidance
+                .iter()
+                .map(|&w| w as f32)
+                .collect::<Vec<_>>()
+                .as_slice(),
             &inner,
         );
         let time = |t: &[usize], dev: &Device| {
@@ -542,7 +553,11 @@ impl Trainer for DistillTrainer {
                     .iter()
                     .map(|&i| r.teacher.get(2 * i + 1).copied().unwrap_or(0))
                     .collect();
-                let from: Vec<f64> = two.iter().zip(&mid).map(|(&k, &a)| if k { a } else { 0.5 }).collect();
+                let from: Vec<f64> = two
+                    .iter()
+                    .zip(&mid)
+                    .map(|(&k, &a)| if k { a } else { 0.5 })
+                    .collect();
                 let to: Vec<f64> = i
                     .iter()
                     .zip(&two)
@@ -586,8 +601,12 @@ impl Trainer for DistillTrainer {
             teacher,
             teacher_sha256,
         } = s;
-        let (student, lr) =
-            student.descend(loss, value, self.config.ema_decay, step - self.starts[stage]);
+        let (student, lr) = student.descend(
+            loss,
+            value,
+            self.config.ema_decay,
+            step - self.starts[stage],
+        );
         let mut report = StepReport::loss(value, n, lr);
         report.terms.push(("stage", stage as f64));
         Ok((

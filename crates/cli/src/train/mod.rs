@@ -343,7 +343,11 @@ pub fn run<T: Trainer>(
         }
         progress.step(done, &report, extra)?;
         let seconds = seconds_before + started.elapsed().as_secs_f64();
-        if let Some(m) = trainer.milestone(&state, done, account(opts, &trainer, done, seconds, last_loss))? {
+        if let Some(m) = trainer.milestone(
+            &state,
+            done,
+            account(opts, &trainer, done, seconds, last_loss),
+        )? {
             let dir = opts.run.join("stages");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let path = write_weights(&dir, &m.stem, &m.weights, m.card)?;
@@ -460,6 +464,33 @@ fn step_seed(seed: u64, step: usize) -> u64 {
     step_rng(seed ^ 0x5EED_0FBA_C4E1_1D00, step).random()
 }
 
+/// Each label as a class index, or `null` with probability `p_uncond` (the unconditional rows
+/// that classifier-free guidance trains): one draw from `rng` per label.
+pub fn dropped_labels(
+    rng: &mut impl rand::Rng,
+    labels: &[u8],
+    p_uncond: f64,
+    null: i64,
+) -> Vec<i64> {
+    labels
+        .iter()
+        .map(|&l| {
+            if rng.random::<f64>() < p_uncond {
+                null
+            } else {
+                l as i64
+            }
+        })
+        .collect()
+}
+
+/// `n` standard normal values from `rng`.
+pub fn gaussian(rng: &mut impl rand::Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| -> f32 { StandardNormal.sample(rng) })
+        .collect()
+}
+
 /// Standard normal noise `[n, latent]` from `rng`.
 pub fn normal_noise(
     n: usize,
@@ -467,10 +498,10 @@ pub fn normal_noise(
     rng: &mut impl rand::Rng,
     device: &Device,
 ) -> Tensor<2> {
-    let v: Vec<f32> = (0..n * latent)
-        .map(|_| -> f32 { StandardNormal.sample(rng) })
-        .collect();
-    Tensor::from_data(TensorData::new(v, [n, latent]), device)
+    Tensor::from_data(
+        TensorData::new(gaussian(rng, n * latent), [n, latent]),
+        device,
+    )
 }
 
 /// Reads `file` of a checkpoint folder.

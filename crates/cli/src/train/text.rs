@@ -29,7 +29,6 @@ use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, prompt_tensors};
 use digitlab_models::{Conditioning, TextEncoder, TextEncoderConfig, TextUnet, TextUnetConfig};
 use digitlab_weights::{Card, Kind, ModelSpec, Space, TrainingInfo, record_bytes};
 use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::data::Batches;
@@ -408,9 +407,7 @@ impl Trainer for TextTrainer {
         let t: Vec<usize> = (0..n)
             .map(|_| rng.random_range(0..self.schedule.train_steps()))
             .collect();
-        let noise: Vec<f32> = (0..n * per_item)
-            .map(|_| -> f32 { StandardNormal.sample(&mut rng) })
-            .collect();
+        let noise = super::gaussian(&mut rng, n * per_item);
         let x0: Vec<f32> = batch
             .indices
             .iter()
