@@ -229,7 +229,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 println!(
                     "sample: {:.1} ms per guided UNet call ({count} digits, batch {}) | {:.0} ms per {count}-digit grid ({} {} steps) | {} | {}",
                     per_call * 1e3,
-                    if guidance > 0.0 { 2 * count } else { count },
+                    // a student's guidance is one pass; a teacher's a doubled batch
+                    if guidance > 0.0 && model.guidance_input().is_none() {
+                        2 * count
+                    } else {
+                        count
+                    },
                     per_grid * 1e3,
                     sampling.kind().name(),
                     sampling.steps,
