@@ -416,6 +416,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     {guidance_slider("guidance", "guidance-value", guidance)}
                     <label>"Sampler "
                         <select data-testid="sampler" prop:value=move || sampler.get()
+                            disabled=move || live.get()
                             on:change=move |ev| sampler.set(event_target_value(&ev))>
                             <option value="ddim">"DDIM (deterministic)"</option>
                             <option value="ddpm">"DDPM (ancestral)"</option>
@@ -424,7 +425,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     </label>
                     <label>"Steps "
                         <input type="number" min="1" max="1000" data-testid="steps"
-                            prop:value=move || steps.get()
+                            prop:value=move || steps.get() disabled=move || live.get()
                             on:input=move |ev| steps.set(event_target_value(&ev))/>
                     </label>
                     <label>"Samples "
@@ -441,7 +442,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                         <input type="checkbox" data-testid="live"
                             prop:checked=move || live.get()
                             on:change=move |ev| live.set(event_target_checked(&ev))/>
-                        " Live: the distilled student redraws as you move the controls"
+                        " Live: the distilled student redraws as you move the controls (DDIM in its own steps)"
                     </label>
                     <p class="meta" data-testid="student-info" class:hidden=move || !live.get()>
                         {move || ui.student_info.get()} " " <span data-testid="live-ms">{move || live_ms.get()}</span>
