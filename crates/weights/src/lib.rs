@@ -151,6 +151,40 @@ mod tests {
             card.load_ncsn(&bytes, &device),
             Err(CardError::WrongKind { .. })
         ));
+        // A student's network under a score network's card, and a card that says "distilled"
+        // over a network without the guidance input, are refused by their configs.
+        let student = unet
+            .clone()
+            .with_guidance_max(Some(4.0))
+            .with_v_prediction(Some(true));
+        let student_bytes = record_bytes(student.init(&device));
+        let odd_ncsn = card_for(
+            ModelSpec::Ncsn {
+                unet: student,
+                noise: NoiseRange::default(),
+            },
+            &student_bytes,
+        );
+        assert!(matches!(
+            odd_ncsn.load_ncsn(&student_bytes, &device),
+            Err(CardError::Config(_))
+        ));
+        let not_a_student = card_for(
+            ModelSpec::DdpmCfg {
+                unet: unet.clone(),
+                schedule: ScheduleConfig::default(),
+                distilled: Some(crate::Distillation {
+                    teacher_sha256: "0".repeat(64),
+                    origin_sha256: "0".repeat(64),
+                    steps: Some(4),
+                }),
+            },
+            &bytes,
+        );
+        assert!(matches!(
+            not_a_student.load_ddpm(&bytes, &device),
+            Err(CardError::Config(_))
+        ));
         // A VAE and a generator load as themselves, and not as each other.
         let vae_config = VaeConfig::new().with_latent(2).with_width(4).with_hidden(8);
         let vae_bytes = record_bytes(vae_config.init(&device));

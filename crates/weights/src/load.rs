@@ -137,6 +137,11 @@ impl Card {
         };
         self.check_bytes(bytes)?;
         config(unet.validate())?;
+        if unet.guidance_max.is_some() || unet.v_prediction == Some(true) {
+            return Err(CardError::Config(
+                "a score network predicts the noise and takes no guidance input (unet.guidance_max, unet.v_prediction are a distilled DDPM's)".into(),
+            ));
+        }
         noise
             .check()
             .map_err(|e| CardError::Config(e.to_string()))?;
