@@ -44,14 +44,8 @@ fn teacher(data: &Path, run: &Path) -> std::path::PathBuf {
     run.join("ddpm-cfg.json")
 }
 
-/// One guidance stage of 1 epoch and one round to 2 steps of `round_epochs` (4 steps an epoch).
-fn distill(
-    teacher: &Path,
-    data: &Path,
-    run: &Path,
-    round_epochs: &str,
-    extra: &[&str],
-) -> std::process::Output {
+/// `digitlab train distill` of `teacher` on `data` into `run`, one round, with `more` options.
+fn distill_with(teacher: &Path, data: &Path, run: &Path, more: &[&str]) -> std::process::Output {
     let mut args = vec![
         "train",
         "distill",
@@ -63,6 +57,20 @@ fn distill(
         run.to_str().unwrap(),
         "--rounds",
         "1",
+    ];
+    args.extend(more);
+    digitlab(&args)
+}
+
+/// One guidance stage of 1 epoch and one round to 2 steps of `round_epochs` (4 steps an epoch).
+fn distill(
+    teacher: &Path,
+    data: &Path,
+    run: &Path,
+    round_epochs: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
         "--steps",
         "2",
         "--guidance-epochs",
@@ -81,7 +89,7 @@ fn distill(
         "7",
     ];
     args.extend(extra);
-    digitlab(&args)
+    distill_with(teacher, data, run, &args)
 }
 
 /// Where `steps` of DDIM on the grid of `grid` steps take the same 8 noises (w = 2).
@@ -228,20 +236,7 @@ fn a_tiny_teacher_distils_into_a_two_step_student() {
     //    chain does not reach
     let elsewhere = dir.path().join("refused");
     let refused = |teacher: &Path, extra: &[&str], fragment: &str| {
-        let mut args = vec![
-            "train",
-            "distill",
-            "--teacher",
-            teacher.to_str().unwrap(),
-            "--data",
-            d.to_str().unwrap(),
-            "--run",
-            elsewhere.to_str().unwrap(),
-            "--rounds",
-            "1",
-        ];
-        args.extend(extra);
-        let out = digitlab(&args);
+        let out = distill_with(teacher, d, &elsewhere, extra);
         assert!(!out.status.success(), "accepted: {}", stderr(&out));
         assert!(
             stderr(&out).contains(fragment),
