@@ -31,6 +31,22 @@ fn per_row(values: &[f64], device: &Device) -> Tensor<4> {
     Tensor::<1>::from_floats(v.as_slice(), device).reshape([values.len(), 1, 1, 1])
 }
 
+/// `(sqrt(ab), sqrt(1 - ab))` per row: how much of `x_0` and of the noise `z_t` holds at
+/// `alpha_bar` `ab`.
+fn signal_and_noise(ab: &[f64], device: &Device) -> (Tensor<4>, Tensor<4>) {
+    let a: Vec<f64> = ab.iter().map(|a| a.sqrt()).collect();
+    let s: Vec<f64> = ab.iter().map(|a| (1.0 - a).sqrt()).collect();
+    (per_row(&a, device), per_row(&s, device))
+}
+
+/// `x` clipped to `[-c, c]` when the schedule clips (`Some(c)`).
+fn clipped(x: Tensor<4>, clip: Option<f64>) -> Tensor<4> {
+    match clip {
+        Some(c) => x.clamp(-c, c),
+        None => x,
+    }
+}
+
 /// The teacher's guided prediction with one scale per row: `(1 + w) eps_c - w eps_u`.
 pub fn guided_target(eps_cond: Tensor<4>, eps_uncond: Tensor<4>, w: &[f64]) -> Tensor<4> {
     let w = per_row(w, &eps_cond.device());
@@ -48,19 +64,9 @@ pub fn ddim_rows(
     clip: Option<f64>,
 ) -> Tensor<4> {
     let device = sample.device();
-    let sqrt = |v: &[f64], f: fn(f64) -> f64| {
-        per_row(&v.iter().map(|&a| f(a)).collect::<Vec<_>>(), &device)
-    };
-    let (a_t, s_t) = (sqrt(ab_t, f64::sqrt), sqrt(ab_t, |a| (1.0 - a).sqrt()));
-    let (a_n, s_n) = (
-        sqrt(ab_next, f64::sqrt),
-        sqrt(ab_next, |a| (1.0 - a).sqrt()),
-    );
-    let x0 = (sample.clone() - eps * s_t.clone()) / a_t.clone();
-    let x0 = match clip {
-        Some(c) => x0.clamp(-c, c),
-        None => x0,
-    };
+    let (a_t, s_t) = signal_and_noise(ab_t, &device);
+    let (a_n, s_n) = signal_and_noise(ab_next, &device);
+    let x0 = clipped_x0(sample.clone(), eps, ab_t, clip);
     let eps = (sample - x0.clone() * a_t) / s_t;
     x0 * a_n + eps * s_n
 }
@@ -87,27 +93,17 @@ pub fn progressive_target(
             (r, n.sqrt() - r * t.sqrt())
         })
         .unzip();
-    let x0 = (z_target - z_t * per_row(&r, &device)) / per_row(&scale, &device);
-    match clip {
-        Some(c) => x0.clamp(-c, c),
-        None => x0,
-    }
+    clipped(
+        (z_target - z_t * per_row(&r, &device)) / per_row(&scale, &device),
+        clip,
+    )
 }
 
 /// The `x_0` a guided noise prediction `eps` implies at `z_t`, clipped as the samplers clip it
 /// (their step depends on this `x_0` alone).
 pub fn clipped_x0(z_t: Tensor<4>, eps: Tensor<4>, ab_t: &[f64], clip: Option<f64>) -> Tensor<4> {
-    let device = z_t.device();
-    let a = per_row(&ab_t.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let s = per_row(
-        &ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
-        &device,
-    );
-    let x0 = (z_t - eps * s) / a;
-    match clip {
-        Some(c) => x0.clamp(-c, c),
-        None => x0,
-    }
+    let (a, s) = signal_and_noise(ab_t, &z_t.device());
+    clipped((z_t - eps * s) / a, clip)
 }
 
 /// The velocity `v = sqrt(ab) eps - sqrt(1 - ab) x_0` of `z_t` for the clean digit `x0`,
@@ -123,12 +119,7 @@ pub fn clipped_x0(z_t: Tensor<4>, eps: Tensor<4>, ab_t: &[f64], clip: Option<f64
 /// step, at any learning rate from 2e-5 to 1e-3, raised it. In `v` an error reaches `x_0`
 /// multiplied by `sqrt(1 - ab)`, at most 1 (Salimans & Ho, section 4).
 pub fn velocity(z_t: Tensor<4>, x0: Tensor<4>, ab_t: &[f64]) -> Tensor<4> {
-    let device = z_t.device();
-    let a = per_row(&ab_t.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let s = per_row(
-        &ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
-        &device,
-    );
+    let (a, s) = signal_and_noise(ab_t, &z_t.device());
     (z_t * a - x0) / s
 }
 
@@ -140,12 +131,7 @@ pub fn noise_from_velocity(v: Tensor<4>, z_t: Tensor<4>, ab: f64) -> Tensor<4> {
 
 /// [`noise_from_velocity`] with one `alpha_bar` per row.
 pub fn noise_from_velocity_rows(v: Tensor<4>, z_t: Tensor<4>, ab_t: &[f64]) -> Tensor<4> {
-    let device = z_t.device();
-    let a = per_row(&ab_t.iter().map(|a| a.sqrt()).collect::<Vec<_>>(), &device);
-    let s = per_row(
-        &ab_t.iter().map(|a| (1.0 - a).sqrt()).collect::<Vec<_>>(),
-        &device,
-    );
+    let (a, s) = signal_and_noise(ab_t, &z_t.device());
     v * a + z_t * s
 }
 

@@ -38,7 +38,7 @@ pub use dpm_solver::DpmSolverScheduler;
 pub use edit::{Edit, Resample};
 pub use ncsn::{LangevinRequest, LangevinRun, NoiseRange};
 pub use noise::NoiseSource;
-pub use pipeline::{DenoiseRun, SampleRequest, Trajectory, guided_noise};
+pub use pipeline::{DenoiseRun, SampleRequest, Trajectory, guided_noise, paired_noise};
 pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
 pub use scheduler::{SamplerKind, Scheduler, StepOutput, linspace_timesteps, make_scheduler};
 pub use text::{TextDenoiseRun, TextRequest, TextStep, guided_text_noise, prompt_tensors};

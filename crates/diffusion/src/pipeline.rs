@@ -88,6 +88,19 @@ pub fn guided_noise(
     if guidance == 0.0 {
         return model.forward(x, t, labels);
     }
+    let (eps_cond, eps_uncond) = paired_noise(model, x, t, labels);
+    eps_cond * (1.0 + guidance) - eps_uncond * guidance
+}
+
+/// The conditional and the unconditional noise predictions, `(eps(x_t, c), eps(x_t, null))`,
+/// from one forward pass over the doubled batch `[x_t; x_t]` with labels `[c; null]`: what
+/// guidance mixes, here and in guidance distillation's target.
+pub fn paired_noise(
+    model: &ContextUnet,
+    x: Tensor<4>,
+    t: Tensor<1>,
+    labels: Tensor<1, Int>,
+) -> (Tensor<4>, Tensor<4>) {
     let nulls = labels.ones_like() * model.null_class() as i64;
     let eps = model.forward(
         Tensor::cat(vec![x.clone(), x], 0),
@@ -97,7 +110,7 @@ pub fn guided_noise(
     let mut halves = eps.chunk(2, 0);
     let eps_uncond = halves.pop().expect("two halves");
     let eps_cond = halves.pop().expect("two halves");
-    eps_cond * (1.0 + guidance) - eps_uncond * guidance
+    (eps_cond, eps_uncond)
 }
 
 /// Checks what every sampling run must satisfy: between 1 and [`MAX_SAMPLES`] samples and a

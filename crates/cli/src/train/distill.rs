@@ -30,7 +30,7 @@ use digitlab_diffusion::distill::{
     Round, clipped_x0, ddim_rows, guided_target, noise_from_velocity_rows, progressive_target,
     velocity,
 };
-use digitlab_diffusion::{NoiseSchedule, ScheduleConfig};
+use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, paired_noise};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
 use digitlab_weights::{
     Card, Distillation, Kind, ModelSpec, TrainingInfo, load_record, record_bytes, sha256_hex,
@@ -92,26 +92,34 @@ pub fn config(a: &DistillArgs) -> Result<DistillTrainConfig> {
 }
 
 /// One stage of the run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Stage {
     Guidance,
-    /// A round whose student takes this many DDIM steps.
-    Round(usize),
+    /// A round, with its student's and its teacher's grids (built once, checked at start).
+    Round(Round),
 }
 
 impl Stage {
-    fn stem(self, last: bool) -> String {
-        match (self, last) {
-            (_, true) => "ddpm-student".into(),
-            (Stage::Guidance, false) => "ddpm-guided".into(),
-            (Stage::Round(n), false) => format!("ddpm-student-{n}"),
+    /// The DDIM steps of the stage's student (`None` after guidance distillation).
+    fn steps(&self) -> Option<usize> {
+        match self {
+            Stage::Guidance => None,
+            Stage::Round(r) => Some(r.student.len()),
         }
     }
 
-    fn name(self) -> String {
-        match self {
-            Stage::Guidance => "guidance distillation".into(),
-            Stage::Round(n) => format!("round to {n} steps"),
+    fn stem(&self, last: bool) -> String {
+        match (self.steps(), last) {
+            (_, true) => "ddpm-student".into(),
+            (None, false) => "ddpm-guided".into(),
+            (Some(n), false) => format!("ddpm-student-{n}"),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.steps() {
+            None => "guidance distillation".into(),
+            Some(n) => format!("round to {n} steps"),
         }
     }
 }
@@ -213,9 +221,8 @@ impl DistillTrainer {
             n = 2 * n - 1;
         }
         counts.reverse();
-        stages.extend(counts.iter().map(|&n| Stage::Round(n)));
         for &n in &counts {
-            Round::new(&noise, n)?;
+            stages.push(Stage::Round(Round::new(&noise, n)?));
         }
         if stages.is_empty() {
             bail!(
@@ -304,7 +311,7 @@ impl DistillTrainer {
         device: &Device,
     ) -> Result<Averaged<ContextUnet>> {
         let inner = device.clone().inner();
-        let model = match self.stages[stage] {
+        let model = match &self.stages[stage] {
             Stage::Guidance => load_record(self.teacher_unet.init(device), weights)?
                 .into_student(self.config.guidance_max, device),
             Stage::Round(_) => load_record(self.student_unet.init(device), weights)?,
@@ -319,7 +326,7 @@ impl DistillTrainer {
 
     /// The network a stage's teacher is (the DDPM's for guidance, a student's for a round).
     fn teacher_config(&self, stage: usize) -> &ContextUnetConfig {
-        match (stage, self.stages[stage]) {
+        match (stage, &self.stages[stage]) {
             (_, Stage::Guidance) => &self.teacher_unet,
             (0, Stage::Round(_)) => &self.teacher_unet,
             _ => &self.student_unet,
@@ -329,10 +336,7 @@ impl DistillTrainer {
     /// The card of the student of `stage` as it stands.
     fn card(&self, state: &DistillState, training: TrainingInfo) -> Result<Card> {
         let c = &self.config;
-        let steps = match self.stages[state.stage] {
-            Stage::Guidance => None,
-            Stage::Round(n) => Some(n),
-        };
+        let steps = self.stages[state.stage].steps();
         Ok(Card::new(
             ModelSpec::DdpmCfg {
                 unet: self.student_unet.clone(),
@@ -485,16 +489,16 @@ impl Trainer for DistillTrainer {
         let n = batch.len();
         let side = self.plan.batches.side();
         let t_train = self.schedule.train_steps();
-        let round = match self.stages[stage] {
+        let round = match &self.stages[stage] {
             Stage::Guidance => None,
-            Stage::Round(steps) => Some(Round::new(&self.schedule, steps)?),
+            Stage::Round(r) => Some(r),
         };
-        let levels = round.as_ref().map_or(t_train, |r| r.student.len());
+        let levels = round.map_or(t_train, |r| r.student.len());
         let null = self.teacher_unet.n_classes as i64;
         let d = draws(&self.config, step, levels, &batch.labels, null, side * side);
         let x0 = batch.images(side, &inner);
         let noise = Tensor::<4>::from_data(TensorData::new(d.noise, [n, 1, side, side]), &inner);
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(d.labels.clone(), [n]), &inner);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(d.labels, [n]), &inner);
         let w = Tensor::<1>::from_floats(
             d.guidance
                 .iter()
@@ -507,26 +511,20 @@ impl Trainer for DistillTrainer {
             let v: Vec<f32> = t.iter().map(|&t| self.schedule.time_input(t)).collect();
             Tensor::<1>::from_floats(v.as_slice(), dev)
         };
-        // 2. the input and the target, from the teacher on the plain device
-        let (t_in, x_t, target) = match &round {
+        // 2. the input, its time and the target, from the teacher on the plain device
+        let (time_in, x_t, target) = match round {
             None => {
-                let t = d.level.clone();
-                let x_t = self.schedule.q_sample(x0, noise, &t);
-                let nulls = labels.ones_like() * null;
-                let eps = s.teacher.forward(
-                    Tensor::cat(vec![x_t.clone(), x_t.clone()], 0),
-                    Tensor::cat(vec![time(&t, &inner), time(&t, &inner)], 0),
-                    Tensor::cat(vec![labels.clone(), nulls], 0),
-                );
-                let mut halves = eps.chunk(2, 0);
-                let eps_u = halves.pop().expect("two halves");
-                let eps_c = halves.pop().expect("two halves");
+                let t = &d.level;
+                let x_t = self.schedule.q_sample(x0, noise, t);
+                let time_in = time(t, &inner);
+                let (eps_c, eps_u) =
+                    paired_noise(&s.teacher, x_t.clone(), time_in.clone(), labels.clone());
                 // the velocity of the guided prediction's clipped x_0: predicting it, the
                 // student's step is the guided teacher's
                 let ab: Vec<f64> = t.iter().map(|&t| self.schedule.alphas_cumprod[t]).collect();
                 let guided = guided_target(eps_c, eps_u, &d.guidance);
                 let x0 = clipped_x0(x_t.clone(), guided, &ab, self.schedule_config.clip_sample);
-                (t, x_t.clone(), velocity(x_t, x0, &ab))
+                (time_in, x_t.clone(), velocity(x_t, x0, &ab))
             }
             Some(r) => {
                 let ab = |grid: &[usize], p: usize| Round::alpha_bar(&self.schedule, grid, p);
@@ -537,9 +535,10 @@ impl Trainer for DistillTrainer {
                 // the teacher's first step, from its point 2i to 2i + 1
                 let first: Vec<f64> = i.iter().map(|&i| ab(&r.teacher, 2 * i)).collect();
                 let mid: Vec<f64> = i.iter().map(|&i| ab(&r.teacher, 2 * i + 1)).collect();
+                let time_in = time(&t, &inner);
                 let v = s.teacher.forward_guided(
                     z_t.clone(),
-                    time(&t, &inner),
+                    time_in.clone(),
                     labels.clone(),
                     w.clone(),
                 );
@@ -578,18 +577,17 @@ impl Trainer for DistillTrainer {
                 .reshape([n, 1, 1, 1])
                 .expand([n, 1, side, side]);
                 let z_end = z_two.mask_where(one_step, z_mid);
-                // the student's step, from its point i to i + 1
-                let s_t: Vec<f64> = i.iter().map(|&i| ab(&r.student, i)).collect();
+                // the student's step, from its point i (the teacher's 2i: `first`) to i + 1
                 let s_next: Vec<f64> = i.iter().map(|&i| ab(&r.student, i + 1)).collect();
-                let x0 = progressive_target(z_t.clone(), z_end, &s_t, &s_next, clip);
-                (t, z_t.clone(), velocity(z_t, x0, &s_t))
+                let x0 = progressive_target(z_t.clone(), z_end, &first, &s_next, clip);
+                (time_in, z_t.clone(), velocity(z_t, x0, &first))
             }
         };
         // 3. the student's one pass, and the squared error of its velocity
         let pred = s.student.model.forward_guided(
             Tensor::from_inner(x_t),
-            time(&t_in, device),
-            Tensor::from_data(TensorData::new(d.labels, [n]), device),
+            Tensor::from_inner(time_in),
+            Tensor::from_inner(labels),
             Tensor::from_inner(w),
         );
         let loss = (pred - Tensor::from_inner(target)).square().mean();
@@ -637,7 +635,7 @@ impl Trainer for DistillTrainer {
         &mut self,
         s: &DistillState,
         done: usize,
-        training: TrainingInfo,
+        training: &dyn Fn() -> TrainingInfo,
     ) -> Result<Option<Shipped>> {
         let last = s.stage + 1 == self.stages.len();
         if last || done != self.starts[s.stage + 1] {
@@ -646,7 +644,7 @@ impl Trainer for DistillTrainer {
         Ok(Some(Shipped {
             stem: self.stages[s.stage].stem(false),
             weights: record_bytes(s.student.ema.clone()),
-            card: self.card(s, training)?,
+            card: self.card(s, training())?,
             summary: Some(format!("{} done", self.stages[s.stage].name())),
         }))
     }

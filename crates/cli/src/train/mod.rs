@@ -233,13 +233,14 @@ pub trait Trainer {
     fn measure(&mut self, _state: &Self::State) -> Result<Option<Measure>> {
         Ok(None)
     }
-    /// Weights worth keeping before the run ends (a stage of a run in stages), given the
-    /// run's account of itself after `done` steps: written into `<run>/stages/`.
+    /// Weights worth keeping before the run ends (a stage of a run in stages) after `done`
+    /// steps, with `training()` the run's account of itself for their card (built only when
+    /// asked: it reads the machine's description): written into `<run>/stages/`.
     fn milestone(
         &mut self,
         _state: &Self::State,
         _done: usize,
-        _training: TrainingInfo,
+        _training: &dyn Fn() -> TrainingInfo,
     ) -> Result<Option<Shipped>> {
         Ok(None)
     }
@@ -342,12 +343,12 @@ pub fn run<T: Trainer>(
             }
         }
         progress.step(done, &report, extra)?;
-        let seconds = seconds_before + started.elapsed().as_secs_f64();
-        if let Some(m) = trainer.milestone(
-            &state,
-            done,
-            account(opts, &trainer, done, seconds, last_loss),
-        )? {
+        let run_so_far = (trainer.seed(), trainer.epoch(done));
+        let account_now = || {
+            let seconds = seconds_before + started.elapsed().as_secs_f64();
+            account(opts, run_so_far, done, seconds, last_loss)
+        };
+        if let Some(m) = trainer.milestone(&state, done, &account_now)? {
             let dir = opts.run.join("stages");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let path = write_weights(&dir, &m.stem, &m.weights, m.card)?;
@@ -379,7 +380,13 @@ pub fn run<T: Trainer>(
     }
 
     // 5. the shipped weights and their card
-    let training = account(opts, &trainer, total, seconds, last_loss);
+    let training = account(
+        opts,
+        (trainer.seed(), trainer.epoch(total)),
+        total,
+        seconds,
+        last_loss,
+    );
     if !last_loss.is_finite() {
         bail!(
             "the run's last loss is unknown (a checkpoint written before checkpoints kept it): resume from an earlier checkpoint to write the card"
@@ -395,20 +402,20 @@ pub fn run<T: Trainer>(
 }
 
 /// The run's account of itself after `done` steps, which a trainer completes for its card.
-fn account<T: Trainer>(
+fn account(
     opts: &RunOptions,
-    trainer: &T,
+    (seed, epochs): (u64, f64),
     done: usize,
     seconds: f64,
     loss: f64,
 ) -> TrainingInfo {
     TrainingInfo {
         steps: done,
-        epochs: trainer.epoch(done),
+        epochs,
         batch_size: 0,
         learning_rate: String::new(),
         ema_decay: None,
-        seed: trainer.seed(),
+        seed,
         seconds,
         backend: opts.backend.name().into(),
         machine: machine_for(opts.backend),
