@@ -1,8 +1,9 @@
 //! # The app: backend, weights and views
 //!
-//! At start the page picks a backend, then fetches the shipped cards and weights (checked
-//! against each card's format version and sha256 before use, with progress), and the
-//! held-out digits. A person can replace the diffusion model or the classifier with their
+//! At start the page spawns the model worker, which picks its backend and fetches the shipped
+//! diffusion model and classifier (checked against each card's format version and sha256
+//! before use, with progress); meanwhile the page starts its own backend for the views whose
+//! models are not in the worker yet, and fetches the held-out digits. A person can replace the diffusion model or the classifier with their
 //! own card and weights file (file picker or drag and drop); anything wrong with them is
 //! reported and the page keeps what it had.
 
@@ -12,7 +13,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::backend::{self, BackendKind};
+use crate::backend;
+use crate::client;
 use crate::bench::BenchView;
 use crate::compare::CompareView;
 use crate::divergence::DivergenceView;
@@ -20,7 +22,8 @@ use crate::edit::EditView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::gan::GanView;
-use crate::lab::{Ddpm, Judge, Lab, Score, fetch_shipped, parse_card};
+use crate::lab::{Judge, Lab, Score, fetch_shipped, parse_card};
+use crate::protocol::{Loaded, Reply, Request, Slot};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
 use crate::text::TextView;
@@ -44,7 +47,12 @@ pub struct Ui {
     pub ncsn_info: RwSignal<String>,
     /// The live mode's distilled student, or why there is none.
     pub student_info: RwSignal<String>,
+    /// The model worker's diffusion model is loaded (the Sample view can run).
     pub ready: RwSignal<bool>,
+    /// The diffusion model's T: the most steps a run can take.
+    pub train_steps: RwSignal<usize>,
+    /// The loaded student's DDIM step count (live mode).
+    pub student_steps: RwSignal<Option<usize>>,
     pub busy: RwSignal<bool>,
     /// Bumped by every new run and by Stop; a run that sees another id ends.
     pub run_id: RwSignal<u64>,
@@ -84,6 +92,8 @@ impl Ui {
     }
 
     pub fn stop(self) {
+        // The model worker's run (if one is in flight) ends before its next step.
+        client::send(Request::Stop);
         self.run_id.update(|id| *id += 1);
         self.busy.set(false);
         self.status.set("stopped".into());
@@ -98,8 +108,9 @@ impl Ui {
         }
     }
 
-    /// A read from the device failed. On WebGPU that means a lost device: move the models to
-    /// the CPU backend so the next run works, and say so.
+    /// A read from the page's device failed (the views whose models are not in the model
+    /// worker). On WebGPU that means a lost device: move the models to the CPU backend so the
+    /// next run works, and say so.
     pub fn backend_failed(self, error: String) -> String {
         let Some(lab) = self.lab.get_value() else {
             return error;
@@ -111,7 +122,6 @@ impl Ui {
         match lab.moved_to(device, kind.clone()) {
             Ok(moved) => {
                 self.lab.set_value(Some(moved));
-                self.backend.set(kind.label());
                 self.notice.set("The WebGPU device was lost; the page switched to the CPU backend. Press Generate again.".into());
                 format!("WebGPU failed ({error}); switched to the CPU backend")
             }
@@ -146,43 +156,26 @@ enum Tab {
     Bench,
 }
 
-async fn load_shipped(
-    ui: Ui,
-    device: burn::prelude::Device,
-    kind: BackendKind,
-) -> Result<(), String> {
-    ui.status.set("loading weights".into());
-    let lab = Lab {
-        device: device.clone(),
-        backend: kind,
-        ddpm: None,
-        student: None,
-        judge: None,
-        ncsn: None,
-        latents: Vec::new(),
-        texts: Vec::new(),
-    };
-    // The diffusion model first: the page can sample without the classifier.
-    let name = "ddpm-cfg.bpk";
-    let (card, bytes) = fetch_shipped("ddpm-cfg.json", |got, total| {
-        ui.status.set(match total {
-            Some(t) => format!(
-                "loading weights: {name} {:.1}/{:.1} MB",
-                got as f64 / 1e6,
-                t as f64 / 1e6
-            ),
-            None => format!("loading weights: {name} {:.1} MB", got as f64 / 1e6),
-        })
-    })
-    .await?;
-    let ddpm = Ddpm::load(card, bytes, "shipped".into(), &device)?;
-    ui.model_info.set(ddpm.describe());
-    ui.lab.set_value(Some(Lab {
-        ddpm: Some(ddpm),
-        ..lab
-    }));
-    ui.ready.set(true);
+/// What the model worker loaded, shown where the page shows models.
+fn show_loaded(ui: Ui, model: &Loaded) {
+    match model.slot {
+        Slot::Teacher => {
+            ui.model_info.set(model.info.clone());
+            ui.train_steps.set(model.train_steps);
+        }
+        Slot::Student => {
+            ui.student_info.set(model.info.clone());
+            ui.student_steps.set(model.student_steps);
+        }
+        Slot::Judge => {}
+    }
+}
 
+/// The page's own backend and classifier, for the views whose models are not in the model
+/// worker yet (they judge their digits with it).
+async fn start_page_lab(ui: Ui, force_cpu: bool) -> Result<(), String> {
+    let (device, kind) = backend::start(force_cpu).await;
+    ui.lab.set_value(Some(Lab::empty(device.clone(), kind)));
     let (card, bytes) = fetch_shipped("classifier.json", |_, _| {}).await?;
     let judge = Judge::load(card, bytes, &device)?;
     // Into the lab as it is now: the score network or the person's own weights may have
@@ -197,30 +190,32 @@ async fn load_shipped(
     Ok(())
 }
 
-/// The distilled student, fetched the first time live mode is switched on (it is as large as
-/// the diffusion model). Optional like the score network: without it live mode says why.
+/// The distilled student, fetched by the model worker the first time live mode is switched on
+/// (it is as large as the diffusion model). Optional like the score network: without it live
+/// mode says why.
 pub async fn load_student(ui: Ui) {
     ui.student_info.set("loading the distilled student".into());
-    match fetch_shipped("ddpm-student.json", |_, _| {}).await {
-        Ok((card, bytes)) => {
-            let Some(mut now) = ui.lab.get_value() else {
-                return;
-            };
-            if now.student.is_none() {
-                match Ddpm::load(card, bytes, "shipped".into(), &now.device) {
-                    Ok(s) if s.student().is_some() => {
-                        ui.student_info.set(s.describe());
-                        now.student = Some(s);
-                        ui.lab.set_value(Some(now));
-                    }
-                    Ok(_) => ui.student_info.set(
-                        "no student loaded (the shipped card is not a distilled student)".into(),
-                    ),
-                    Err(e) => ui.student_info.set(format!("no student loaded ({e})")),
-                }
+    let reply = client::call(
+        |job| Request::LoadShipped {
+            job,
+            slot: Slot::Student,
+        },
+        |_| {},
+    )
+    .await;
+    match reply {
+        // A student the person dropped meanwhile stays.
+        Ok(Reply::Loaded { model, .. }) => {
+            if ui.student_steps.get_untracked().is_none() {
+                show_loaded(ui, &model)
             }
         }
-        Err(e) => ui.student_info.set(format!("no student loaded ({e})")),
+        Ok(Reply::NotLoaded { error, .. }) | Err(error) => {
+            ui.student_info.set(format!("no student loaded ({error})"))
+        }
+        Ok(other) => ui
+            .student_info
+            .set(format!("no student loaded (the worker answered {other:?})")),
     }
 }
 
@@ -266,11 +261,9 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
         .iter()
         .find(|f| f.name().ends_with(".json"))
         .ok_or("choose the weights card (.json) together with its weights file (.bpk)")?;
-    let card = parse_card(
-        &String::from_utf8(fetch::file_bytes(card_file).await?)
-            .map_err(|_| format!("{} is not text", card_file.name()))?,
-    )
-    .map_err(|e| format!("{}: {e}", card_file.name()))?;
+    let card_text = String::from_utf8(fetch::file_bytes(card_file).await?)
+        .map_err(|_| format!("{} is not text", card_file.name()))?;
+    let card = parse_card(&card_text).map_err(|e| format!("{}: {e}", card_file.name()))?;
     let weights_file = files
         .iter()
         .find(|f| f.name() == card.weights)
@@ -278,24 +271,39 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
         .ok_or_else(|| format!("the card names {}: choose that file too", card.weights))?;
     let bytes = fetch::file_bytes(weights_file).await?;
     let source = format!("{} + {}", card_file.name(), weights_file.name());
+    if matches!(card.kind(), Kind::DdpmCfg | Kind::Classifier) {
+        // The model worker's models; a classifier also replaces the page's (below).
+        let reply = client::call(
+            |job| Request::LoadUser {
+                job,
+                card: card_text,
+                bytes: bytes.clone(),
+                source: source.clone(),
+            },
+            |_| {},
+        )
+        .await?;
+        let model = match reply {
+            Reply::Loaded { model, .. } => model,
+            Reply::NotLoaded { error, .. } => return Err(error),
+            other => return Err(format!("the worker answered {other:?}")),
+        };
+        show_loaded(ui, &model);
+        match model.slot {
+            Slot::Teacher => return Ok(format!("loaded your diffusion model ({source})")),
+            Slot::Student => {
+                return Ok(format!(
+                    "loaded your {}-step student for live mode ({source})",
+                    model.student_steps.unwrap_or(0)
+                ));
+            }
+            Slot::Judge => {}
+        }
+    }
     // The models as they are now, after the awaits above (a model loaded meanwhile, or a move to
     // the CPU after a lost device, stays): from here to `set_value` nothing awaits.
     let mut lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
     let message = match card.kind() {
-        Kind::DdpmCfg => {
-            let ddpm = Ddpm::load(card, bytes, source.clone(), &lab.device)
-                .map_err(|e| format!("{source}: {e}"))?;
-            if let Some((steps, _)) = ddpm.student() {
-                // A few-step student: it takes the live mode's place, the teacher stays.
-                ui.student_info.set(ddpm.describe());
-                lab.student = Some(ddpm);
-                format!("loaded your {steps}-step student for live mode ({source})")
-            } else {
-                ui.model_info.set(ddpm.describe());
-                lab.ddpm = Some(ddpm);
-                format!("loaded your diffusion model ({source})")
-            }
-        }
         Kind::Classifier => {
             lab.judge =
                 Some(Judge::load(card, bytes, &lab.device).map_err(|e| format!("{source}: {e}"))?);
@@ -332,7 +340,7 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
                 "loaded your model in place of `{slot}` ({source}); open its view and press Sample / Generate"
             )
         }
-        other @ (Kind::Autoencoder | Kind::TextDdpm) => {
+        other @ (Kind::DdpmCfg | Kind::Autoencoder | Kind::TextDdpm) => {
             return Err(format!(
                 "{source}: a `{other}` model; this page loads `ddpm-cfg`, `ncsn`, `vae`, `gan` and `classifier` models"
             ));
@@ -360,6 +368,8 @@ pub fn App() -> impl IntoView {
         ncsn_info: RwSignal::new(String::new()),
         student_info: RwSignal::new(String::new()),
         ready: RwSignal::new(false),
+        train_steps: RwSignal::new(1000),
+        student_steps: RwSignal::new(None),
         busy: RwSignal::new(false),
         run_id: RwSignal::new(0),
         step_ms: RwSignal::new(0.0),
@@ -376,29 +386,54 @@ pub fn App() -> impl IntoView {
         move || spawn_local(load_ncsn(ui)),
     );
 
+    // The model worker: its backend and download progress show in the header.
+    client::start(move |reply| match reply {
+        Reply::Backend { label, notice, .. } => {
+            ui.backend.set(label);
+            if let Some(notice) = notice {
+                ui.notice.set(notice);
+            }
+        }
+        Reply::Progress { file, got, total } if !ui.ready.get_untracked() => {
+            ui.status.set(match total {
+                Some(t) => format!(
+                    "loading weights: {file} {:.1}/{:.1} MB",
+                    got as f64 / 1e6,
+                    t as f64 / 1e6
+                ),
+                None => format!("loading weights: {file} {:.1} MB", got as f64 / 1e6),
+            })
+        }
+        _ => {}
+    });
     spawn_local(async move {
         let force_cpu = query("backend").is_some_and(|b| b == "cpu");
-        let (device, kind) = backend::start(force_cpu).await;
-        ui.backend.set(kind.label());
-        ui.lab.set_value(Some(Lab {
-            device: device.clone(),
-            backend: kind.clone(),
-            ddpm: None,
-            student: None,
-            judge: None,
-            ncsn: None,
-            latents: Vec::new(),
-            texts: Vec::new(),
-        }));
+        ui.status.set("loading weights".into());
+        let started = client::call(|job| Request::Start { job, force_cpu }, |_| {});
+        // Meanwhile the page's own backend, classifier and held-out digits.
+        if let Err(e) = start_page_lab(ui, force_cpu).await {
+            ui.notice.set(format!("The page's classifier did not load: {e}"));
+        }
         if let Err(e) = load_digits(ui).await {
             ui.notice
                 .set(format!("The held-out digits did not load: {e}"));
         }
-        match load_shipped(ui, device, kind).await {
-            Ok(()) => ui.status.set("ready".into()),
-            Err(e) => ui
+        match started.await {
+            Ok(Reply::Started { loaded, errors, .. }) => {
+                for model in &loaded {
+                    show_loaded(ui, model);
+                }
+                ui.ready
+                    .set(loaded.iter().any(|m| m.slot == Slot::Teacher));
+                ui.status.set(match errors.first() {
+                    None => "ready".into(),
+                    Some(e) => format!("error: {e}"),
+                });
+            }
+            Ok(other) => ui
                 .status
-                .set(format!("error: loading the shipped weights: {e}")),
+                .set(format!("error: the model worker answered {other:?}")),
+            Err(e) => ui.status.set(format!("error: {e}")),
         }
     });
 

@@ -55,8 +55,9 @@ fn get(target: &wasm_bindgen::JsValue, key: &str) -> Option<wasm_bindgen::JsValu
 /// `navigator.gpu.requestAdapter()` and the adapter's `info`, read through `Reflect` (the
 /// WebGPU bindings of web-sys are unstable APIs).
 async fn adapter_name() -> Result<String, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let gpu = get(&window.navigator(), "gpu")
+    // The model worker's navigator (`WorkerNavigator` has `gpu` too) or the window's.
+    let navigator = get(&js_sys::global(), "navigator").ok_or("no navigator")?;
+    let gpu = get(&navigator, "gpu")
         .ok_or("this browser has no WebGPU (navigator.gpu is missing)")?;
     let request = get(&gpu, "requestAdapter")
         .and_then(|f| f.dyn_into::<js_sys::Function>().ok())

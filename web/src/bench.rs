@@ -1,6 +1,7 @@
 //! # The bench view (`?bench=1`)
 //!
-//! The same two numbers as `digitlab bench sample`, on the page's active backend: ms per
+//! The same two numbers as `digitlab bench sample`, on the model worker's backend (measured
+//! there, [`measure`]): ms per
 //! guided UNet call (16 digits, so a batch of 32) and ms per 16-digit DDIM grid. The grid is
 //! timed the way a real sampler should run on a GPU: all steps queued, one read at the end.
 //! The native numbers measured on the machine that made `public/bench/native.jsonl` are shown
@@ -12,47 +13,53 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
+use crate::client;
+use crate::lab::Lab;
+use crate::protocol::{BenchNumbers, Reply, Request};
 use crate::ticks::{next_tick, now_ms};
+use digitlab_models::ContextUnet;
 
 pub const COUNT: usize = 16;
 pub const GUIDANCE: f64 = 2.0;
-
-#[derive(Clone, Debug, Default)]
-pub struct BenchResult {
-    pub ms_per_unet_call: f64,
-    pub ms_per_grid: f64,
-    pub steps: usize,
-    pub backend: String,
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-async fn measure(ui: Ui, steps: usize) -> Result<BenchResult, String> {
-    let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
-    let ddpm = lab.ddpm.clone().ok_or("no diffusion model is loaded")?;
-    let device = &lab.device;
-    let x = NoiseSource::new(0, COUNT).tensor(ddpm.model.image_shape(), device);
-    let t = Tensor::<1>::from_floats(vec![0.5f32; COUNT].as_slice(), device);
+/// The median ms of one guided call of `model` for `count` digits (a batch of `2 count`) over
+/// `runs` calls, after one that compiles the kernels. (Also the Compare view's cost per digit.)
+pub async fn unet_call_ms(
+    model: &ContextUnet,
+    device: &Device,
+    count: usize,
+    guidance: f64,
+    runs: usize,
+) -> Result<f64, String> {
+    let x = NoiseSource::new(0, count).tensor(model.image_shape(), device);
+    let t = Tensor::<1>::from_floats(vec![0.5f32; count].as_slice(), device);
     let labels = Tensor::<1, Int>::from_data(
-        TensorData::new(
-            (0..COUNT as i64).map(|l| l % 10).collect::<Vec<_>>(),
-            [COUNT],
-        ),
+        TensorData::new((0..count as i64).map(|l| l % 10).collect::<Vec<_>>(), [count]),
         device,
     );
     let mut times = Vec::new();
-    for i in 0..6 {
+    for i in 0..=runs.max(1) {
         let start = now_ms();
-        let eps = guided_noise(&ddpm.model, x.clone(), t.clone(), labels.clone(), GUIDANCE);
+        let eps = guided_noise(model, x.clone(), t.clone(), labels.clone(), guidance);
         eps.into_data_async().await.map_err(|e| format!("{e:?}"))?;
         if i > 0 {
             times.push(now_ms() - start); // the first call compiles kernels
         }
         next_tick().await;
     }
+    Ok(median(times))
+}
+
+/// The bench on the lab's teacher (in the model worker).
+pub async fn measure(lab: &Lab, steps: usize) -> Result<BenchNumbers, String> {
+    let ddpm = lab.ddpm.clone().ok_or("no diffusion model is loaded")?;
+    let device = &lab.device;
+    let ms_per_unet_call = unet_call_ms(&ddpm.model, device, COUNT, GUIDANCE, 5).await?;
     let request = SampleRequest {
         labels: (0..COUNT).map(|i| Some(i % 10)).collect(),
         guidance: GUIDANCE,
@@ -70,8 +77,8 @@ async fn measure(ui: Ui, steps: usize) -> Result<BenchResult, String> {
         .into_data_async()
         .await
         .map_err(|e| format!("{e:?}"))?;
-    Ok(BenchResult {
-        ms_per_unet_call: median(times),
+    Ok(BenchNumbers {
+        ms_per_unet_call,
         ms_per_grid: now_ms() - start,
         steps,
         backend: lab.backend.label(),
@@ -81,7 +88,7 @@ async fn measure(ui: Ui, steps: usize) -> Result<BenchResult, String> {
 #[component]
 pub fn BenchView(ui: Ui) -> impl IntoView {
     let steps = RwSignal::new("50".to_string());
-    let result = RwSignal::new(None::<BenchResult>);
+    let result = RwSignal::new(None::<BenchNumbers>);
     let native = RwSignal::new(String::new());
     spawn_local(async move {
         if let Ok(text) = crate::fetch::text("bench/native.jsonl").await {
@@ -100,12 +107,15 @@ pub fn BenchView(ui: Ui) -> impl IntoView {
         let id = ui.begin();
         spawn_local(async move {
             ui.status.set("benchmarking".into());
-            match measure(ui, n).await {
-                Ok(r) => {
-                    result.set(Some(r));
+            match client::call(|job| Request::Bench { job, steps: n }, |_| {}).await {
+                Ok(Reply::Bench { numbers, .. }) => {
+                    result.set(Some(numbers));
                     ui.finish(id, "done");
                 }
-                Err(e) => ui.finish(id, &format!("error: {e}")),
+                Ok(Reply::Failed { error, .. }) | Err(error) => {
+                    ui.finish(id, &format!("error: {error}"))
+                }
+                Ok(other) => ui.finish(id, &format!("error: the worker answered {other:?}")),
             }
         });
     };

@@ -9,13 +9,13 @@
 //! makes (the same figure as the Bench view's, without running every step: on a CPU-emulated
 //! WebGPU one call takes seconds).
 
-use burn::prelude::*;
-use digitlab_diffusion::{NoiseSource, guided_noise};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
+use crate::client;
 use crate::latent;
+use crate::protocol::{Reply, Request};
 use crate::ticks::{next_tick, now_ms};
 
 const BATCH: usize = 16;
@@ -42,47 +42,39 @@ where
 async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
     let lab = ui.lab.get_value().ok_or("no backend")?;
     let device = lab.device.clone();
-    let unet = match stem {
+    // The diffusion model lives in the model worker and is timed there; the score network here.
+    let ms = match stem {
         "ddpm-cfg" => Some(
-            lab.ddpm
-                .as_ref()
-                .ok_or("no diffusion model loaded")?
-                .model
-                .clone(),
+            match client::call(
+                |job| Request::TimeUnet {
+                    job,
+                    count: BATCH,
+                    runs: 1,
+                },
+                |_| {},
+            )
+            .await?
+            {
+                Reply::Timed { ms, .. } => ms,
+                Reply::Failed { error, .. } => return Err(error),
+                other => return Err(format!("the worker answered {other:?}")),
+            },
         ),
         "ncsn" => {
             if lab.ncsn.is_none() {
                 crate::app::load_ncsn(ui).await;
             }
             let lab = ui.lab.get_value().ok_or("no backend")?;
-            Some(
-                lab.ncsn
-                    .as_ref()
-                    .ok_or("the score network did not load")?
-                    .model
-                    .clone(),
-            )
+            let model = &lab
+                .ncsn
+                .as_ref()
+                .ok_or("the score network did not load")?
+                .model;
+            Some(crate::bench::unet_call_ms(model, &device, BATCH, 1.0, 1).await?)
         }
         _ => None,
     };
-    if let Some(model) = unet {
-        let x = NoiseSource::new(0, BATCH).tensor(model.image_shape(), &device);
-        let t = Tensor::<1>::from_floats(vec![0.5f32; BATCH].as_slice(), &device);
-        let labels = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                (0..BATCH as i64).map(|l| l % 10).collect::<Vec<_>>(),
-                [BATCH],
-            ),
-            &device,
-        );
-        let ms = time(1, || {
-            let eps = guided_noise(&model, x.clone(), t.clone(), labels.clone(), 1.0);
-            async move {
-                eps.into_data_async().await.map_err(|e| format!("{e:?}"))?;
-                Ok(())
-            }
-        })
-        .await?;
+    if let Some(ms) = ms {
         return Ok(format!(
             "{:.1} (≈ {calls} calls × {:.1} ms / {BATCH})",
             ms * calls as f64 / BATCH as f64,

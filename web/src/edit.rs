@@ -341,7 +341,12 @@ pub fn EditView(ui: Ui) -> impl IntoView {
                     <label>"Seed " {number("edit-seed", seed)}</label>
                     <label class="inline">
                         <input type="checkbox" prop:checked=move || show_x0.get()
-                            on:change=move |ev| show_x0.set(event_target_checked(&ev))/>
+                            on:change=move |ev| {
+                                // also the run in flight, from its next frame
+                                let on = event_target_checked(&ev);
+                                show_x0.set(on);
+                                crate::client::send(crate::protocol::Request::ShowX0 { on });
+                            }/>
                         " show the predicted x₀ while it runs"
                     </label>
                     <div class="buttons">

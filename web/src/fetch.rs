@@ -8,8 +8,16 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 async fn response(url: &str) -> Result<Response, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = JsFuture::from(window.fetch_with_str(url))
+    // `fetch` of the window or of the model worker, whichever runs this.
+    let global = js_sys::global();
+    let promise = match global.dyn_ref::<web_sys::Window>() {
+        Some(window) => window.fetch_with_str(url),
+        None => global
+            .dyn_ref::<web_sys::WorkerGlobalScope>()
+            .ok_or("neither a window nor a worker")?
+            .fetch_with_str(url),
+    };
+    let resp = JsFuture::from(promise)
         .await
         .map_err(|e| format!("fetching {url} failed: {e:?}"))?;
     let resp: Response = resp.dyn_into().map_err(|_| "not a Response".to_string())?;

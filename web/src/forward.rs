@@ -52,6 +52,10 @@ impl Digits {
         self.labels.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.side * self.side;
         &self.images[i * n..(i + 1) * n]

@@ -1,7 +1,9 @@
 //! # The loaded models
 //!
-//! A `Lab` holds the device, the diffusion model, the score network (NCSN), the latent-variable
-//! models (VAEs and GAN generators) and the classifier. Each model keeps the
+//! A `Lab` holds a device and the models loaded on it. The model worker's holds the diffusion
+//! model, its distilled student and a classifier; the page's (for the views not yet moved to the
+//! worker) the score network (NCSN), the latent-variable models (VAEs and GAN generators), the
+//! text models and a classifier. Each model keeps the
 //! bytes it was loaded from, so a lost WebGPU device can be replaced by the CPU backend
 //! without fetching anything again.
 
@@ -80,8 +82,9 @@ impl Score {
     }
 }
 
-/// What turns a latent `z` into a digit.
+/// What turns a latent `z` into a digit (a handful live at once, so their sizes do not matter).
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Decoding {
     Vae(Vae),
     Gan(Generator),
@@ -365,6 +368,20 @@ impl Judge {
 }
 
 impl Lab {
+    /// A lab on `device` with nothing loaded yet.
+    pub fn empty(device: Device, backend: BackendKind) -> Self {
+        Self {
+            device,
+            backend,
+            ddpm: None,
+            student: None,
+            judge: None,
+            ncsn: None,
+            latents: Vec::new(),
+            texts: Vec::new(),
+        }
+    }
+
     pub fn latent(&self, name: &str) -> Option<&LatentModel> {
         self.latents.iter().find(|m| m.name == name)
     }

@@ -1,21 +1,23 @@
 //! # The sampling view
 //!
-//! Digit, guidance `w`, sampler, steps, count and seed; Generate runs the shipped
-//! `DenoiseRun` (the same code as `digitlab sample`) one step at a time, redrawing the grid
-//! after each step and yielding to the browser in between, so the page stays responsive and
-//! Stop works at once. The noise comes from the seeded generator in `digitlab-diffusion`, not
+//! Digit, guidance `w`, sampler, steps, count and seed; Generate asks the model worker to run
+//! the shipped `DenoiseRun` (the same code as `digitlab sample`) one step at a time, and
+//! redraws the grid from each frame it sends back: the page's thread only paints, so it stays
+//! responsive, and Stop works at once. The noise comes from the seeded generator in `digitlab-diffusion`, not
 //! from a backend's RNG: the same settings give the same digits here and in the CLI.
 
 use burn::prelude::*;
-use digitlab_diffusion::{DenoiseRun, Edit, SampleRequest, SamplerKind};
+use digitlab_diffusion::{Edit, SampleRequest, SamplerKind};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
+use crate::client;
+use crate::protocol::{Reply, Request, Slot};
 use crate::explain;
-use crate::ticks::{next_tick, now_ms};
+use crate::ticks::now_ms;
 
 pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_number};
 use digitlab_ui::inputs::{SampleParams, Sampler};
@@ -88,9 +90,13 @@ impl Params {
     }
 }
 
-/// How a sampling run ended.
+/// How a sampling run ended: the final digits' values and side, and the classifier's labels.
 pub enum Outcome {
-    Done(Tensor<4>),
+    Done {
+        values: Vec<f32>,
+        side: usize,
+        labels: Option<Result<Vec<(usize, f32)>, String>>,
+    },
     Stopped,
 }
 
@@ -103,8 +109,8 @@ pub enum Model {
     Student,
 }
 
-/// Runs one request (an edit of a digit with `edit`), drawing every step into `canvas`; stops
-/// when `ui.run_id` moves on.
+/// Runs one request (an edit of a digit with `edit`) in the model worker, drawing every frame
+/// into `canvas`; stops when `ui.run_id` moves on (`Ui::stop` tells the worker).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_into(
     ui: Ui,
@@ -117,67 +123,65 @@ pub async fn run_into(
     counter: RwSignal<String>,
     show_x0: RwSignal<bool>,
 ) -> Result<Outcome, String> {
-    let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
-    let ddpm = match model {
-        Model::Teacher => lab.ddpm.as_ref().ok_or("no diffusion model is loaded")?,
-        Model::Student => lab
-            .student
-            .as_ref()
-            .ok_or("no distilled student is loaded (see the line under Live)")?,
-    };
     let request = params.request(guidance);
-    let mut run = match edit {
-        Some(edit) => DenoiseRun::edit(
-            &ddpm.model,
-            ddpm.schedule.clone(),
-            &request,
+    let count = params.count;
+    let slot = match model {
+        Model::Teacher => Slot::Teacher,
+        Model::Student => Slot::Student,
+    };
+    let edit = edit.cloned();
+    counter.set(String::new());
+    let reply = client::call(
+        |job| Request::Sample {
+            job,
+            slot,
+            request,
             edit,
-            &lab.device,
-        ),
-        None => DenoiseRun::new(&ddpm.model, ddpm.schedule.clone(), &request, &lab.device),
+            show_x0: show_x0.get_untracked(),
+        },
+        move |frame| {
+            if let Reply::Frame {
+                step,
+                total,
+                values,
+                side,
+                ms_per_step,
+                ..
+            } = frame
+                && ui.run_id.get_untracked() == id
+            {
+                if let Some(c) = &canvas {
+                    canvas::paint_grid(c, &values, count, side);
+                }
+                ui.step_ms.set(ms_per_step);
+                counter.set(format!("{step}/{total}"));
+            }
+        },
+    )
+    .await?;
+    if ui.run_id.get_untracked() != id {
+        return Ok(Outcome::Stopped);
     }
-    .map_err(|e| e.to_string())?;
-    let total = run.trajectory().total_steps();
-    let side = ddpm.model.image_shape()[1];
-    counter.set(format!("0/{total}"));
-    let started = now_ms();
-    while let Some(out) = run.step(&ddpm.model) {
-        if ui.run_id.get_untracked() != id {
-            return Ok(Outcome::Stopped);
-        }
-        let shown = if show_x0.get_untracked() {
-            out.pred_original_sample
-        } else {
-            out.prev_sample
-        };
-        let data = shown
-            .into_data_async()
-            .await
-            .map_err(|e| ui.backend_failed(format!("{e:?}")))?;
-        let values: Vec<f32> = data.try_to_vec().map_err(|e| format!("{e:?}"))?;
-        if let Some(c) = &canvas {
-            canvas::paint_grid(c, &values, params.count, side);
-        }
-        let k = run.trajectory().completed_steps();
-        ui.step_ms.set((now_ms() - started) / k as f64);
-        counter.set(format!("{k}/{total}"));
-        next_tick().await;
-        if ui.run_id.get_untracked() != id {
-            return Ok(Outcome::Stopped);
-        }
+    match reply {
+        Reply::Done {
+            values,
+            side,
+            labels,
+            ..
+        } => Ok(Outcome::Done {
+            values,
+            side,
+            labels,
+        }),
+        Reply::Stopped { .. } => Ok(Outcome::Stopped),
+        Reply::Failed { error, .. } => Err(error),
+        other => Err(format!("the model worker answered {other:?}")),
     }
-    Ok(Outcome::Done(run.trajectory().sample().clone()))
 }
 
 /// The loaded diffusion model's T, the most steps a run can take (1000 before one is loaded).
 pub fn train_steps(ui: Ui) -> usize {
-    ui.lab
-        .with_value(|l| {
-            l.as_ref()
-                .and_then(|l| l.ddpm.as_ref())
-                .map(|d| d.schedule.train_steps())
-        })
-        .unwrap_or(1000)
+    ui.train_steps.get_untracked()
 }
 
 /// Where a run is drawn and judged: the grid, the step counter, the x_t / x_0 toggle, and the
@@ -223,16 +227,19 @@ pub fn start_run(
         )
         .await;
         match result {
-            Ok(Outcome::Done(x0)) => {
+            Ok(Outcome::Done {
+                values,
+                side,
+                labels,
+            }) => {
                 // The final x_0 (the grid may have shown x_t).
-                if let Ok(data) = x0.clone().into_data_async().await
-                    && let (Some(c), Ok(v)) = (drawn.grid.get_untracked(), data.try_to_vec::<f32>())
-                {
-                    let side = x0.dims()[2];
-                    canvas::paint_grid(&c, &v, p.count, side);
-                    on_done(&v, side, now_ms() - started);
+                if let Some(c) = drawn.grid.get_untracked() {
+                    canvas::paint_grid(&c, &values, p.count, side);
                 }
-                judge(ui, x0, p.class, drawn.predictions, drawn.summary).await;
+                on_done(&values, side, now_ms() - started);
+                if let Some(labels) = labels {
+                    show_labels(labels, p.class, drawn.predictions, drawn.summary);
+                }
                 ui.finish(id, "done");
             }
             Ok(Outcome::Stopped) => ui.finish(id, "stopped"),
@@ -264,13 +271,10 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     let params = move || {
         let student = live
             .get_untracked()
-            .then(|| {
-                ui.lab
-                    .with_value(|l| l.as_ref()?.student.as_ref()?.student())
-            })
+            .then(|| ui.student_steps.get_untracked())
             .flatten();
         let (sampler, steps) = match student {
-            Some((n, _)) => ("ddim".to_string(), n.to_string()),
+            Some(n) => ("ddim".to_string(), n.to_string()),
             None => (sampler.get_untracked(), steps.get_untracked()),
         };
         SampleParams::parse(
@@ -332,14 +336,8 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
         let on = live.get();
         // what a redraw depends on (and the student's arrival)
         let _ = (digit.get(), guidance.get(), seed.get(), count.get());
-        let _ = ui.student_info.get();
-        if !on || !ui.ready.get() {
-            return;
-        }
-        let loaded = ui
-            .lab
-            .with_value(|l| l.as_ref().is_some_and(|l| l.student.is_some()));
-        if !loaded {
+        let loaded = ui.student_steps.get().is_some();
+        if !on || !ui.ready.get() || !loaded {
             return;
         }
         let Some(p) = ui.checked(params()) else {
@@ -380,7 +378,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                 )
                 .await
                 {
-                    Ok(Outcome::Done(_)) => {}
+                    Ok(Outcome::Done { .. }) => {}
                     Ok(Outcome::Stopped) => return ui.finish(id, "stopped"),
                     Err(e) => return ui.finish(id, &format!("error: {e}")),
                 }
@@ -450,7 +448,12 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     <label class="inline">
                         <input type="checkbox" data-testid="show-x0"
                             prop:checked=move || show_x0.get()
-                            on:change=move |ev| show_x0.set(event_target_checked(&ev))/>
+                            on:change=move |ev| {
+                                // also the run in flight, from its next frame
+                                let on = event_target_checked(&ev);
+                                show_x0.set(on);
+                                crate::client::send(crate::protocol::Request::ShowX0 { on });
+                            }/>
                         " show the predicted x₀ instead of x_t"
                     </label>
                     <div class="buttons">
@@ -486,7 +489,8 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     }
 }
 
-/// Labels the final digits with the shipped classifier (run in the page, on the same device).
+/// Labels the final digits with the page's classifier (the views whose models run in the
+/// page; the model worker labels its own runs' digits).
 pub async fn judge(
     ui: Ui,
     x0: Tensor<4>,
@@ -497,7 +501,17 @@ pub async fn judge(
     let Some(judge) = ui.lab.get_value().and_then(|l| l.judge) else {
         return;
     };
-    match judge.classify(x0).await {
+    show_labels(judge.classify(x0).await, class, predictions, summary);
+}
+
+/// The classifier's label for each digit, and how many are the requested `class`.
+pub fn show_labels(
+    labels: Result<Vec<(usize, f32)>, String>,
+    class: Option<usize>,
+    predictions: RwSignal<String>,
+    summary: RwSignal<String>,
+) {
+    match labels {
         Ok(labels) => {
             predictions.set(
                 labels

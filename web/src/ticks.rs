@@ -1,8 +1,9 @@
 //! Yielding to the browser between steps of work, and timing.
 //!
-//! The page runs in one thread: on the CPU backend a denoising step blocks until it is done,
-//! so the sampler awaits [`next_tick`] after each step. The browser then repaints, handles
-//! clicks (Stop) and slider moves, and the loop carries on.
+//! A step of work blocks its thread until it is done, so long loops await [`next_tick`] after
+//! each step: in the page the browser then repaints and handles clicks and slider moves; in the
+//! model worker the messages that arrived meanwhile (Stop, a new run) are handled. Both work in
+//! either scope (the window or a worker), through the global object.
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -10,8 +11,12 @@ use wasm_bindgen_futures::JsFuture;
 /// Resolves on the next macrotask (`setTimeout(0)`).
 pub async fn next_tick() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
+        let global = js_sys::global();
+        if let Some(window) = global.dyn_ref::<web_sys::Window>() {
             let _ = window
+                .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
+        } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+            let _ = worker
                 .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
         }
     });
@@ -20,9 +25,14 @@ pub async fn next_tick() {
 
 /// Milliseconds from `performance.now()`.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
+    let global = js_sys::global();
+    let performance = match global.dyn_ref::<web_sys::Window>() {
+        Some(window) => window.performance(),
+        None => global
+            .dyn_ref::<web_sys::WorkerGlobalScope>()
+            .and_then(|w| w.performance()),
+    };
+    performance.map_or(0.0, |p| p.now())
 }
 
 /// A query parameter of the page's URL (`?backend=cpu`, `?bench=1`).

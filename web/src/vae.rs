@@ -99,15 +99,8 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let points = RwSignal::new(Vec::<(f64, f64, u8)>::new());
     let done = RwSignal::new(0u32);
     let error = RwSignal::new(String::new());
-    let (samples, originals, recons, strip, interp, manifold, picked): (
-        NodeRef<Canvas>,
-        NodeRef<Canvas>,
-        NodeRef<Canvas>,
-        NodeRef<Canvas>,
-        NodeRef<Canvas>,
-        NodeRef<Canvas>,
-        NodeRef<Canvas>,
-    ) = Default::default();
+    let [samples, originals, recons, strip, interp, manifold, picked]: [NodeRef<Canvas>; 7] =
+        std::array::from_fn(|_| NodeRef::new());
     // The encodings of the two digits being interpolated.
     let ends = StoredValue::new(None::<(Vec<f32>, Vec<f32>)>);
 

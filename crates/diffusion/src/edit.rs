@@ -29,7 +29,7 @@ pub const MAX_RESAMPLE: usize = 20;
 
 /// RePaint's resampling: every `jump` steps, go back up `jump` levels and denoise them again,
 /// `count - 1` more times. `count = 1` is no resampling (and `jump` is then unused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resample {
     pub jump: usize,
     pub count: usize,
@@ -41,7 +41,8 @@ impl Resample {
 
 /// An edit of a digit: one for every sample of a run, or one per sample (an evaluation edits a
 /// batch of different digits in one run).
-#[derive(Debug, Clone, PartialEq)]
+/// (Serializable: the page sends it to its model worker.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Edit {
     /// The digit to start from, `[c, h, w]` flattened row-major in model space `[-1, 1]`; or
     /// `[count, c, h, w]`, one per sample.

@@ -35,7 +35,7 @@ pub const MAX_SAMPLES: usize = 256;
 pub const MAX_GUIDANCE: f64 = 20.0;
 
 /// What to sample.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SampleRequest {
     /// One entry per sample: `Some(class)` or `None` for unconditional.
     pub labels: Vec<Option<usize>>,

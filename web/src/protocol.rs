@@ -1,0 +1,143 @@
+//! # What the page and the model worker say to each other
+//!
+//! Every message between the page (the views) and the model worker (the device and the
+//! diffusion models) is one of these two enums, serialized by `gloo-worker` (bincode). A request
+//! that ends in an answer carries a `job` number chosen by the page ([`crate::client`]); every
+//! reply about it carries the same number back, and exactly one reply ends it ([`Reply::ends`]).
+//! Frames carry only what is drawn: the grey values of the grid shown at that step.
+
+use digitlab_diffusion::{Edit, SampleRequest};
+use serde::{Deserialize, Serialize};
+
+/// Which of the worker's models.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The guided DDPM (Generate, the sweep, editing, the bench).
+    Teacher,
+    /// The distilled few-step student (live mode).
+    Student,
+    /// The classifier that labels the finished digits.
+    Judge,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub enum Request {
+    /// Start the backend (WebGPU unless `force_cpu`, else the CPU backend), then fetch the
+    /// shipped diffusion model and classifier. Sent once, when the page starts; answered by
+    /// [`Reply::Backend`], [`Reply::Progress`] while the weights arrive, then [`Reply::Started`].
+    Start { job: u64, force_cpu: bool },
+    /// Fetch a shipped model (the student, the first time live mode is switched on).
+    LoadShipped { job: u64, slot: Slot },
+    /// A card and weights the person chose; the worker checks them like the CLI does.
+    LoadUser {
+        job: u64,
+        card: String,
+        bytes: Vec<u8>,
+        source: String,
+    },
+    /// A sampling run (an edit of a digit with `edit`), drawn step by step with [`Reply::Frame`],
+    /// its digits labelled by the classifier at the end. It ends any run before it.
+    Sample {
+        job: u64,
+        slot: Slot,
+        request: SampleRequest,
+        edit: Option<Edit>,
+        /// Frames show the predicted x₀ instead of x_t.
+        show_x0: bool,
+    },
+    /// Switch the running job's frames between x_t and the predicted x₀.
+    ShowX0 { on: bool },
+    /// End the running job at its next step (its `Stopped` reply follows).
+    Stop,
+    /// The bench view: ms per guided UNet call for `count` digits and per DDIM grid of `steps`.
+    Bench { job: u64, steps: usize },
+    /// The median ms of one guided call of the teacher for `count` digits, after a warm-up.
+    TimeUnet { job: u64, count: usize, runs: usize },
+}
+
+/// A loaded model, as the page shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub slot: Slot,
+    /// The line under the model (`Ddpm::describe`).
+    pub info: String,
+    /// The diffusion model's T (the most steps a run can take).
+    pub train_steps: usize,
+    /// A distilled student's DDIM step count.
+    pub student_steps: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BenchNumbers {
+    pub ms_per_unet_call: f64,
+    pub ms_per_grid: f64,
+    pub steps: usize,
+    pub backend: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub enum Reply {
+    /// The backend the worker runs on; `notice` when it changed (a lost WebGPU device).
+    Backend {
+        label: String,
+        gpu: bool,
+        notice: Option<String>,
+    },
+    /// Bytes of a weights file arrived.
+    Progress {
+        file: String,
+        got: usize,
+        total: Option<usize>,
+    },
+    Loaded { job: u64, model: Loaded },
+    NotLoaded { job: u64, slot: Slot, error: String },
+    /// The worker finished starting: the models it loaded, and why others did not load.
+    Started {
+        job: u64,
+        loaded: Vec<Loaded>,
+        errors: Vec<String>,
+    },
+    /// One step of a run: the grey values (`[-1, 1]`) of the `count` digits shown.
+    Frame {
+        job: u64,
+        step: usize,
+        total: usize,
+        values: Vec<f32>,
+        side: usize,
+        ms_per_step: f64,
+    },
+    /// The final digits, and the classifier's label and confidence for each (or why not).
+    Done {
+        job: u64,
+        values: Vec<f32>,
+        side: usize,
+        labels: Option<Result<Vec<(usize, f32)>, String>>,
+    },
+    Stopped { job: u64 },
+    Failed { job: u64, error: String },
+    Bench { job: u64, numbers: BenchNumbers },
+    Timed { job: u64, ms: f64 },
+}
+
+impl Reply {
+    /// The job this reply is about (`None`: about the worker as a whole).
+    pub fn job(&self) -> Option<u64> {
+        match self {
+            Reply::Backend { .. } | Reply::Progress { .. } => None,
+            Reply::Loaded { job, .. }
+            | Reply::NotLoaded { job, .. }
+            | Reply::Started { job, .. }
+            | Reply::Frame { job, .. }
+            | Reply::Done { job, .. }
+            | Reply::Stopped { job }
+            | Reply::Failed { job, .. }
+            | Reply::Bench { job, .. }
+            | Reply::Timed { job, .. } => Some(*job),
+        }
+    }
+
+    /// Whether this is the last reply about its job (a run sends frames before it ends).
+    pub fn ends(&self) -> bool {
+        self.job().is_some() && !matches!(self, Reply::Frame { .. })
+    }
+}
