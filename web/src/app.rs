@@ -2,8 +2,8 @@
 //!
 //! At start the page spawns the model worker, which picks its backend and fetches the shipped
 //! diffusion model and classifier (checked against each card's format version and sha256
-//! before use, with progress); meanwhile the page starts its own backend for the views whose
-//! models are not in the worker yet, and fetches the held-out digits. A person can replace the diffusion model or the classifier with their
+//! before use, with progress); meanwhile the page fetches the held-out digits. Other models are
+//! fetched by the worker when their view first opens ([`load_model`]). A person can replace the diffusion model or the classifier with their
 //! own card and weights file (file picker or drag and drop); anything wrong with them is
 //! reported and the page keeps what it had.
 
@@ -13,7 +13,6 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::backend;
 use crate::client;
 use crate::bench::BenchView;
 use crate::compare::CompareView;
@@ -22,19 +21,22 @@ use crate::edit::EditView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::gan::GanView;
-use crate::lab::{Judge, Lab, Score, fetch_shipped, parse_card};
+use crate::lab::parse_card;
 use crate::protocol::{Loaded, Reply, Request, Slot};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
 use crate::text::TextView;
 use crate::ticks::query;
 use crate::vae::VaeView;
-use digitlab_weights::{GanLoss, Kind, ModelSpec};
+
 
 /// Handles shared by the views (all `Copy`: signals and arena-stored values).
 #[derive(Clone, Copy)]
 pub struct Ui {
-    pub lab: StoredValue<Option<Lab>, LocalStorage>,
+    /// What the model worker has loaded (from [`load_model`] and the person's files).
+    pub loaded: StoredValue<Vec<Loaded>, LocalStorage>,
+    /// The score network's card (the NCSN view shows the evaluations stored in it).
+    pub ncsn_card: RwSignal<Option<serde_json::Value>>,
     pub digits: StoredValue<Option<Rc<Digits>>, LocalStorage>,
     /// The first digit of the Sample view's last finished run (grey bytes), for the Edit view.
     pub last_digit: StoredValue<Option<Vec<u8>>, LocalStorage>,
@@ -62,13 +64,6 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// The device the models live on (after the backend has started).
-    pub fn device(self) -> Result<burn::prelude::Device, String> {
-        self.lab
-            .with_value(|l| l.as_ref().map(|l| l.device.clone()))
-            .ok_or_else(|| "the backend is not ready yet".to_string())
-    }
-
     /// The held-out digits (the Forward and Edit views start from them).
     pub fn held_out(self) -> Result<Rc<Digits>, String> {
         self.digits
@@ -105,27 +100,6 @@ impl Ui {
             self.busy.set(false);
             self.status.set(status.into());
             self.finished.update(|n| *n += 1);
-        }
-    }
-
-    /// A read from the page's device failed (the views whose models are not in the model
-    /// worker). On WebGPU that means a lost device: move the models to the CPU backend so the
-    /// next run works, and say so.
-    pub fn backend_failed(self, error: String) -> String {
-        let Some(lab) = self.lab.get_value() else {
-            return error;
-        };
-        if !lab.backend.is_gpu() {
-            return format!("the CPU backend failed: {error}");
-        }
-        let (device, kind) = backend::cpu(format!("WebGPU failed during sampling ({error})"));
-        match lab.moved_to(device, kind.clone()) {
-            Ok(moved) => {
-                self.lab.set_value(Some(moved));
-                self.notice.set("The WebGPU device was lost; the page switched to the CPU backend. Press Generate again.".into());
-                format!("WebGPU failed ({error}); switched to the CPU backend")
-            }
-            Err(e) => format!("WebGPU failed ({error}) and the CPU fallback failed too ({e})"),
         }
     }
 }
@@ -167,27 +141,36 @@ fn show_loaded(ui: Ui, model: &Loaded) {
             ui.student_info.set(model.info.clone());
             ui.student_steps.set(model.student_steps);
         }
-        Slot::Judge => {}
+        Slot::Ncsn => {
+            ui.ncsn_info.set(model.info.clone());
+            ui.ncsn_card
+                .set(serde_json::from_str(&model.card).ok());
+        }
+        Slot::Judge | Slot::Latent(_) | Slot::Text(_) => {}
     }
+    ui.loaded.update_value(|all| {
+        all.retain(|m| m.slot != model.slot);
+        all.push(model.clone());
+    });
 }
 
-/// The page's own backend and classifier, for the views whose models are not in the model
-/// worker yet (they judge their digits with it).
-async fn start_page_lab(ui: Ui, force_cpu: bool) -> Result<(), String> {
-    let (device, kind) = backend::start(force_cpu).await;
-    ui.lab.set_value(Some(Lab::empty(device.clone(), kind)));
-    let (card, bytes) = fetch_shipped("classifier.json", |_, _| {}).await?;
-    let judge = Judge::load(card, bytes, &device)?;
-    // Into the lab as it is now: the score network or the person's own weights may have
-    // arrived meanwhile.
-    ui.lab.update_value(|now| {
-        if let Some(now) = now
-            && now.judge.is_none()
-        {
-            now.judge = Some(judge);
+/// A shipped model in the model worker (fetched the first time a view needs it), or why not.
+pub async fn load_model(ui: Ui, slot: Slot) -> Result<Loaded, String> {
+    if let Some(m) = ui
+        .loaded
+        .with_value(|all| all.iter().find(|m| m.slot == slot).cloned())
+    {
+        return Ok(m);
+    }
+    let ask = slot.clone();
+    match client::call(|job| Request::LoadShipped { job, slot: ask }, |_| {}).await? {
+        Reply::Loaded { model, .. } => {
+            show_loaded(ui, &model);
+            Ok(model)
         }
-    });
-    Ok(())
+        Reply::NotLoaded { error, .. } => Err(error),
+        other => Err(format!("the model worker answered {other:?}")),
+    }
 }
 
 /// The distilled student, fetched by the model worker the first time live mode is switched on
@@ -195,52 +178,17 @@ async fn start_page_lab(ui: Ui, force_cpu: bool) -> Result<(), String> {
 /// mode says why.
 pub async fn load_student(ui: Ui) {
     ui.student_info.set("loading the distilled student".into());
-    let reply = client::call(
-        |job| Request::LoadShipped {
-            job,
-            slot: Slot::Student,
-        },
-        |_| {},
-    )
-    .await;
-    match reply {
-        // A student the person dropped meanwhile stays.
-        Ok(Reply::Loaded { model, .. }) => {
-            if ui.student_steps.get_untracked().is_none() {
-                show_loaded(ui, &model)
-            }
-        }
-        Ok(Reply::NotLoaded { error, .. }) | Err(error) => {
-            ui.student_info.set(format!("no student loaded ({error})"))
-        }
-        Ok(other) => ui
-            .student_info
-            .set(format!("no student loaded (the worker answered {other:?})")),
+    if let Err(e) = load_model(ui, Slot::Student).await {
+        ui.student_info.set(format!("no student loaded ({e})"));
     }
 }
 
 /// The score network, fetched the first time the Score view opens (it is not needed before,
-/// and it is as large as the diffusion model). Optional: the page works without it, and it joins
-/// the lab as the lab is by then (other weights may have been loaded, or the backend changed).
+/// and it is as large as the diffusion model). Optional: the page works without it.
 pub async fn load_ncsn(ui: Ui) {
     ui.ncsn_info.set("loading the score network".into());
-    match fetch_shipped("ncsn.json", |_, _| {}).await {
-        Ok((card, bytes)) => {
-            let Some(mut now) = ui.lab.get_value() else {
-                return;
-            };
-            if now.ncsn.is_none() {
-                match Score::load(card, bytes, "shipped".into(), &now.device) {
-                    Ok(score) => {
-                        ui.ncsn_info.set(score.describe());
-                        now.ncsn = Some(score);
-                        ui.lab.set_value(Some(now));
-                    }
-                    Err(e) => ui.ncsn_info.set(format!("no score network loaded ({e})")),
-                }
-            }
-        }
-        Err(e) => ui.ncsn_info.set(format!("no score network loaded ({e})")),
+    if let Err(e) = load_model(ui, Slot::Ncsn).await {
+        ui.ncsn_info.set(format!("no score network loaded ({e})"));
     }
 }
 
@@ -254,8 +202,8 @@ async fn load_digits(ui: Ui) -> Result<(), String> {
 
 /// A card and a weights file chosen by the person.
 async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, String> {
-    if ui.lab.with_value(|l| l.is_none()) {
-        return Err("the backend is not ready yet".into());
+    if !ui.ready.get_untracked() {
+        return Err("the models are not loaded yet".into());
     }
     let card_file = files
         .iter()
@@ -271,83 +219,35 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
         .ok_or_else(|| format!("the card names {}: choose that file too", card.weights))?;
     let bytes = fetch::file_bytes(weights_file).await?;
     let source = format!("{} + {}", card_file.name(), weights_file.name());
-    if matches!(card.kind(), Kind::DdpmCfg | Kind::Classifier) {
-        // The model worker's models; a classifier also replaces the page's (below).
-        let reply = client::call(
-            |job| Request::LoadUser {
-                job,
-                card: card_text,
-                bytes: bytes.clone(),
-                source: source.clone(),
-            },
-            |_| {},
-        )
-        .await?;
-        let model = match reply {
-            Reply::Loaded { model, .. } => model,
-            Reply::NotLoaded { error, .. } => return Err(error),
-            other => return Err(format!("the worker answered {other:?}")),
-        };
-        show_loaded(ui, &model);
-        match model.slot {
-            Slot::Teacher => return Ok(format!("loaded your diffusion model ({source})")),
-            Slot::Student => {
-                return Ok(format!(
-                    "loaded your {}-step student for live mode ({source})",
-                    model.student_steps.unwrap_or(0)
-                ));
-            }
-            Slot::Judge => {}
-        }
-    }
-    // The models as they are now, after the awaits above (a model loaded meanwhile, or a move to
-    // the CPU after a lost device, stays): from here to `set_value` nothing awaits.
-    let mut lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
-    let message = match card.kind() {
-        Kind::Classifier => {
-            lab.judge =
-                Some(Judge::load(card, bytes, &lab.device).map_err(|e| format!("{source}: {e}"))?);
-            format!("loaded your classifier ({source})")
-        }
-        Kind::Ncsn => {
-            let score = Score::load(card, bytes, source.clone(), &lab.device)
-                .map_err(|e| format!("{source}: {e}"))?;
-            ui.ncsn_info.set(score.describe());
-            lab.ncsn = Some(score);
-            format!("loaded your score network ({source})")
-        }
-        Kind::Vae | Kind::Gan => {
-            // It takes the place of the shipped model of its kind: a 2-D VAE that of the manifold
-            // view, a GAN that of the loss it was trained with.
-            let slot = match &card.model {
-                ModelSpec::Vae { vae } if vae.latent == 2 => "vae-2d",
-                ModelSpec::Gan {
-                    loss: GanLoss::Dcgan,
-                    ..
-                } => "dcgan",
-                ModelSpec::Gan {
-                    loss: GanLoss::WganGp,
-                    ..
-                } => "wgan-gp",
-                ModelSpec::Gan { .. } => "wgan-sn",
-                _ => "vae",
-            };
-            let model = crate::lab::LatentModel::load(slot, card, bytes, &lab.device)
-                .map_err(|e| format!("{source}: {e}"))?;
-            lab.latents.retain(|m| m.name != slot);
-            lab.latents.push(model);
-            format!(
-                "loaded your model in place of `{slot}` ({source}); open its view and press Sample / Generate"
-            )
-        }
-        other @ (Kind::DdpmCfg | Kind::Autoencoder | Kind::TextDdpm) => {
-            return Err(format!(
-                "{source}: a `{other}` model; this page loads `ddpm-cfg`, `ncsn`, `vae`, `gan` and `classifier` models"
-            ));
-        }
+    // Checked and loaded by the model worker, which keeps what it had if anything is wrong.
+    let reply = client::call(
+        |job| Request::LoadUser {
+            job,
+            card: card_text,
+            bytes,
+            source: source.clone(),
+        },
+        |_| {},
+    )
+    .await?;
+    let model = match reply {
+        Reply::Loaded { model, .. } => model,
+        Reply::NotLoaded { error, .. } => return Err(error),
+        other => return Err(format!("the worker answered {other:?}")),
     };
-    ui.lab.set_value(Some(lab));
-    Ok(message)
+    show_loaded(ui, &model);
+    Ok(match &model.slot {
+        Slot::Teacher => format!("loaded your diffusion model ({source})"),
+        Slot::Student => format!(
+            "loaded your {}-step student for live mode ({source})",
+            model.student_steps.unwrap_or(0)
+        ),
+        Slot::Judge => format!("loaded your classifier ({source})"),
+        Slot::Ncsn => format!("loaded your score network ({source})"),
+        Slot::Latent(name) | Slot::Text(name) => format!(
+            "loaded your model in place of `{name}` ({source}); open its view and press Sample / Generate"
+        ),
+    })
 }
 
 fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
@@ -358,7 +258,8 @@ fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
 #[component]
 pub fn App() -> impl IntoView {
     let ui = Ui {
-        lab: StoredValue::new_local(None),
+        loaded: StoredValue::new_local(Vec::new()),
+        ncsn_card: RwSignal::new(None),
         digits: StoredValue::new_local(None),
         last_digit: StoredValue::new_local(None),
         status: RwSignal::new("starting".into()),
@@ -410,10 +311,7 @@ pub fn App() -> impl IntoView {
         let force_cpu = query("backend").is_some_and(|b| b == "cpu");
         ui.status.set("loading weights".into());
         let started = client::call(|job| Request::Start { job, force_cpu }, |_| {});
-        // Meanwhile the page's own backend, classifier and held-out digits.
-        if let Err(e) = start_page_lab(ui, force_cpu).await {
-            ui.notice.set(format!("The page's classifier did not load: {e}"));
-        }
+        // Meanwhile the held-out digits.
         if let Err(e) = load_digits(ui).await {
             ui.notice
                 .set(format!("The held-out digits did not load: {e}"));

@@ -2,7 +2,7 @@
 //!
 //! The table `digitlab compare` wrote (`weights/comparison.json`): every shipped generator
 //! measured by `digitlab eval` with the same classifier, held-out reference, number of digits,
-//! seed and backend. One column is measured here, on the page's backend: the sampling cost per
+//! seed and backend. One column is measured here, in the model worker on its backend: the sampling cost per
 //! digit in this browser, for a batch of 16 digits, after a warm-up call (which compiles the
 //! kernels). The VAE and GAN rows time their one decoder call (median of 3); the diffusion and
 //! score models time one guided network call and multiply by the calls their row's sampler
@@ -15,62 +15,38 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::client;
 use crate::latent;
-use crate::protocol::{Reply, Request};
-use crate::ticks::{next_tick, now_ms};
+use crate::ticks::next_tick;
+use crate::protocol::{LatentOp, Reply, Request, Slot};
 
 const BATCH: usize = 16;
 
-/// Median ms of `f` over `runs` runs after one warm-up (which compiles the kernels).
-async fn time<F, Fut>(runs: usize, mut f: F) -> Result<f64, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    f().await?;
-    let mut times = Vec::new();
-    for _ in 0..runs.max(1) {
-        let start = now_ms();
-        f().await?;
-        times.push(now_ms() - start);
-        next_tick().await;
+/// The median ms of one guided call of the worker's model in `slot` for `BATCH` digits.
+async fn unet_ms(slot: Slot) -> Result<f64, String> {
+    match client::call(
+        |job| Request::TimeUnet {
+            job,
+            slot,
+            count: BATCH,
+            runs: 1,
+        },
+        |_| {},
+    )
+    .await?
+    {
+        Reply::Timed { ms, .. } => Ok(ms),
+        Reply::Failed { error, .. } => Err(error),
+        other => Err(format!("the worker answered {other:?}")),
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
 }
 
-/// Browser ms per digit for one row of the table (by its card's stem), or why not.
+/// Browser ms per digit for one row of the table (by its card's stem), or why not; measured in
+/// the model worker.
 async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
-    let lab = ui.lab.get_value().ok_or("no backend")?;
-    let device = lab.device.clone();
-    // The diffusion model lives in the model worker and is timed there; the score network here.
     let ms = match stem {
-        "ddpm-cfg" => Some(
-            match client::call(
-                |job| Request::TimeUnet {
-                    job,
-                    count: BATCH,
-                    runs: 1,
-                },
-                |_| {},
-            )
-            .await?
-            {
-                Reply::Timed { ms, .. } => ms,
-                Reply::Failed { error, .. } => return Err(error),
-                other => return Err(format!("the worker answered {other:?}")),
-            },
-        ),
+        "ddpm-cfg" => Some(unet_ms(Slot::Teacher).await?),
         "ncsn" => {
-            if lab.ncsn.is_none() {
-                crate::app::load_ncsn(ui).await;
-            }
-            let lab = ui.lab.get_value().ok_or("no backend")?;
-            let model = &lab
-                .ncsn
-                .as_ref()
-                .ok_or("the score network did not load")?
-                .model;
-            Some(crate::bench::unet_call_ms(model, &device, BATCH, 1.0, 1).await?)
+            crate::app::load_model(ui, Slot::Ncsn).await?;
+            Some(unet_ms(Slot::Ncsn).await?)
         }
         _ => None,
     };
@@ -82,13 +58,23 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
         ));
     }
     latent::load(ui, stem).await?;
-    let m = latent::model(ui, stem)?;
-    let z = latent::noise(0, BATCH, m.latent(), &device);
-    let ms = time(3, || {
-        let x = m.decode(z.clone());
-        async move { latent::read(x).await.map(|_| ()) }
-    })
-    .await?;
+    let ms = match client::call(
+        |job| Request::Latent {
+            job,
+            model: stem.to_string(),
+            op: LatentOp::Time {
+                count: BATCH,
+                runs: 3,
+            },
+        },
+        |_| {},
+    )
+    .await?
+    {
+        Reply::Timed { ms, .. } => ms,
+        Reply::Failed { error, .. } => return Err(error),
+        other => return Err(format!("the worker answered {other:?}")),
+    };
     Ok(format!("{:.2}", ms / BATCH as f64))
 }
 

@@ -8,18 +8,18 @@
 
 use std::rc::Rc;
 
-use burn::prelude::*;
-use digitlab_diffusion::{BetaSchedule, NoiseSchedule, NoiseSource, ScheduleConfig};
-use digitlab_models::pixels::bytes_to_unit;
+use digitlab_data::pixels::bytes_to_unit;
+use digitlab_diffusion::{BetaSchedule, NoiseSchedule, ScheduleConfig};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
+use crate::client;
 use crate::explain;
+use crate::protocol::{Reply, Request};
 use crate::plot::{self, Chart, Drawing, Plot, Series};
-use crate::ticks::next_tick;
 
 /// Held-out digits shipped with the page (`digitlab data sample` writes them).
 pub struct Digits {
@@ -180,13 +180,6 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
         let Some(digits) = ui.checked(ui.held_out()) else {
             return;
         };
-        let Some(lab) = ui.checked(
-            ui.lab
-                .get_value()
-                .ok_or("the backend is not ready".to_string()),
-        ) else {
-            return;
-        };
         let Some(i) = ui.checked(crate::sampling::whole_number(
             "digit index",
             &index.get_untracked(),
@@ -203,7 +196,6 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
             match run(
                 ui,
                 id,
-                &lab.device,
                 &digits,
                 i,
                 step,
@@ -287,11 +279,12 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
     }
 }
 
+/// Has the model worker run the forward process for held-out digit `i` to step `step`, showing
+/// its progress; `None` when stopped.
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ui: Ui,
     id: u64,
-    device: &Device,
     digits: &Rc<Digits>,
     i: usize,
     step: usize,
@@ -305,42 +298,38 @@ async fn run(
     if let Some(c) = original.get_untracked() {
         canvas::paint_grid(&c, &x0_values, 1, side);
     }
-    let x0 = Tensor::<1>::from_floats(x0_values.as_slice(), device)
-        .reshape([1, 1, side, side])
-        .repeat_dim(0, DRAWS);
-    let mut noise = NoiseSource::new(7, DRAWS);
-    let closed_t = s.q_sample(
-        x0.clone(),
-        noise.tensor([1, side, side], device),
-        &vec![step - 1; DRAWS],
-    );
-    let mut x = x0;
-    let mut noise = NoiseSource::new(8, DRAWS);
-    for k in 0..step {
-        x = s.q_step(x, noise.tensor([1, side, side], device), k);
-        if k % 50 == 49 {
-            // Yield now and then: 1,000 small steps on the CPU backend take a moment.
-            x.clone()
-                .into_data_async()
-                .await
-                .map_err(|e| format!("reading the iterated x_t: {e:?}"))?;
-            progress.set(format!("iterating: {}/{step}", k + 1));
-            next_tick().await;
-            if ui.run_id.get_untracked() != id {
-                return Ok(None);
+    let x0 = x0_values.clone();
+    let cosine = kind == "cosine";
+    let reply = client::call(
+        |job| Request::Forward {
+            job,
+            x0,
+            side,
+            step,
+            cosine,
+            draws: DRAWS,
+        },
+        move |frame| {
+            if let Reply::Frame { note, .. } = frame
+                && ui.run_id.get_untracked() == id
+            {
+                progress.set(note);
             }
-        }
-    }
+        },
+    )
+    .await?;
     progress.set(String::new());
-    let read = |t: Tensor<4>| async move {
-        t.into_data_async()
-            .await
-            .map_err(|e| format!("{e:?}"))?
-            .try_to_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))
+    let (c, it) = match reply {
+        Reply::Forward {
+            closed, iterated, ..
+        } => (closed, iterated),
+        Reply::Stopped { .. } => return Ok(None),
+        Reply::Failed { error, .. } => return Err(error),
+        other => return Err(format!("the model worker answered {other:?}")),
     };
-    let c = read(closed_t).await?;
-    let it = read(x).await?;
+    if ui.run_id.get_untracked() != id {
+        return Ok(None);
+    }
     let n = side * side;
     if let Some(cv) = closed.get_untracked() {
         canvas::paint_grid(&cv, &c[..n], 1, side);

@@ -12,6 +12,8 @@ use crate::app::Ui;
 use crate::canvas;
 use crate::explain;
 use crate::latent::{self, LATENT_MODELS_GAN};
+use crate::protocol::LatentOp;
+use crate::sampling::show_labels;
 use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::sampling::{text_field, whole_number};
 use digitlab_ui::log::curve;
@@ -45,15 +47,15 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             let r = async {
                 let seed =
                     whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
-                let device = ui.device()?;
                 for (k, name) in LATENT_MODELS_GAN.iter().enumerate() {
-                    let m = latent::model(ui, name)?;
-                    let x = m.decode(latent::noise(seed, COUNT, m.latent(), &device));
-                    let values = latent::read(x.clone()).await?;
+                    let (values, labels) =
+                        latent::run(name, LatentOp::Prior { seed, count: COUNT }).await?;
                     if let Some(c) = grids[k].get_untracked() {
                         canvas::paint_grid(&c, &values, COUNT, 28);
                     }
-                    crate::sampling::judge(ui, x, None, predictions[k], summaries[k]).await;
+                    if let Some(labels) = labels {
+                        show_labels(labels, None, predictions[k], summaries[k]);
+                    }
                 }
                 Ok(())
             }
@@ -70,22 +72,20 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
                 let i = whole_number("the first sample", &from.get_untracked(), 0, COUNT - 1)?;
                 let j = whole_number("the second sample", &to.get_untracked(), 0, COUNT - 1)?;
-                let device = ui.device()?;
                 for (k, name) in LATENT_MODELS_GAN.iter().enumerate() {
-                    let m = latent::model(ui, name)?;
-                    let d = m.latent();
-                    let z = latent::read(latent::noise(seed, COUNT, d, &device)).await?;
+                    let (z, _) = latent::run(name, LatentOp::Noise { seed, count: COUNT }).await?;
+                    let d = z.len() / COUNT;
                     let (a, b) = (&z[i * d..(i + 1) * d], &z[j * d..(j + 1) * d]);
                     let lerp = |s: f32| a.iter().zip(b).map(move |(a, b)| (1.0 - s) * a + s * b);
                     if strip_too {
                         let line: Vec<f32> = (0..9).flat_map(|q| lerp(q as f32 / 8.0)).collect();
-                        let values = latent::decode(&m, latent::latents(line, d, &device)).await?;
+                        let values = latent::decode(name, line).await?;
                         if let Some(c) = strips[k].get_untracked() {
                             canvas::paint_strip(&c, &values, 9, 28);
                         }
                     }
                     let one: Vec<f32> = lerp(t.get_untracked() as f32).collect();
-                    let values = latent::decode(&m, latent::latents(one, d, &device)).await?;
+                    let values = latent::decode(name, one).await?;
                     if let Some(c) = points[k].get_untracked() {
                         canvas::paint_grid(&c, &values, 1, 28);
                     }

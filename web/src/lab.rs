@@ -142,6 +142,21 @@ impl LatentModel {
         }
     }
 
+    pub fn describe(&self) -> String {
+        let t = &self.card.training;
+        format!(
+            "{} (latent {}): {} steps, {:.0} epochs, batch {}, {:.0} s on {}, {} weights",
+            self.card.weights,
+            self.latent(),
+            t.steps,
+            t.epochs,
+            t.batch_size,
+            t.seconds,
+            t.backend,
+            self.card.stored_as()
+        )
+    }
+
     pub fn vae(&self) -> Option<&Vae> {
         match &self.model {
             Decoding::Vae(v) => Some(v),
@@ -223,6 +238,21 @@ impl TextModel {
         )
     }
 
+    pub fn describe(&self) -> String {
+        let t = &self.card.training;
+        let [c, h, w] = self.unet.image_shape();
+        format!(
+            "{}: denoises {c}x{h}x{w}, vocabulary of {} tokens, {} steps, {:.0} epochs, {:.0} s on {}, {} weights",
+            self.card.weights,
+            self.tokenizer.vocab_size(),
+            t.steps,
+            t.epochs,
+            t.seconds,
+            t.backend,
+            self.card.stored_as()
+        )
+    }
+
     /// Pixels in `[-1, 1]` of a run's sample (a latent is unscaled and decoded).
     pub fn to_pixels(&self, sample: Tensor<4>) -> Tensor<4> {
         match &self.decoder {
@@ -242,6 +272,7 @@ pub struct Judge {
 #[derive(Clone)]
 pub struct Lab {
     pub device: Device,
+    /// (Everything below lives in the model worker.)
     pub backend: BackendKind,
     pub ddpm: Option<Ddpm>,
     /// A distilled few-step student of the diffusion model (the Sample view's live mode).

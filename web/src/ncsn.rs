@@ -1,33 +1,29 @@
 //! # NCSN on MNIST in the page: annealed Langevin sampling with 3, 40 or 80 levels
 //!
 //! The shipped (or the person's own) `ncsn` weights, sampled by `digitlab_diffusion`'s
-//! [`LangevinRun`], one network call at a time with a redraw and a yield after each, on the
-//! page's backend. Two ways to compare numbers of levels: the same total number of network
+//! `LangevinRun`, one network call at a time in the model worker, the page redrawing each
+//! frame it sends. Two ways to compare numbers of levels: the same total number of network
 //! calls (T = calls / L), or the same updates per level (cost grows with L). Below, the table
 //! that `digitlab eval` measured and stored in the card.
 
-use digitlab_diffusion::langevin::{LangevinKind, LangevinSchedule, geometric_sigmas};
-use digitlab_diffusion::{LangevinRequest, LangevinRun};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
-use crate::ticks::{next_tick, now_ms};
+use crate::client;
+use crate::protocol::{Reply, Request};
+use crate::sampling::show_labels;
 use digitlab_ui::inputs::{LangevinParams, MAX_COUNT, MAX_W_NCSN};
 
 /// One row of the card's stored evaluations.
 fn table_rows(ui: Ui) -> Vec<[String; 7]> {
-    let Some(card) = ui.lab.with_value(|l| {
-        l.as_ref()
-            .and_then(|l| l.ncsn.as_ref())
-            .map(|s| s.card.clone())
-    }) else {
+    let Some(card) = ui.ncsn_card.get() else {
         return vec![];
     };
     let mut rows = vec![];
-    for run in card.metrics["evaluations"].as_array().into_iter().flatten() {
+    for run in card["metrics"]["evaluations"].as_array().into_iter().flatten() {
         for r in run["results"].as_array().into_iter().flatten() {
             let f = |k: &str, d: usize| r[k].as_f64().map_or("-".into(), |v| format!("{v:.d$}"));
             rows.push([
@@ -81,78 +77,41 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
         summary.set(String::new());
         spawn_local(async move {
             ui.status.set("sampling".into());
-            let result = async {
-                let lab = ui.lab.get_value().ok_or("the models are not loaded yet")?;
-                let score = lab
-                    .ncsn
-                    .as_ref()
-                    .ok_or("no score network is loaded (see Weights below)")?;
-                let range = score.range;
-                if !(range.sigma_min..=range.sigma_max).contains(&r.sigma_max) {
-                    return Err(format!(
-                        "sigma_max must lie in the trained range {} to {}, got {}",
-                        range.sigma_min, range.sigma_max, r.sigma_max
-                    ));
-                }
-                let sigmas = geometric_sigmas(r.sigma_max, range.sigma_min, r.levels)?;
-                let schedule = LangevinSchedule::new(
-                    LangevinKind::Annealed,
-                    sigmas,
-                    r.per_level,
-                    r.step_size,
-                )?;
-                let request = LangevinRequest {
-                    labels: vec![r.class; r.count],
-                    guidance: r.guidance,
-                    schedule,
-                    denoise: true,
-                    seed: r.seed,
-                };
-                let mut run = LangevinRun::new(&score.model, score.range, &request, &lab.device)
-                    .map_err(|e| e.to_string())?;
-                let total = run.total_steps();
-                let side = score.model.image_shape()[1];
-                let started = now_ms();
-                while let Some(at) = run.step(&score.model) {
-                    if ui.run_id.get_untracked() != id {
-                        return Ok(None);
-                    }
-                    let data = run
-                        .sample()
-                        .clone()
-                        .clamp(-1.0, 1.0)
-                        .into_data_async()
-                        .await
-                        .map_err(|e| ui.backend_failed(format!("{e:?}")))?;
-                    let values: Vec<f32> = data.try_to_vec().map_err(|e| format!("{e:?}"))?;
-                    if let Some(c) = grid.get_untracked() {
-                        canvas::paint_grid(&c, &values, r.count, side);
-                    }
-                    let k = run.completed_steps();
-                    ui.step_ms.set((now_ms() - started) / k as f64);
-                    counter.set(format!(
-                        "level {}/{} · σ = {:.4} · call {k}/{total}{}",
-                        at.level + 1,
-                        r.levels,
-                        at.sigma,
-                        if at.alpha == 0.0 {
-                            " (denoising step)"
-                        } else {
-                            ""
+            let count = r.count;
+            let class = r.class;
+            let reply = client::call(
+                |job| Request::Langevin { job, params: r },
+                move |frame| {
+                    if let Reply::Frame {
+                        values,
+                        side,
+                        ms_per_step,
+                        note,
+                        ..
+                    } = frame
+                        && ui.run_id.get_untracked() == id
+                    {
+                        if let Some(c) = grid.get_untracked() {
+                            canvas::paint_grid(&c, &values, count, side);
                         }
-                    ));
-                    next_tick().await;
-                }
-                Ok::<_, String>(Some(run.sample().clone().clamp(-1.0, 1.0)))
-            }
+                        ui.step_ms.set(ms_per_step);
+                        counter.set(note);
+                    }
+                },
+            )
             .await;
-            match result {
-                Ok(Some(x0)) => {
-                    crate::sampling::judge(ui, x0, r.class, predictions, summary).await;
+            match reply {
+                Ok(Reply::Done { labels, .. }) => {
+                    if let Some(labels) = labels {
+                        show_labels(labels, class, predictions, summary);
+                    }
                     ui.finish(id, "done");
                 }
-                Ok(None) => ui.finish(id, "stopped"),
-                Err(e) => ui.finish(id, &format!("error: {e}")),
+                Ok(Reply::Stopped { .. }) => ui.finish(id, "stopped"),
+                Ok(Reply::Failed { error, .. }) | Err(error) => {
+                    ui.finish(id, &format!("error: {error}"))
+                }
+                Ok(other) => ui.finish(id, &format!("error: the worker answered {other:?}")),
             }
         });
     };
@@ -229,7 +188,6 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
             <table class="stats" data-testid="ncsn-table">
                 <tr><th>"levels L"</th><th>"updates per level T"</th><th>"network calls"</th><th>"classifier accuracy"</th><th>"confidence"</th><th>"Fréchet"</th><th>"ms per digit"</th></tr>
                 {move || {
-                    let _ = ui.ncsn_info.get();
                     table_rows(ui)
                         .into_iter()
                         .map(|row| view! { <tr>{row.into_iter().map(|c| view! { <td>{c}</td> }).collect_view()}</tr> })

@@ -7,10 +7,11 @@
 //! Frames carry only what is drawn: the grey values of the grid shown at that step.
 
 use digitlab_diffusion::{Edit, SampleRequest};
+use digitlab_ui::inputs::LangevinParams;
 use serde::{Deserialize, Serialize};
 
 /// Which of the worker's models.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Slot {
     /// The guided DDPM (Generate, the sweep, editing, the bench).
     Teacher,
@@ -18,7 +19,47 @@ pub enum Slot {
     Student,
     /// The classifier that labels the finished digits.
     Judge,
+    /// The score network (NCSN).
+    Ncsn,
+    /// A VAE or a GAN generator, by the stem of its shipped card (`vae`, `vae-2d`, `dcgan`, ...).
+    Latent(String),
+    /// A text-conditioned model, by the stem of its shipped card (`text-pixel`, ...).
+    Text(String),
 }
+
+/// What to do with a VAE or a GAN generator. Images are `[n, 1, 28, 28]` in `[-1, 1]`,
+/// latents `[n, latent]`, both flattened.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub enum LatentOp {
+    /// Digits decoded from `count` latents of `seed` (as `digitlab sample --seed` draws them),
+    /// labelled by the classifier.
+    Prior { seed: u64, count: usize },
+    /// The `count` latents of `seed` themselves.
+    Noise { seed: u64, count: usize },
+    Decode { z: Vec<f32> },
+    /// A VAE's mean encodings.
+    Encode { images: Vec<f32> },
+    /// A VAE's decodings of its mean encodings.
+    Reconstruct { images: Vec<f32> },
+    /// The median ms of one decoder call for `count` latents over `runs`, after a warm-up.
+    Time { count: usize, runs: usize },
+}
+
+/// A prompt-to-digits run (the Text view).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct TextJob {
+    pub model: String,
+    pub prompt: String,
+    pub negative: String,
+    pub guidance: f64,
+    pub steps: usize,
+    pub count: usize,
+    pub seed: u64,
+}
+
+/// The last step's cross-attention maps: `(values, count, max_len, side)`, one `side x side`
+/// map per digit and token.
+pub type Maps = (Vec<f32>, usize, usize, usize);
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub enum Request {
@@ -51,8 +92,39 @@ pub enum Request {
     Stop,
     /// The bench view: ms per guided UNet call for `count` digits and per DDIM grid of `steps`.
     Bench { job: u64, steps: usize },
-    /// The median ms of one guided call of the teacher for `count` digits, after a warm-up.
-    TimeUnet { job: u64, count: usize, runs: usize },
+    /// The median ms of one guided call of the teacher or the score network for `count` digits.
+    TimeUnet {
+        job: u64,
+        slot: Slot,
+        count: usize,
+        runs: usize,
+    },
+    /// Annealed Langevin sampling with the score network, a frame per network call.
+    Langevin { job: u64, params: LangevinParams },
+    /// A VAE's or a GAN generator's work, answered by [`Reply::Values`] (or `Timed`).
+    Latent {
+        job: u64,
+        model: String,
+        op: LatentOp,
+    },
+    /// The forward process to step `step` of the linear (or cosine) schedule, in closed form and
+    /// by `step` one-step updates, for `draws` noisy copies of `x0` (`side x side` in `[-1, 1]`).
+    Forward {
+        job: u64,
+        x0: Vec<f32>,
+        side: usize,
+        step: usize,
+        cosine: bool,
+        draws: usize,
+    },
+    /// How a text model's tokenizer splits `text`.
+    Tokenize {
+        job: u64,
+        model: String,
+        text: String,
+    },
+    /// A prompt-to-digits run, a frame per step.
+    Text { job: u64, run: TextJob },
 }
 
 /// A loaded model, as the page shows it.
@@ -61,6 +133,8 @@ pub struct Loaded {
     pub slot: Slot,
     /// The line under the model (`Ddpm::describe`).
     pub info: String,
+    /// Its card as JSON (the NCSN view shows the evaluations stored in it).
+    pub card: String,
     /// The diffusion model's T (the most steps a run can take).
     pub train_steps: usize,
     /// A distilled student's DDIM step count.
@@ -97,7 +171,9 @@ pub enum Reply {
         loaded: Vec<Loaded>,
         errors: Vec<String>,
     },
-    /// One step of a run: the grey values (`[-1, 1]`) of the `count` digits shown.
+    /// One step of a run: the grey values (`[-1, 1]`) of the `count` digits shown, what the
+    /// step was (`note`, where a view says more than `step/total`) and anything else drawn
+    /// (`extra`: a latent model's `extra_count` channels of its first digit, in `[-1, 1]`).
     Frame {
         job: u64,
         step: usize,
@@ -105,6 +181,9 @@ pub enum Reply {
         values: Vec<f32>,
         side: usize,
         ms_per_step: f64,
+        note: String,
+        extra: Vec<f32>,
+        extra_count: usize,
     },
     /// The final digits, and the classifier's label and confidence for each (or why not).
     Done {
@@ -117,6 +196,28 @@ pub enum Reply {
     Failed { job: u64, error: String },
     Bench { job: u64, numbers: BenchNumbers },
     Timed { job: u64, ms: f64 },
+    /// A latent model's answer: digits (with labels when asked for by `Prior`) or latents.
+    Values {
+        job: u64,
+        values: Vec<f32>,
+        labels: Option<Result<Vec<(usize, f32)>, String>>,
+    },
+    /// The forward process's two `x_t`s (`draws x side x side` each).
+    Forward {
+        job: u64,
+        closed: Vec<f32>,
+        iterated: Vec<f32>,
+    },
+    Tokens { job: u64, tokens: Vec<String> },
+    /// The Text view's digits, the last step's attention maps (cross-attention models), and
+    /// each digit classified and measured in the captions' words.
+    TextDone {
+        job: u64,
+        values: Vec<f32>,
+        maps: Option<Maps>,
+        verdicts: Vec<String>,
+        summary: String,
+    },
 }
 
 impl Reply {
@@ -132,7 +233,11 @@ impl Reply {
             | Reply::Stopped { job }
             | Reply::Failed { job, .. }
             | Reply::Bench { job, .. }
-            | Reply::Timed { job, .. } => Some(*job),
+            | Reply::Timed { job, .. }
+            | Reply::Values { job, .. }
+            | Reply::Forward { job, .. }
+            | Reply::Tokens { job, .. }
+            | Reply::TextDone { job, .. } => Some(*job),
         }
     }
 

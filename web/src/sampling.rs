@@ -6,7 +6,6 @@
 //! responsive, and Stop works at once. The noise comes from the seeded generator in `digitlab-diffusion`, not
 //! from a backend's RNG: the same settings give the same digits here and in the CLI.
 
-use burn::prelude::*;
 use digitlab_diffusion::{Edit, SampleRequest, SamplerKind};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -487,21 +486,6 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             {explain::sampling()}
         </section>
     }
-}
-
-/// Labels the final digits with the page's classifier (the views whose models run in the
-/// page; the model worker labels its own runs' digits).
-pub async fn judge(
-    ui: Ui,
-    x0: Tensor<4>,
-    class: Option<usize>,
-    predictions: RwSignal<String>,
-    summary: RwSignal<String>,
-) {
-    let Some(judge) = ui.lab.get_value().and_then(|l| l.judge) else {
-        return;
-    };
-    show_labels(judge.classify(x0).await, class, predictions, summary);
 }
 
 /// The classifier's label for each digit, and how many are the requested `class`.

@@ -1,7 +1,7 @@
 //! # The Text view (Q4 b, c, d)
 //!
-//! Prompts to digits with the shipped text-conditioned models, run by the same
-//! `TextDenoiseRun` as `digitlab sample --prompt`: the tokenizer trained with the model,
+//! Prompts to digits with the shipped text-conditioned models, run in the model worker by the
+//! same `TextDenoiseRun` as `digitlab sample --prompt`: the tokenizer trained with the model,
 //! `text_encoder([negative or "", prompt])` once per run, guidance, DDIM steps. A pixel model
 //! draws `x_t` at each step; a latent model draws its 4 latent channels (of the first digit)
 //! and the decoding of its current guess of the clean latent. After the run the chosen token's
@@ -9,21 +9,16 @@
 //! thickness, slant, size) so the page says whether it is what was asked for. The weights are
 //! fetched the first time the view opens.
 
-use burn::prelude::*;
-use digitlab_captions::{Tokens, measure};
-use digitlab_diffusion::{SamplerKind, TextDenoiseRun, TextRequest};
-use digitlab_models::pixels::unit_to_bytes;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
-use crate::canvas;
+use crate::canvas::{self, normalise};
+use crate::client;
 use crate::explain;
-use crate::lab::{TextModel, fetch_shipped};
-use crate::latent::read;
+use crate::protocol::{Loaded, Reply, Request, Slot, TextJob};
 use crate::sampling::{MAX_W, text_field, whole_number};
-use crate::ticks::{next_tick, now_ms};
 
 /// The shipped text models, by file stem, with what the switch calls them.
 pub const TEXT_MODELS: [(&str, &str); 3] = [
@@ -46,70 +41,21 @@ pub const SUGGESTIONS: [&str; 8] = [
 
 pub const MAX_COUNT: usize = 16;
 
-/// Fetches a shipped text model (and a latent model's autoencoder) into the lab.
-async fn load(ui: Ui, name: &str) -> Result<String, String> {
-    if let Some(m) = ui
-        .lab
-        .with_value(|l| l.as_ref().and_then(|l| l.text(name).cloned()))
-    {
-        return Ok(describe(&m));
-    }
-    let (card, bytes) = fetch_shipped(&format!("{name}.json"), |_, _| {}).await?;
-    let autoencoder = match &card.model {
-        digitlab_weights::ModelSpec::TextDdpm {
-            space: digitlab_weights::Space::Latent { autoencoder, .. },
-            ..
-        } => Some(fetch_shipped(autoencoder, |_, _| {}).await?),
-        _ => None,
-    };
-    let mut lab = ui.lab.get_value().ok_or("the backend is not ready yet")?;
-    let model = TextModel::load(name, card, bytes, autoencoder, &lab.device)
-        .map_err(|e| format!("{name}: {e}"))?;
-    let line = describe(&model);
-    if lab.text(name).is_none() {
-        lab.texts.push(model);
-        ui.lab.set_value(Some(lab));
-    }
-    Ok(line)
+/// Has the model worker fetch a shipped text model (and a latent model's autoencoder), unless
+/// it has it already; the line for the view and the model's T.
+async fn load(ui: Ui, name: &str) -> Result<Loaded, String> {
+    crate::app::load_model(ui, Slot::Text(name.into())).await
 }
 
-fn describe(m: &TextModel) -> String {
-    let t = &m.card.training;
-    let [c, h, w] = m.unet.image_shape();
-    format!(
-        "{}: denoises {c}x{h}x{w}, vocabulary of {} tokens, {} steps, {:.0} epochs, {:.0} s on {}, {} weights",
-        m.card.weights,
-        m.tokenizer.vocab_size(),
-        t.steps,
-        t.epochs,
-        t.seconds,
-        t.backend,
-        m.card.stored_as()
-    )
-}
-
-/// A checked request from the controls.
-struct Params {
-    model: TextModel,
-    prompt: Tokens,
-    negative: Tokens,
-    guidance: f64,
-    steps: usize,
-    count: usize,
-    seed: u64,
-}
-
-/// Values in any range to `[-1, 1]` for drawing (each map scaled to its own min and max).
-fn normalise(values: &[f32], per: usize) -> Vec<f32> {
-    values
-        .chunks(per.max(1))
-        .flat_map(|m| {
-            let lo = m.iter().copied().fold(f32::INFINITY, f32::min);
-            let hi = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let span = (hi - lo).max(1e-6);
-            m.iter().map(move |v| (v - lo) / span * 2.0 - 1.0)
+/// The loaded model's T (the most steps a run can take), or why there is none.
+fn train_steps(ui: Ui, name: &str) -> Result<usize, String> {
+    ui.loaded
+        .with_value(|all| {
+            all.iter()
+                .find(|m| m.slot == Slot::Text(name.into()))
+                .map(|m| m.train_steps)
         })
-        .collect()
+        .ok_or_else(|| format!("the {name} model is not loaded"))
 }
 
 #[component]
@@ -140,7 +86,7 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 let mut lines = Vec::new();
                 for (name, _) in TEXT_MODELS {
                     match load(ui, name).await {
-                        Ok(line) => lines.push(line),
+                        Ok(m) => lines.push(m.info),
                         Err(e) => lines.push(format!("{name} not loaded: {e}")),
                     }
                 }
@@ -149,21 +95,29 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         },
     );
 
-    // The prompt's tokens, for the attention chooser (and to show how it was tokenised).
+    // The prompt's tokens, for the attention chooser (and to show how it was tokenised), from
+    // the model worker's tokenizer; an answer to an older prompt is dropped.
+    let asked = StoredValue::new(0u64);
     Effect::new(move |_| {
-        let p = prompt.get();
-        let name = space.get();
+        let text = prompt.get();
+        let model = space.get();
         let _ = info.get();
-        let found = ui.lab.with_value(|l| {
-            l.as_ref()
-                .and_then(|l| l.text(&name))
-                .map(|m| m.tokenizer.encode(&p))
-        });
-        match found {
-            Some(Ok(t)) => tokens.set(t.tokens),
-            Some(Err(e)) => tokens.set(vec![format!("({e})")]),
-            None => tokens.set(Vec::new()),
+        if train_steps(ui, &model).is_err() {
+            return tokens.set(Vec::new());
         }
+        asked.update_value(|n| *n += 1);
+        let mine = asked.get_value();
+        spawn_local(async move {
+            let reply = client::call(|job| Request::Tokenize { job, model, text }, |_| {}).await;
+            if asked.get_value() != mine {
+                return;
+            }
+            tokens.set(match reply {
+                Ok(Reply::Tokens { tokens, .. }) => tokens,
+                Ok(Reply::Failed { error, .. }) | Err(error) => vec![format!("({error})")],
+                Ok(other) => vec![format!("(the worker answered {other:?})")],
+            });
+        });
     });
 
     let draw_maps = move || {
@@ -184,30 +138,20 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         ));
     };
 
-    let params = move || -> Result<Params, String> {
-        let name = space.get_untracked();
-        let model = ui
-            .lab
-            .with_value(|l| l.as_ref().and_then(|l| l.text(&name).cloned()))
-            .ok_or_else(|| format!("the {name} model is not loaded"))?;
-        let prompt = model.tokenizer.encode(&prompt.get_untracked())?;
-        let negative = model.tokenizer.encode(&negative.get_untracked())?;
+    // The prompts are checked by the worker's tokenizer when the run starts.
+    let params = move || -> Result<TextJob, String> {
+        let model = space.get_untracked();
         let g = guidance.get_untracked();
         if !(0.0..=MAX_W).contains(&g) {
             return Err(format!("guidance must be in [0, {MAX_W}], got {g}"));
         }
-        Ok(Params {
-            prompt,
-            negative,
-            guidance: g,
-            steps: whole_number(
-                "steps",
-                &steps.get_untracked(),
-                1,
-                model.schedule.train_steps(),
-            )?,
+        Ok(TextJob {
+            steps: whole_number("steps", &steps.get_untracked(), 1, train_steps(ui, &model)?)?,
             count: whole_number("count", &count.get_untracked(), 1, MAX_COUNT)?,
             seed: whole_number("seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64,
+            prompt: prompt.get_untracked(),
+            negative: negative.get_untracked(),
+            guidance: g,
             model,
         })
     };
@@ -219,25 +163,65 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         let id = ui.begin();
         verdicts.set(Vec::new());
         summary.set(String::new());
+        counter.set(String::new());
+        let (name, count) = (p.model.clone(), p.count);
         spawn_local(async move {
             ui.status.set("sampling".into());
-            match run(ui, id, &p, grid, channels, counter).await {
-                Ok(Some((pixels, last_maps))) => {
+            let reply = client::call(
+                |job| Request::Text { job, run: p },
+                move |frame| {
+                    if let Reply::Frame {
+                        step,
+                        total,
+                        values,
+                        side,
+                        ms_per_step,
+                        extra,
+                        extra_count,
+                        ..
+                    } = frame
+                        && ui.run_id.get_untracked() == id
+                    {
+                        if let Some(c) = grid.get_untracked() {
+                            canvas::paint_grid(&c, &values, count, side);
+                        }
+                        if extra_count > 0
+                            && let Some(c) = channels.get_untracked()
+                        {
+                            let side = ((extra.len() / extra_count) as f64).sqrt() as usize;
+                            canvas::paint_strip(&c, &extra, extra_count, side);
+                        }
+                        ui.step_ms.set(ms_per_step);
+                        counter.set(format!("{step}/{total}"));
+                    }
+                },
+            )
+            .await;
+            match reply {
+                Ok(Reply::TextDone {
+                    maps: last_maps,
+                    verdicts: lines,
+                    summary: line,
+                    ..
+                }) => {
                     if let Some(m) = last_maps {
                         maps.set_value(Some(m));
                         draw_maps();
                     } else {
                         maps.set_value(None);
                         attention_note.set(format!(
-                            "{} has no attention maps: FiLM turns the whole prompt into one scale and shift per channel",
-                            p.model.name
+                            "{name} has no attention maps: FiLM turns the whole prompt into one scale and shift per channel"
                         ));
                     }
-                    verdict(ui, &p, pixels, verdicts, summary).await;
+                    verdicts.set(lines);
+                    summary.set(line);
                     ui.finish(id, "done");
                 }
-                Ok(None) => ui.finish(id, "stopped"),
-                Err(e) => ui.finish(id, &format!("error: {e}")),
+                Ok(Reply::Stopped { .. }) => ui.finish(id, "stopped"),
+                Ok(Reply::Failed { error, .. }) | Err(error) => {
+                    ui.finish(id, &format!("error: {error}"))
+                }
+                Ok(other) => ui.finish(id, &format!("error: the worker answered {other:?}")),
             }
         });
     };
@@ -320,130 +304,4 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             {explain::text()}
         </section>
     }
-}
-
-type Maps = (Vec<f32>, usize, usize, usize);
-
-/// Runs the request step by step; `None` when stopped. Returns the final pixels and the last
-/// step's attention maps `(values, count, max_len, side)`.
-async fn run(
-    ui: Ui,
-    id: u64,
-    p: &Params,
-    grid: NodeRef<Canvas>,
-    channels: NodeRef<Canvas>,
-    counter: RwSignal<String>,
-) -> Result<Option<(Tensor<4>, Option<Maps>)>, String> {
-    let device = ui.device()?;
-    let request = TextRequest {
-        prompts: vec![p.prompt.clone(); p.count],
-        negative: p.negative.clone(),
-        guidance: p.guidance,
-        sampler: SamplerKind::Ddim { eta: 0.0 },
-        steps: p.steps,
-        seed: p.seed,
-    };
-    let model = &p.model;
-    let mut run = TextDenoiseRun::new(&model.unet, model.schedule.clone(), &request, &device)
-        .map_err(|e| e.to_string())?;
-    let total = run.trajectory().total_steps();
-    counter.set(format!("0/{total}"));
-    let started = now_ms();
-    let mut last_attention = None;
-    while let Some(step) = run.step(&model.unet) {
-        if ui.run_id.get_untracked() != id {
-            return Ok(None);
-        }
-        let latent = model.decoder.is_some();
-        let shown = if latent {
-            model.to_pixels(step.output.pred_original_sample.clone())
-        } else {
-            step.output.prev_sample.clone()
-        };
-        let values = read(shown).await.map_err(|e| ui.backend_failed(e))?;
-        if let Some(c) = grid.get_untracked() {
-            canvas::paint_grid(&c, &values, p.count, 28);
-        }
-        if latent {
-            let [ch, side, _] = model.unet.image_shape();
-            let first = read(step.output.prev_sample.clone().narrow(0, 0, 1))
-                .await
-                .map_err(|e| ui.backend_failed(e))?;
-            if let Some(c) = channels.get_untracked() {
-                canvas::paint_strip(&c, &normalise(&first, side * side), ch, side);
-            }
-        }
-        last_attention = step.attention;
-        let k = run.trajectory().completed_steps();
-        ui.step_ms.set((now_ms() - started) / k as f64);
-        counter.set(format!("{k}/{total}"));
-        next_tick().await;
-        if ui.run_id.get_untracked() != id {
-            return Ok(None);
-        }
-    }
-    let maps = match last_attention {
-        None => None,
-        Some(a) => {
-            let [n, len, side, _] = a.dims();
-            Some((
-                read(a).await.map_err(|e| ui.backend_failed(e))?,
-                n,
-                len,
-                side,
-            ))
-        }
-    };
-    Ok(Some((
-        model.to_pixels(run.trajectory().sample().clone()),
-        maps,
-    )))
-}
-
-/// Classifies and measures each generated digit, in the captions' words.
-async fn verdict(
-    ui: Ui,
-    p: &Params,
-    pixels: Tensor<4>,
-    verdicts: RwSignal<Vec<String>>,
-    summary: RwSignal<String>,
-) {
-    let values = match read(pixels.clone()).await {
-        Ok(v) => v,
-        Err(e) => {
-            summary.set(format!("reading the digits failed: {e}"));
-            return;
-        }
-    };
-    let labels = match ui.lab.get_value().and_then(|l| l.judge) {
-        Some(judge) => judge.classify(pixels).await.ok(),
-        None => None,
-    };
-    let bytes = unit_to_bytes(&values);
-    let words = |d: &digitlab_captions::Described| {
-        // The caption with every attribute mentioned (form 7), minus the article.
-        digitlab_captions::caption(d, 7)
-            .split_once(' ')
-            .map(|(_, rest)| rest.to_string())
-            .unwrap_or_default()
-    };
-    let mut lines = Vec::new();
-    for i in 0..p.count {
-        let attributes = measure(&bytes[i * 784..(i + 1) * 784], 28);
-        let line = match labels.as_ref().and_then(|l| l.get(i)) {
-            Some(&(digit, confidence)) => format!(
-                "#{}: the classifier reads {digit} ({:.0} %); measured as {}",
-                i + 1,
-                confidence * 100.0,
-                words(&p.model.bins.describe(digit as u8, &attributes))
-            ),
-            None => format!("#{}: (no classifier loaded)", i + 1),
-        };
-        lines.push(line);
-    }
-    verdicts.set(lines);
-    summary.set(format!(
-        "Each digit is measured as the training captions were (ink per row for thickness, image moments for slant, bounding box for size; per-digit tertiles from {}), so the words above are what the digit is, not what was asked.",
-        p.model.card.data.name
-    ));
 }

@@ -1,12 +1,11 @@
 //! # The VAE view (Q5)
 //!
-//! The shipped VAEs, run by the page: samples from the prior, reconstructions of held-out
+//! The shipped VAEs, run by the model worker: samples from the prior, reconstructions of held-out
 //! digits, a walk between two digits' encodings, and for the 2-D model the whole decoded
 //! latent plane beside the held-out digits' encodings, where a click decodes that point.
 //! The weights are fetched the first time the view opens.
 
-use burn::prelude::*;
-use digitlab_models::pixels::bytes_to_unit;
+use digitlab_data::pixels::bytes_to_unit;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -15,6 +14,8 @@ use crate::app::Ui;
 use crate::canvas;
 use crate::explain;
 use crate::latent::{self, decode};
+use crate::protocol::LatentOp;
+use crate::sampling::show_labels;
 use crate::sampling::{text_field, whole_number};
 
 /// Samples per grid.
@@ -31,8 +32,8 @@ pub const CLASS_COLORS: [&str; 10] = [
     "#bcbd22", "#17becf",
 ];
 
-/// The held-out digits `indices` as a `[n, 1, 28, 28]` tensor.
-fn held_out(ui: Ui, indices: &[usize], device: &Device) -> Result<(Tensor<4>, Vec<u8>), String> {
+/// The held-out digits `indices` in `[-1, 1]` (`[n, 1, 28, 28]` flattened), with their labels.
+fn held_out(ui: Ui, indices: &[usize]) -> Result<(Vec<f32>, Vec<u8>), String> {
     let digits = ui
         .digits
         .get_value()
@@ -48,15 +49,8 @@ fn held_out(ui: Ui, indices: &[usize], device: &Device) -> Result<(Tensor<4>, Ve
         }
         values.extend(bytes_to_unit(digits.image(i)));
     }
-    let side = digits.side;
     let labels = indices.iter().map(|&i| digits.labels[i]).collect();
-    Ok((
-        Tensor::from_data(
-            TensorData::new(values, [indices.len(), 1, side, side]),
-            device,
-        ),
-        labels,
-    ))
+    Ok((values, labels))
 }
 
 /// Pixel position of a latent point in the scatter plot, clamped to its edge.
@@ -114,14 +108,14 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             let r = async {
                 let seed =
                     whole_number("the seed", &seed.get_untracked(), 0, u32::MAX as usize)? as u64;
-                let m = latent::model(ui, "vae")?;
-                let device = ui.device()?;
-                let x = m.decode(latent::noise(seed, COUNT, m.latent(), &device));
-                let values = latent::read(x.clone()).await?;
+                let (values, labels) =
+                    latent::run("vae", LatentOp::Prior { seed, count: COUNT }).await?;
                 if let Some(c) = samples.get_untracked() {
                     canvas::paint_grid(&c, &values, COUNT, 28);
                 }
-                crate::sampling::judge(ui, x, None, predictions, summary).await;
+                if let Some(labels) = labels {
+                    show_labels(labels, None, predictions, summary);
+                }
                 Ok(())
             }
             .await;
@@ -132,12 +126,9 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let reconstruct = move || {
         spawn_local(async move {
             let r = async {
-                let m = latent::model(ui, "vae")?;
-                let vae = m.vae().ok_or("not a VAE")?.clone();
-                let device = ui.device()?;
-                let (x, _) = held_out(ui, &(0..10).collect::<Vec<_>>(), &device)?;
-                let back = vae.decode(vae.encode(x.clone()).mu);
-                let (x, back) = (latent::read(x).await?, latent::read(back).await?);
+                let (x, _) = held_out(ui, &(0..10).collect::<Vec<_>>())?;
+                let (back, _) =
+                    latent::run("vae", LatentOp::Reconstruct { images: x.clone() }).await?;
                 if let (Some(a), Some(b)) = (originals.get_untracked(), recons.get_untracked()) {
                     canvas::paint_strip(&a, &x, 10, 28);
                     canvas::paint_strip(&b, &back, 10, 28);
@@ -156,15 +147,13 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 let Some((a, b)) = ends.get_value() else {
                     return Ok(());
                 };
-                let m = latent::model(ui, "vae")?;
-                let device = ui.device()?;
                 let s = t.get_untracked() as f32;
                 let z: Vec<f32> = a
                     .iter()
                     .zip(&b)
                     .map(|(a, b)| (1.0 - s) * a + s * b)
                     .collect();
-                let values = decode(&m, latent::latents(z, m.latent(), &device)).await?;
+                let values = decode("vae", z).await?;
                 if let Some(c) = interp.get_untracked() {
                     canvas::paint_grid(&c, &values, 1, 28);
                 }
@@ -181,12 +170,9 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 let n = ui.digits.with_value(|d| d.as_ref().map_or(0, |d| d.len()));
                 let i = whole_number("the first digit", &first.get_untracked(), 0, n.max(1) - 1)?;
                 let j = whole_number("the second digit", &second.get_untracked(), 0, n.max(1) - 1)?;
-                let m = latent::model(ui, "vae")?;
-                let vae = m.vae().ok_or("not a VAE")?.clone();
-                let device = ui.device()?;
-                let (x, _) = held_out(ui, &[i, j], &device)?;
-                let mu = latent::read(vae.encode(x).mu).await?;
-                let k = m.latent();
+                let (x, _) = held_out(ui, &[i, j])?;
+                let (mu, _) = latent::run("vae", LatentOp::Encode { images: x }).await?;
+                let k = mu.len() / 2;
                 let (a, b) = (mu[..k].to_vec(), mu[k..].to_vec());
                 // Nine steps from the first encoding to the second, decoded in one batch.
                 let mut z = Vec::with_capacity(9 * k);
@@ -194,7 +180,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     let s = step as f32 / 8.0;
                     z.extend(a.iter().zip(&b).map(|(a, b)| (1.0 - s) * a + s * b));
                 }
-                let values = decode(&m, latent::latents(z, k, &device)).await?;
+                let values = decode("vae", z).await?;
                 if let Some(c) = strip.get_untracked() {
                     canvas::paint_strip(&c, &values, 9, 28);
                 }
@@ -210,16 +196,13 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let plane = move || {
         spawn_local(async move {
             let r = async {
-                let m = latent::model(ui, "vae-2d")?;
-                let vae = m.vae().ok_or("not a VAE")?.clone();
-                let device = ui.device()?;
-                let values = decode(&m, latent::latents(manifold_latents(), 2, &device)).await?;
+                let values = decode("vae-2d", manifold_latents()).await?;
                 if let Some(c) = manifold.get_untracked() {
                     canvas::paint_grid(&c, &values, GRID * GRID, 28);
                 }
                 let n = ui.digits.with_value(|d| d.as_ref().map_or(0, |d| d.len()));
-                let (x, labels) = held_out(ui, &(0..n).collect::<Vec<_>>(), &device)?;
-                let mu = latent::read(vae.encode(x).mu).await?;
+                let (x, labels) = held_out(ui, &(0..n).collect::<Vec<_>>())?;
+                let (mu, _) = latent::run("vae-2d", LatentOp::Encode { images: x }).await?;
                 points.set(
                     mu.chunks(2)
                         .zip(labels)
@@ -238,10 +221,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         picked_z.set(format!("z = ({z1:.2}, {z2:.2})"));
         spawn_local(async move {
             let r = async {
-                let m = latent::model(ui, "vae-2d")?;
-                let device = ui.device()?;
-                let values =
-                    decode(&m, latent::latents(vec![z1 as f32, z2 as f32], 2, &device)).await?;
+                let values = decode("vae-2d", vec![z1 as f32, z2 as f32]).await?;
                 if let Some(c) = picked.get_untracked() {
                     canvas::paint_grid(&c, &values, 1, 28);
                 }

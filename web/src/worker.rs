@@ -12,13 +12,15 @@ use std::rc::Rc;
 
 use burn::prelude::*;
 use digitlab_diffusion::{DenoiseRun, Edit, SampleRequest};
-use digitlab_weights::{Card, ModelSpec};
+use digitlab_weights::{Card, GanLoss, ModelSpec, Space};
 use gloo_worker::{HandlerId, Registrable, Worker, WorkerScope};
 
 use crate::backend;
-use crate::lab::{Ddpm, Judge, Lab, fetch_shipped, parse_card};
+use crate::lab::{Ddpm, Judge, Lab, LatentModel, Score, TextModel, fetch_shipped, parse_card};
 use crate::protocol::{Loaded, Reply, Request, Slot};
 use crate::ticks::{next_tick, now_ms};
+
+mod jobs;
 
 /// The worker's entry point.
 pub fn register() {
@@ -27,11 +29,11 @@ pub fn register() {
 }
 
 #[derive(Default)]
-struct State {
-    lab: Option<Lab>,
+pub(crate) struct State {
+    pub(crate) lab: Option<Lab>,
     /// The run that may go on: a new run or Stop changes it, and the run in flight ends before
     /// its next step.
-    running: u64,
+    pub(crate) running: u64,
     show_x0: bool,
 }
 
@@ -39,7 +41,7 @@ pub struct ModelWorker {
     state: Rc<RefCell<State>>,
 }
 
-type Scope = WorkerScope<ModelWorker>;
+pub(crate) type Scope = WorkerScope<ModelWorker>;
 
 impl Worker for ModelWorker {
     type Message = ();
@@ -71,6 +73,9 @@ impl Worker for ModelWorker {
                 state.running = *job;
                 state.show_x0 = *show_x0;
             }
+            Request::Langevin { job, .. }
+            | Request::Text { job, .. }
+            | Request::Forward { job, .. } => self.state.borrow_mut().running = *job,
             _ => {}
         }
         let (scope, state) = (scope.clone(), self.state.clone());
@@ -78,11 +83,14 @@ impl Worker for ModelWorker {
     }
 }
 
-const fn shipped_card(slot: Slot) -> &'static str {
+/// The shipped card of a slot, under `weights/`.
+fn shipped_card(slot: &Slot) -> String {
     match slot {
-        Slot::Teacher => "ddpm-cfg.json",
-        Slot::Student => "ddpm-student.json",
-        Slot::Judge => "classifier.json",
+        Slot::Teacher => "ddpm-cfg.json".into(),
+        Slot::Student => "ddpm-student.json".into(),
+        Slot::Judge => "classifier.json".into(),
+        Slot::Ncsn => "ncsn.json".into(),
+        Slot::Latent(name) | Slot::Text(name) => format!("{name}.json"),
     }
 }
 
@@ -100,7 +108,7 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
             // The diffusion model first: the page can sample without the classifier.
             let (mut loaded, mut errors) = (Vec::new(), Vec::new());
             for slot in [Slot::Teacher, Slot::Judge] {
-                match load_shipped(&send, state, slot).await {
+                match load_shipped(&send, state, &slot).await {
                     Ok(model) => loaded.push(model),
                     Err(e) => errors.push(format!("loading the shipped weights: {e}")),
                 }
@@ -111,10 +119,12 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
                 errors,
             });
         }
-        Request::LoadShipped { job, slot } => send(match load_shipped(&send, state, slot).await {
-            Ok(model) => Reply::Loaded { job, model },
-            Err(error) => Reply::NotLoaded { job, slot, error },
-        }),
+        Request::LoadShipped { job, slot } => {
+            send(match load_shipped(&send, state, &slot).await {
+                Ok(model) => Reply::Loaded { job, model },
+                Err(error) => Reply::NotLoaded { job, slot, error },
+            })
+        }
         Request::LoadUser {
             job,
             card,
@@ -153,46 +163,113 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
                 },
             })
         }
-        Request::TimeUnet { job, count, runs } => {
+        Request::TimeUnet {
+            job,
+            slot,
+            count,
+            runs,
+        } => {
             let lab = state.borrow().lab.clone();
-            let teacher = lab.as_ref().and_then(|l| Some((l.ddpm.clone()?, l.device.clone())));
-            send(match teacher {
-                Some((ddpm, device)) => {
-                    match crate::bench::unet_call_ms(&ddpm.model, &device, count, 1.0, runs).await
-                    {
+            let unet = lab.as_ref().and_then(|l| {
+                let model = match slot {
+                    Slot::Ncsn => l.ncsn.as_ref()?.model.clone(),
+                    _ => l.ddpm.as_ref()?.model.clone(),
+                };
+                Some((model, l.device.clone()))
+            });
+            send(match unet {
+                Some((model, device)) => {
+                    match crate::bench::unet_call_ms(&model, &device, count, 1.0, runs).await {
                         Ok(ms) => Reply::Timed { job, ms },
                         Err(error) => Reply::Failed { job, error },
                     }
                 }
                 None => Reply::Failed {
                     job,
-                    error: "no diffusion model loaded".into(),
+                    error: format!("no {slot:?} model loaded"),
                 },
+            })
+        }
+        Request::Langevin { job, params } => {
+            send(match jobs::langevin(scope, id, state, job, &params).await {
+                Ok(reply) => reply,
+                Err(error) => Reply::Failed { job, error },
+            })
+        }
+        Request::Latent { job, model, op } => {
+            send(match jobs::latent(state, job, &model, op).await {
+                Ok(reply) => reply,
+                Err(error) => Reply::Failed { job, error },
+            })
+        }
+        Request::Forward {
+            job,
+            x0,
+            side,
+            step,
+            cosine,
+            draws,
+        } => send(
+            match jobs::forward(scope, id, state, job, &x0, side, step, cosine, draws).await {
+                Ok(reply) => reply,
+                Err(error) => Reply::Failed { job, error },
+            },
+        ),
+        Request::Tokenize { job, model, text } => {
+            let lab = state.borrow().lab.clone();
+            send(
+                match lab
+                    .as_ref()
+                    .and_then(|l| l.text(&model))
+                    .ok_or_else(|| format!("the {model} model is not loaded"))
+                    .and_then(|m| m.tokenizer.encode(&text))
+                {
+                    Ok(t) => Reply::Tokens {
+                        job,
+                        tokens: t.tokens,
+                    },
+                    Err(error) => Reply::Failed { job, error },
+                },
+            )
+        }
+        Request::Text { job, run } => {
+            send(match jobs::text(scope, id, state, job, &run).await {
+                Ok(reply) => reply,
+                Err(error) => Reply::Failed { job, error },
             })
         }
         Request::Stop | Request::ShowX0 { .. } => {}
     }
 }
 
-/// Fetches a shipped card and its weights (reporting the bytes as they arrive) and loads them.
+/// Fetches a shipped card and its weights (reporting the bytes as they arrive; a latent text
+/// model's autoencoder too) and loads them.
 async fn load_shipped(
     send: &impl Fn(Reply),
     state: &Rc<RefCell<State>>,
-    slot: Slot,
+    slot: &Slot,
 ) -> Result<Loaded, String> {
     let file = shipped_card(slot);
-    let (card, bytes) = fetch_shipped(file, |got, total| {
+    let weights = file.trim_end_matches(".json").to_string() + ".bpk";
+    let (card, bytes) = fetch_shipped(&file, |got, total| {
         send(Reply::Progress {
-            file: file.trim_end_matches(".json").to_string() + ".bpk",
+            file: weights.clone(),
             got,
             total,
         })
     })
     .await?;
-    if slot == Slot::Student && !is_student(&card) {
+    if *slot == Slot::Student && !is_student(&card) {
         return Err("the shipped card is not a distilled student".into());
     }
-    install(state, slot, card, bytes, "shipped".into())
+    let autoencoder = match &card.model {
+        ModelSpec::TextDdpm {
+            space: Space::Latent { autoencoder, .. },
+            ..
+        } => Some(fetch_shipped(autoencoder, |_, _| {}).await?),
+        _ => None,
+    };
+    install(state, slot, card, bytes, autoencoder, "shipped".into())
 }
 
 fn is_student(card: &Card) -> bool {
@@ -206,7 +283,8 @@ fn is_student(card: &Card) -> bool {
 }
 
 /// A person's card and weights: a diffusion model takes the teacher's place, a distilled
-/// student the live mode's, a classifier the judge's.
+/// student the live mode's, a classifier the judge's, a score network the NCSN view's; a VAE
+/// that of the shipped one of its latent size, a GAN that of the loss it was trained with.
 fn load_user(
     state: &Rc<RefCell<State>>,
     card: &str,
@@ -214,57 +292,95 @@ fn load_user(
     source: &str,
 ) -> Result<Loaded, (Slot, String)> {
     let card = parse_card(card).map_err(|e| (Slot::Teacher, e))?;
+    let latent = |name: &str| Slot::Latent(name.into());
     let slot = match &card.model {
         ModelSpec::DdpmCfg { .. } if is_student(&card) => Slot::Student,
         ModelSpec::DdpmCfg { .. } => Slot::Teacher,
         ModelSpec::Classifier { .. } => Slot::Judge,
-        _ => {
+        ModelSpec::Ncsn { .. } => Slot::Ncsn,
+        ModelSpec::Vae { vae } if vae.latent == 2 => latent("vae-2d"),
+        ModelSpec::Vae { .. } => latent("vae"),
+        ModelSpec::Gan {
+            loss: GanLoss::Dcgan,
+            ..
+        } => latent("dcgan"),
+        ModelSpec::Gan {
+            loss: GanLoss::WganGp,
+            ..
+        } => latent("wgan-gp"),
+        ModelSpec::Gan { .. } => latent("wgan-sn"),
+        ModelSpec::Autoencoder { .. } | ModelSpec::TextDdpm { .. } => {
             return Err((
                 Slot::Teacher,
                 format!(
-                    "a `{}` model is not for the model worker (it loads diffusion models and classifiers)",
+                    "a `{}` model; this page loads `ddpm-cfg`, `ncsn`, `vae`, `gan` and `classifier` models",
                     card.kind()
                 ),
             ));
         }
     };
-    install(state, slot, card, bytes, source.into()).map_err(|e| (slot, e))
+    install(state, &slot, card, bytes, None, source.into()).map_err(|e| (slot, e))
 }
 
-/// Checks and loads a model into its slot on the worker's device.
+/// Checks and loads a model into its slot on the worker's device (replacing the one there).
 fn install(
     state: &Rc<RefCell<State>>,
-    slot: Slot,
+    slot: &Slot,
     card: Card,
     bytes: Vec<u8>,
+    autoencoder: Option<(Card, Vec<u8>)>,
     source: String,
 ) -> Result<Loaded, String> {
     let mut state = state.borrow_mut();
     let lab = state.lab.as_mut().ok_or("the backend is not ready yet")?;
-    if slot == Slot::Judge {
-        lab.judge = Some(Judge::load(card, bytes, &lab.device)?);
-        return Ok(Loaded {
-            slot,
-            info: "classifier".into(),
-            train_steps: 0,
-            student_steps: None,
-        });
-    }
-    let ddpm = Ddpm::load(card, bytes, source, &lab.device)?;
-    let loaded = Loaded {
-        slot,
-        info: ddpm.describe(),
-        train_steps: ddpm.schedule.train_steps(),
-        student_steps: ddpm.student().map(|(steps, _)| steps),
+    let card_json = serde_json::to_string(&card).map_err(|e| e.to_string())?;
+    let mut loaded = Loaded {
+        slot: slot.clone(),
+        info: String::new(),
+        card: card_json,
+        train_steps: 0,
+        student_steps: None,
     };
+    let device = lab.device.clone();
     match slot {
-        Slot::Student => lab.student = Some(ddpm),
-        _ => lab.ddpm = Some(ddpm),
+        Slot::Judge => {
+            lab.judge = Some(Judge::load(card, bytes, &device)?);
+            loaded.info = "classifier".into();
+        }
+        Slot::Teacher | Slot::Student => {
+            let ddpm = Ddpm::load(card, bytes, source, &device)?;
+            loaded.info = ddpm.describe();
+            loaded.train_steps = ddpm.schedule.train_steps();
+            loaded.student_steps = ddpm.student().map(|(steps, _)| steps);
+            match slot {
+                Slot::Student => lab.student = Some(ddpm),
+                _ => lab.ddpm = Some(ddpm),
+            }
+        }
+        Slot::Ncsn => {
+            let score = Score::load(card, bytes, source, &device)?;
+            loaded.info = score.describe();
+            lab.ncsn = Some(score);
+        }
+        Slot::Latent(name) => {
+            let model = LatentModel::load(name, card, bytes, &device)?;
+            loaded.info = model.describe();
+            lab.latents.retain(|m| m.name != *name);
+            lab.latents.push(model);
+        }
+        Slot::Text(name) => {
+            let model = TextModel::load(name, card, bytes, autoencoder, &device)
+                .map_err(|e| format!("{name}: {e}"))?;
+            loaded.info = model.describe();
+            loaded.train_steps = model.schedule.train_steps();
+            lab.texts.retain(|m| m.name != *name);
+            lab.texts.push(model);
+        }
     }
     Ok(loaded)
 }
 
-async fn read(x: Tensor<4>) -> Result<Vec<f32>, String> {
+pub(crate) async fn read<const D: usize>(x: Tensor<D>) -> Result<Vec<f32>, String> {
     let data = x.into_data_async().await.map_err(|e| format!("{e:?}"))?;
     data.try_to_vec().map_err(|e| format!("{e:?}"))
 }
@@ -331,6 +447,9 @@ async fn sample(
                 values,
                 side,
                 ms_per_step: (now_ms() - started) / step as f64,
+                note: String::new(),
+                extra: Vec::new(),
+                extra_count: 0,
             },
         );
         next_tick().await;
@@ -353,7 +472,12 @@ async fn sample(
 
 /// A read from the device failed. On WebGPU that means a lost device: move the models to the
 /// CPU backend so the next run works, tell the page, and return the run's error.
-fn backend_failed(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, error: String) -> String {
+pub(crate) fn backend_failed(
+    scope: &Scope,
+    id: HandlerId,
+    state: &Rc<RefCell<State>>,
+    error: String,
+) -> String {
     let mut state = state.borrow_mut();
     let Some(lab) = state.lab.as_ref() else {
         return error;

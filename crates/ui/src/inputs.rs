@@ -105,7 +105,7 @@ impl SampleParams {
 }
 
 /// A checked request of the NCSN view: annealed Langevin dynamics on MNIST.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LangevinParams {
     pub class: Option<usize>,
     pub sigma_max: f64,
