@@ -136,6 +136,8 @@ fn show_loaded(ui: Ui, model: &Loaded) {
         Slot::Teacher => {
             ui.model_info.set(model.info.clone());
             ui.train_steps.set(model.train_steps);
+            // (Also when the shipped one failed and the person brought their own.)
+            ui.ready.set(true);
         }
         Slot::Student => {
             ui.student_info.set(model.info.clone());
@@ -202,9 +204,6 @@ async fn load_digits(ui: Ui) -> Result<(), String> {
 
 /// A card and a weights file chosen by the person.
 async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, String> {
-    if !ui.ready.get_untracked() {
-        return Err("the models are not loaded yet".into());
-    }
     let card_file = files
         .iter()
         .find(|f| f.name().ends_with(".json"))

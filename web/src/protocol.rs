@@ -221,6 +221,28 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// A frame of `(step, total)` with nothing drawn besides the digits.
+    pub fn frame(
+        job: u64,
+        (step, total): (usize, usize),
+        values: Vec<f32>,
+        side: usize,
+        ms_per_step: f64,
+        note: String,
+    ) -> Self {
+        Reply::Frame {
+            job,
+            step,
+            total,
+            values,
+            side,
+            ms_per_step,
+            note,
+            extra: Vec::new(),
+            extra_count: 0,
+        }
+    }
+
     /// The job this reply is about (`None`: about the worker as a whole).
     pub fn job(&self) -> Option<u64> {
         match self {

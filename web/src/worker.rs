@@ -438,23 +438,28 @@ async fn sample(
             .await
             .map_err(|e| backend_failed(scope, id, state, e))?;
         let step = run.trajectory().completed_steps();
+        let ms = (now_ms() - started) / step as f64;
         scope.respond(
             id,
-            Reply::Frame {
-                job,
-                step,
-                total,
-                values,
-                side,
-                ms_per_step: (now_ms() - started) / step as f64,
-                note: String::new(),
-                extra: Vec::new(),
-                extra_count: 0,
-            },
+            Reply::frame(job, (step, total), values, side, ms, String::new()),
         );
         next_tick().await;
     }
     let x0 = run.trajectory().sample().clone();
+    finish(scope, id, state, job, &lab, x0).await
+}
+
+/// The end of a run: its digits (`[n, 1, side, side]` in `[-1, 1]`) read back and labelled by the
+/// classifier.
+pub(crate) async fn finish(
+    scope: &Scope,
+    id: HandlerId,
+    state: &Rc<RefCell<State>>,
+    job: u64,
+    lab: &Lab,
+    x0: Tensor<4>,
+) -> Result<Reply, String> {
+    let side = x0.dims()[3];
     let values = read(x0.clone())
         .await
         .map_err(|e| backend_failed(scope, id, state, e))?;

@@ -16,7 +16,7 @@ use digitlab_models::pixels::unit_to_bytes;
 use digitlab_ui::inputs::LangevinParams;
 use gloo_worker::HandlerId;
 
-use super::{Scope, State, backend_failed, read};
+use super::{Scope, State, backend_failed, finish, read};
 use crate::canvas::normalise;
 use crate::lab::{Lab, LatentModel};
 use crate::protocol::{LatentOp, Maps, Reply, TextJob};
@@ -79,46 +79,23 @@ pub async fn langevin(
             .await
             .map_err(|e| backend_failed(scope, id, state, e))?;
         let step = run.completed_steps();
-        scope.respond(
-            id,
-            Reply::Frame {
-                job,
-                step,
-                total,
-                values,
-                side,
-                ms_per_step: (now_ms() - started) / step as f64,
-                note: format!(
-                    "level {}/{} · σ = {:.4} · call {step}/{total}{}",
-                    at.level + 1,
-                    r.levels,
-                    at.sigma,
-                    if at.alpha == 0.0 {
-                        " (denoising step)"
-                    } else {
-                        ""
-                    }
-                ),
-                extra: Vec::new(),
-                extra_count: 0,
-            },
+        let ms = (now_ms() - started) / step as f64;
+        let note = format!(
+            "level {}/{} · σ = {:.4} · call {step}/{total}{}",
+            at.level + 1,
+            r.levels,
+            at.sigma,
+            if at.alpha == 0.0 {
+                " (denoising step)"
+            } else {
+                ""
+            }
         );
+        scope.respond(id, Reply::frame(job, (step, total), values, side, ms, note));
         next_tick().await;
     }
     let x0 = run.sample().clone().clamp(-1.0, 1.0);
-    let values = read(x0.clone())
-        .await
-        .map_err(|e| backend_failed(scope, id, state, e))?;
-    let labels = match &lab.judge {
-        Some(judge) => Some(judge.classify(x0).await),
-        None => None,
-    };
-    Ok(Reply::Done {
-        job,
-        values,
-        side,
-        labels,
-    })
+    finish(scope, id, state, job, &lab, x0).await
 }
 
 fn images(values: Vec<f32>, device: &Device) -> Tensor<4> {
@@ -243,19 +220,10 @@ pub async fn forward(
         if k % 50 == 49 {
             // A frame now and then: 1,000 small steps on the CPU backend take a moment.
             read(x.clone()).await?;
+            let note = format!("iterating: {}/{step}", k + 1);
             scope.respond(
                 id,
-                Reply::Frame {
-                    job,
-                    step: k + 1,
-                    total: step,
-                    values: Vec::new(),
-                    side,
-                    ms_per_step: 0.0,
-                    note: format!("iterating: {}/{step}", k + 1),
-                    extra: Vec::new(),
-                    extra_count: 0,
-                },
+                Reply::frame(job, (k + 1, step), Vec::new(), side, 0.0, note),
             );
             next_tick().await;
             if !goes_on(state, job) {
