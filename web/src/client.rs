@@ -1,86 +1,80 @@
-//! # The page's end of the model worker
+//! # The page's end of its workers
 //!
-//! Spawns the model worker (Trunk builds it from `bin/worker.rs` with its loader shim) and
-//! routes its replies: those about the worker as a whole (its backend, download progress) to
-//! the handler given to [`start`], those about a job to the job's caller ([`call`]), which
-//! resolves with the reply that ends the job and sees every frame before it.
+//! Spawns a worker (Trunk builds each from `bin/`, with its loader shim) and routes its replies:
+//! those about the worker as a whole (the model worker's backend and download progress) to the
+//! handler given when it starts, those about a job to the job's caller, an `async` call that
+//! resolves with the reply that ends the job and sees every reply before it (a run's frames).
+//! The model worker starts with the page ([`start`], [`call`], [`send`]); the toys' worker the
+//! first time a view trains a toy ([`toy`], [`send_toy`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use gloo_worker::{Spawnable, WorkerBridge};
+use gloo_worker::{Spawnable, Worker, WorkerBridge};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::protocol::{Reply, Request};
+use crate::protocol::{Reply, Request, Routed, ToyReply, ToyRequest};
+use crate::toys::ToysWorker;
 use crate::worker::ModelWorker;
 
-type Handler = Box<dyn FnMut(Reply)>;
+/// The callers waiting on a worker's jobs, by job number.
+type Handlers<O> = Rc<RefCell<HashMap<u64, Box<dyn FnMut(O)>>>>;
 
-struct Client {
-    bridge: WorkerBridge<ModelWorker>,
-    handlers: Rc<RefCell<HashMap<u64, Handler>>>,
+/// One spawned worker and the callers waiting on its jobs.
+struct Bridge<W: Worker> {
+    bridge: WorkerBridge<W>,
+    handlers: Handlers<W::Output>,
     next: Cell<u64>,
 }
 
-thread_local! {
-    static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
-}
-
-/// Starts the model worker; `general` gets the replies that are about no job.
-pub fn start(general: impl Fn(Reply) + 'static) {
-    let handlers: Rc<RefCell<HashMap<u64, Handler>>> = Rc::default();
-    let routes = handlers.clone();
-    let bridge = ModelWorker::spawner()
-        .callback(move |reply: Reply| {
-            let Some(job) = reply.job() else {
-                return general(reply);
-            };
-            let ends = reply.ends();
-            // Out of the map while it runs: a handler may start another job.
-            let handler = routes.borrow_mut().remove(&job);
-            if let Some(mut handler) = handler {
-                handler(reply);
-                if !ends {
-                    routes.borrow_mut().insert(job, handler);
+impl<W> Bridge<W>
+where
+    W: Worker + 'static,
+    W::Input: Serialize + DeserializeOwned,
+    W::Output: Routed + Serialize + DeserializeOwned + 'static,
+{
+    fn spawn(loader: &str, general: impl Fn(W::Output) + 'static) -> Self {
+        let handlers: Handlers<W::Output> = Rc::default();
+        let routes = handlers.clone();
+        let bridge = W::spawner()
+            .callback(move |reply: W::Output| {
+                let Some(job) = reply.job() else {
+                    return general(reply);
+                };
+                let ends = reply.ends();
+                // Out of the map while it runs: a handler may start another job.
+                let handler = routes.borrow_mut().remove(&job);
+                if let Some(mut handler) = handler {
+                    handler(reply);
+                    if !ends {
+                        routes.borrow_mut().insert(job, handler);
+                    }
                 }
-            }
-        })
-        .spawn_with_loader("./digitlab-worker_loader.js");
-    CLIENT.with(|c| {
-        *c.borrow_mut() = Some(Client {
+            })
+            .spawn_with_loader(loader);
+        Self {
             bridge,
             handlers,
             next: Cell::new(1),
-        })
-    });
-}
-
-/// Sends a request that is answered by no reply (Stop, the x₀ switch).
-pub fn send(request: Request) {
-    CLIENT.with(|c| {
-        if let Some(c) = c.borrow().as_ref() {
-            c.bridge.send(request);
         }
-    });
-}
+    }
 
-/// Sends `make(job)` under a new job number and resolves with the reply that ends the job;
-/// `on_frame` gets the replies before it (a run's frames).
-pub async fn call(
-    make: impl FnOnce(u64) -> Request,
-    mut on_frame: impl FnMut(Reply) + 'static,
-) -> Result<Reply, String> {
-    let (tx, rx) = oneshot::channel();
-    let mut tx = Some(tx);
-    let sent = CLIENT.with(|c| {
-        let c = c.borrow();
-        let c = c.as_ref()?;
-        let job = c.next.get();
-        c.next.set(job + 1);
-        c.handlers.borrow_mut().insert(
+    /// Registers the job's handler and sends its request; the receiver gets the ending reply.
+    fn start(
+        &self,
+        make: impl FnOnce(u64) -> W::Input,
+        mut on_frame: impl FnMut(W::Output) + 'static,
+    ) -> oneshot::Receiver<W::Output> {
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let job = self.next.get();
+        self.next.set(job + 1);
+        self.handlers.borrow_mut().insert(
             job,
-            Box::new(move |reply: Reply| {
+            Box::new(move |reply: W::Output| {
                 if !reply.ends() {
                     on_frame(reply);
                 } else if let Some(tx) = tx.take() {
@@ -88,10 +82,65 @@ pub async fn call(
                 }
             }),
         );
-        c.bridge.send(make(job));
-        Some(())
+        self.bridge.send(make(job));
+        rx
+    }
+}
+
+thread_local! {
+    static MODEL: RefCell<Option<Bridge<ModelWorker>>> = const { RefCell::new(None) };
+    static TOYS: RefCell<Option<Bridge<ToysWorker>>> = const { RefCell::new(None) };
+}
+
+/// Starts the model worker; `general` gets the replies that are about no job.
+pub fn start(general: impl Fn(Reply) + 'static) {
+    let bridge = Bridge::spawn("./digitlab-worker_loader.js", general);
+    MODEL.with(|m| *m.borrow_mut() = Some(bridge));
+}
+
+/// Sends the model worker a request that is answered by no reply (Stop, the x₀ switch).
+pub fn send(request: Request) {
+    MODEL.with(|m| {
+        if let Some(m) = m.borrow().as_ref() {
+            m.bridge.send(request);
+        }
     });
-    sent.ok_or("the model worker has not started")?;
+}
+
+/// Sends the model worker `make(job)` under a new job number and resolves with the reply that
+/// ends the job; `on_frame` gets the replies before it (a run's frames).
+pub async fn call(
+    make: impl FnOnce(u64) -> Request,
+    on_frame: impl FnMut(Reply) + 'static,
+) -> Result<Reply, String> {
+    let rx = MODEL
+        .with(|m| m.borrow().as_ref().map(|m| m.start(make, on_frame)))
+        .ok_or("the model worker has not started")?;
     rx.await
         .map_err(|_| "the model worker stopped answering".to_string())
+}
+
+/// The toys' worker, spawned the first time it is needed.
+fn with_toys<T>(f: impl FnOnce(&Bridge<ToysWorker>) -> T) -> T {
+    TOYS.with(|t| {
+        let mut t = t.borrow_mut();
+        let bridge =
+            t.get_or_insert_with(|| Bridge::spawn("./digitlab-toys_loader.js", |_: ToyReply| {}));
+        f(bridge)
+    })
+}
+
+/// Sends the toys' worker a request answered by no reply (Stop).
+pub fn send_toy(request: ToyRequest) {
+    with_toys(|t| t.bridge.send(request));
+}
+
+/// Like [`call`], to the toys' worker.
+pub async fn toy(
+    make: impl FnOnce(u64) -> ToyRequest,
+    on_progress: impl FnMut(ToyReply) + 'static,
+) -> Result<ToyReply, String> {
+    let rx = with_toys(|t| t.start(make, on_progress));
+    rx.await
+        .map_err(|_| "the toys' worker stopped answering".to_string())
 }

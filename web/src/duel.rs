@@ -1,22 +1,23 @@
 //! # The live duel: a GAN and a WGAN trained in the page (Q2c, Q2d)
 //!
-//! `digitlab_toys::duel` trained here with Burn's autodiff on the flex CPU backend inside
-//! the wasm (the same code `digitlab duel` runs natively): a generator `g(z) = theta + eps z`
+//! `digitlab_toys::duel` trained with Burn's autodiff on the flex CPU backend in the toys'
+//! worker (the same code `digitlab duel` runs natively), drawn here: a generator `g(z) = theta + eps z`
 //! against a discriminator or a critic. theta0, eps and the start (theta) come from the
 //! Divergences sliders above; the run always uses the settings shown, and changing one starts
-//! it again. Play runs until Pause or the iteration limit, yielding to the browser every
-//! ~30 ms so the page stays live; Step runs one iteration.
+//! it again. Play runs until Pause or the iteration limit, the worker answering every ~30 ms
+//! of iterations; Step runs one iteration.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use digitlab_toys::duel::{Duel, DuelConfig, Objective, Report};
+use digitlab_toys::duel::{DuelConfig, Objective, Report};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::client;
 use crate::plot::{self, Chart, Drawing, Plot, Series};
+use crate::protocol::{ToyReply, ToyRequest};
 use crate::sampling::{positive_number, text_field, whole_number};
-use crate::ticks::{next_tick, now_ms};
 
 const MAX_ITERATIONS: usize = 100_000;
 
@@ -81,11 +82,13 @@ impl Fields {
     }
 }
 
-/// The run in progress and its history (plain Rust state, outside the reactive graph).
+/// The run in progress as the page draws it (the duel itself lives in the toys' worker): its
+/// config (`None`: the settings are invalid), history and the critic after the last iteration.
 #[derive(Default)]
 struct Run {
-    duel: Option<Duel>,
+    config: Option<DuelConfig>,
     history: Vec<Report>,
+    critic: Vec<(f64, f64)>,
 }
 
 fn density(x: f64, mean: f64, eps: f64) -> f64 {
@@ -99,8 +102,7 @@ fn draw(
     grad_plot: RwSignal<Drawing>,
     critic_plot: RwSignal<Drawing>,
 ) {
-    let Some(duel) = &run.duel else { return };
-    let cfg = duel.config();
+    let Some(cfg) = &run.config else { return };
     let start = (0.0, cfg.theta_start);
     // At most ~2,000 points per curve: redrawn every ~30 ms, the whole history would make long
     // runs slower and slower.
@@ -159,21 +161,9 @@ fn draw(
         },
     );
     let theta = run.history.last().map_or(cfg.theta_start, |r| r.theta);
-    let pad = 4.0 * cfg.eps + 0.5;
-    let (lo, hi) = (
-        cfg.theta0.min(theta).min(cfg.theta_start) - pad,
-        cfg.theta0.max(theta).max(cfg.theta_start) + pad,
-    );
-    let mut xs: Vec<f64> = (0..241)
-        .map(|i| lo + (hi - lo) * i as f64 / 240.0)
-        .collect();
-    for m in [cfg.theta0, theta] {
-        xs.extend((0..41).map(|i| m + cfg.eps * (i as f64 - 20.0) / 5.0));
-    }
-    xs.retain(|x| (lo..=hi).contains(x));
-    xs.sort_by(f64::total_cmp);
-    let values = duel.critic_curve(&xs);
-    let f: Vec<(f64, f64)> = xs.iter().copied().zip(values.iter().copied()).collect();
+    let f = &run.critic;
+    let xs: Vec<f64> = f.iter().map(|p| p.0).collect();
+    let values: Vec<f64> = f.iter().map(|p| p.1).collect();
     // The densities, scaled to the critic's range so both fit on one axis.
     let (fmin, fmax) = values
         .iter()
@@ -204,7 +194,7 @@ fn draw(
                 Series {
                     label,
                     color: "#2ca02c",
-                    points: &f,
+                    points: f,
                 },
                 Series {
                     label: "p_data",
@@ -249,39 +239,55 @@ pub fn DuelLab(
     // Any change of a setting (or Reset) builds a fresh run from the settings shown.
     let config =
         Memo::new(move |_| fields.config(theta0.get(), theta.get(), 10f64.powf(log_eps.get())));
+    // A fresh duel in the toys' worker; the drawing follows its answer.
     let reset = move || {
         generation.update(|g| *g += 1);
+        let me = generation.get_untracked();
         last.set(None);
-        let fresh = match config.get_untracked() {
-            Ok(cfg) => match Duel::new(cfg) {
-                Ok(duel) => {
-                    message.set(String::new());
-                    Some(duel)
-                }
-                Err(e) => {
-                    message.set(format!("error: {e}"));
-                    None
-                }
-            },
+        let cfg = match config.get_untracked() {
+            Ok(cfg) => cfg,
             Err(e) => {
                 message.set(format!("error: {e}"));
-                None
+                playing.set(false);
+                run.with_value(|r| *r.borrow_mut() = Run::default());
+                redraw();
+                return;
             }
         };
-        if fresh.is_none() {
-            playing.set(false);
-        }
-        run.with_value(|r| {
-            *r.borrow_mut() = Run {
-                duel: fresh,
-                history: vec![],
+        let config = cfg.clone();
+        spawn_local(async move {
+            let reply = client::toy(|job| ToyRequest::DuelReset { job, config }, |_| {}).await;
+            if generation.get_untracked() != me {
+                return;
             }
+            let fresh = match reply {
+                Ok(ToyReply::Duel { critic, .. }) => {
+                    message.set(String::new());
+                    Run {
+                        config: Some(cfg),
+                        history: vec![],
+                        critic,
+                    }
+                }
+                Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                    message.set(format!("error: {error}"));
+                    playing.set(false);
+                    Run::default()
+                }
+                Ok(other) => {
+                    message.set(format!("error: the toys' worker answered {other:?}"));
+                    playing.set(false);
+                    Run::default()
+                }
+            };
+            run.with_value(|r| *r.borrow_mut() = fresh);
+            redraw();
         });
-        redraw();
     };
 
-    // One iteration; false when the run cannot go on (no run, limit reached, diverged).
-    let advance = move || -> bool {
+    // Iterations for ~30 ms (at most `max_steps`) in the toys' worker, drawn when they come
+    // back; false when the run cannot go on (no run, limit reached, diverged, stale).
+    let advance = move |me: u64, max_steps: usize| async move {
         let limit = match whole_number(
             "the iteration limit",
             &fields.limit.get_untracked(),
@@ -294,50 +300,64 @@ pub fn DuelLab(
                 return false;
             }
         };
-        run.with_value(|r| {
-            let mut r = r.borrow_mut();
-            let Some(duel) = r.duel.as_mut() else { return false };
-            if duel.iteration() >= limit {
-                return false;
-            }
-            let report = duel.step();
-            r.history.push(report);
-            last.set(Some(report));
-            if !report.theta.is_finite() {
-                message.set("theta is no longer a finite number: this run diverged. Lower the learning rate and press Reset.".into());
-                return false;
-            }
-            true
-        })
-    };
-
-    fn play_loop_impl(
-        generation: RwSignal<u64>,
-        me: u64,
-        playing: RwSignal<bool>,
-        advance: impl Fn() -> bool + 'static,
-        redraw: impl Fn() + 'static,
-    ) {
-        spawn_local(async move {
-            loop {
-                if generation.get_untracked() != me || !playing.get_untracked() {
-                    return;
-                }
-                let start = now_ms();
-                let mut going = true;
-                while going && now_ms() - start < 30.0 {
-                    going = advance();
+        let reply = client::toy(
+            |job| ToyRequest::DuelAdvance {
+                job,
+                limit,
+                max_steps,
+                budget_ms: 30.0,
+            },
+            |_| {},
+        )
+        .await;
+        if generation.get_untracked() != me {
+            return false;
+        }
+        match reply {
+            Ok(ToyReply::Duel {
+                reports,
+                critic,
+                going,
+                ..
+            }) => {
+                run.with_value(|r| {
+                    let mut r = r.borrow_mut();
+                    r.history.extend(reports.iter().copied());
+                    r.critic = critic;
+                });
+                if let Some(report) = reports.last() {
+                    last.set(Some(*report));
+                    if !report.theta.is_finite() {
+                        message.set("theta is no longer a finite number: this run diverged. Lower the learning rate and press Reset.".into());
+                    }
                 }
                 redraw();
-                if !going {
-                    playing.set(false);
+                going
+            }
+            Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                message.set(format!("error: {error}"));
+                false
+            }
+            Ok(other) => {
+                message.set(format!("error: the toys' worker answered {other:?}"));
+                false
+            }
+        }
+    };
+
+    let play_loop = move |me: u64| {
+        spawn_local(async move {
+            while generation.get_untracked() == me && playing.get_untracked() {
+                if !advance(me, usize::MAX).await {
+                    if generation.get_untracked() == me {
+                        playing.set(false);
+                    }
                     return;
                 }
-                next_tick().await;
             }
         });
-    }
-    let play_loop = move |me: u64| play_loop_impl(generation, me, playing, advance, redraw);
+    };
+
 
     Effect::new(move |_| {
         let _ = config.get();
@@ -353,7 +373,7 @@ pub fn DuelLab(
             playing.set(false);
             return;
         }
-        if run.with_value(|r| r.borrow().duel.is_none()) {
+        if run.with_value(|r| r.borrow().config.is_none()) {
             reset();
         }
         playing.set(true);
@@ -361,8 +381,10 @@ pub fn DuelLab(
     };
     let on_step = move |_| {
         playing.set(false);
-        advance();
-        redraw();
+        let me = generation.get_untracked();
+        spawn_local(async move {
+            advance(me, 1).await;
+        });
     };
     let on_reset = move |_| {
         playing.set(false);

@@ -36,6 +36,7 @@ pub mod sampling;
 pub mod score;
 pub mod text;
 pub mod ticks;
+pub mod toys;
 pub mod vae;
 pub mod worker;
 

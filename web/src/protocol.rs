@@ -1,12 +1,14 @@
-//! # What the page and the model worker say to each other
+//! # What the page and its workers say to each other
 //!
 //! Every message between the page (the views) and the model worker (the device and the
-//! diffusion models) is one of these two enums, serialized by `gloo-worker` (bincode). A request
+//! models) is one of [`Request`] and [`Reply`], and between the page and the toys' worker (the
+//! in-page training) one of [`ToyRequest`] and [`ToyReply`], serialized by `gloo-worker` (bincode). A request
 //! that ends in an answer carries a `job` number chosen by the page ([`crate::client`]); every
 //! reply about it carries the same number back, and exactly one reply ends it ([`Reply::ends`]).
 //! Frames carry only what is drawn: the grey values of the grid shown at that step.
 
 use digitlab_diffusion::{Edit, SampleRequest};
+use digitlab_toys::duel::{DuelConfig, Report};
 use digitlab_ui::inputs::LangevinParams;
 use serde::{Deserialize, Serialize};
 
@@ -266,5 +268,139 @@ impl Reply {
     /// Whether this is the last reply about its job (a run sends frames before it ends).
     pub fn ends(&self) -> bool {
         self.job().is_some() && !matches!(self, Reply::Frame { .. })
+    }
+}
+
+/// A reply that belongs to a job (or to no job) and may end it: what the page's end of a
+/// worker ([`crate::client`]) needs to route replies.
+pub trait Routed {
+    fn job(&self) -> Option<u64>;
+    fn ends(&self) -> bool;
+}
+
+impl Routed for Reply {
+    fn job(&self) -> Option<u64> {
+        Reply::job(self)
+    }
+
+    fn ends(&self) -> bool {
+        Reply::ends(self)
+    }
+}
+
+/// The Langevin settings of the Score view's particles.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct ParticleSetup {
+    /// Plain Langevin at the smallest σ instead of annealed.
+    pub plain: bool,
+    pub sigma_max: f64,
+    pub sigma_min: f64,
+    pub levels: usize,
+    pub steps_per_level: usize,
+    pub eps: f64,
+    pub count: usize,
+    pub seed: u64,
+}
+
+/// Requests to the toys' worker: the in-page training of the Divergences duel and of the
+/// Score view's 2-D score network (Burn's autodiff on the CPU backend), and the particles that
+/// follow a score. Each answers with one [`ToyReply`] (training sends progress first).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub enum ToyRequest {
+    /// A fresh duel of `config`, answered with its critic curve (`ToyReply::Duel`, no reports).
+    DuelReset { job: u64, config: DuelConfig },
+    /// Duel iterations for about `budget_ms` (at most `max_steps`), stopping at iteration
+    /// `limit` or when θ diverges.
+    DuelAdvance {
+        job: u64,
+        limit: usize,
+        max_steps: usize,
+        budget_ms: f64,
+    },
+    /// Fresh particles (uniform in the square `[-8, 8]^2`).
+    ParticlesReset { job: u64, setup: ParticleSetup },
+    /// Particle updates for about `budget_ms` (at most `max_steps`) with the exact score or the
+    /// trained network's.
+    ParticlesAdvance {
+        job: u64,
+        exact: bool,
+        max_steps: usize,
+        budget_ms: f64,
+    },
+    /// Train a fresh score network for `total` steps, with progress every ~30 ms, until done or
+    /// [`ToyRequest::Stop`].
+    ScoreTrain {
+        job: u64,
+        sigma_min: f64,
+        sigma_max: f64,
+        seed: u64,
+        total: usize,
+    },
+    /// The trained network's score at the points `grid` (flat `[x0, y0, x1, ...]`) and `sigma`.
+    LearnedField { job: u64, grid: Vec<f32>, sigma: f64 },
+    /// End the training in flight.
+    Stop,
+}
+
+/// Where the particles are, and how far their schedule has come.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct ParticleState {
+    /// Flat `[x0, y0, x1, y1, ...]`.
+    pub xs: Vec<f32>,
+    pub done: usize,
+    pub total: usize,
+    pub levels: usize,
+    pub steps_per_level: usize,
+    /// The last update's level, step and σ.
+    pub at: Option<(usize, usize, f64)>,
+    /// The fraction of particles nearest to each mode.
+    pub fractions: Vec<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub enum ToyReply {
+    /// The duel's new iterations, its critic (or discriminator) over x as `(x, value)` after
+    /// them, and whether it can go on (not at the limit, θ finite).
+    Duel {
+        job: u64,
+        reports: Vec<Report>,
+        critic: Vec<(f64, f64)>,
+        going: bool,
+    },
+    Particles {
+        job: u64,
+        state: ParticleState,
+        going: bool,
+    },
+    /// Training progress (before `Trained`).
+    Training {
+        job: u64,
+        done: usize,
+        loss: f64,
+    },
+    Trained {
+        job: u64,
+        done: usize,
+        loss: f64,
+    },
+    /// The trained network's score at the asked points (`None`: none trained yet).
+    Field { job: u64, score: Option<Vec<f32>> },
+    Failed { job: u64, error: String },
+}
+
+impl Routed for ToyReply {
+    fn job(&self) -> Option<u64> {
+        Some(match self {
+            ToyReply::Duel { job, .. }
+            | ToyReply::Particles { job, .. }
+            | ToyReply::Training { job, .. }
+            | ToyReply::Trained { job, .. }
+            | ToyReply::Field { job, .. }
+            | ToyReply::Failed { job, .. } => *job,
+        })
+    }
+
+    fn ends(&self) -> bool {
+        !matches!(self, ToyReply::Training { .. })
     }
 }

@@ -1,33 +1,37 @@
 //! # The score view (Q1): score matching and Langevin dynamics on a 2-D toy, live
 //!
-//! `digitlab_toys::score2d` in the page: Train fits a noise-conditional score network to the
-//! NCSN paper's mixture (0.2 / 0.8) by denoising score matching, with Burn's autodiff on the
-//! CPU backend in the wasm; Play moves particles by plain or annealed Langevin dynamics with the
-//! learned (or the exact) score. The canvas shows both score fields as arrows at the chosen
-//! noise level, the particles, and beneath it the fraction of particles per mode against the
-//! true weights. Work runs in slices of ~30 ms between yields to the browser.
+//! `digitlab_toys::score2d` in the toys' worker: Train fits a noise-conditional score network to
+//! the NCSN paper's mixture (0.2 / 0.8) by denoising score matching, with Burn's autodiff on the
+//! CPU backend; Play moves particles by plain or annealed Langevin dynamics with the learned (or
+//! the exact) score. The canvas here shows both score fields as arrows at the chosen noise level
+//! (the exact one computed in the page, the learned one asked of the worker), the particles, and
+//! beneath it the fraction of particles per mode against the true weights. The worker answers
+//! every ~30 ms of work.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use digitlab_diffusion::langevin::{LangevinKind, LangevinSchedule, geometric_sigmas};
-use digitlab_toys::score2d::{Mixture, Particles, ScoreSource, ScoreTrainer};
+use digitlab_toys::score2d::Mixture;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
+use crate::client;
+use crate::protocol::{ParticleSetup, ParticleState, ToyReply, ToyRequest};
 use crate::sampling::{positive_number, text_field, whole_number};
-use crate::ticks::{next_tick, now_ms};
 
 const HALF: f64 = 10.0; // the canvas shows [-HALF, HALF]^2
 const SIZE: f64 = 360.0;
 
+/// What the canvas draws (the network and the particles live in the toys' worker).
 #[derive(Default)]
 struct Toy {
-    trainer: Option<ScoreTrainer>,
-    particles: Option<Particles>,
+    particles: Option<ParticleState>,
+    /// The trained network's score on [`grid`] at a σ.
+    learned: Option<(f64, Vec<f32>)>,
+    trained: bool,
 }
 
 /// The Langevin settings from the controls.
@@ -55,21 +59,38 @@ impl Fields {
         Ok((hi, lo))
     }
 
-    fn particles(&self) -> Result<Particles, String> {
+    fn particles(&self) -> Result<ParticleSetup, String> {
         let (hi, lo) = self.sigmas()?;
         let levels = whole_number("levels", &self.levels.get_untracked(), 1, 1000)?;
         let steps = whole_number("steps per level", &self.steps.get_untracked(), 1, 10_000)?;
         let eps = positive_number("the step size", &self.eps.get_untracked())?;
         let n = whole_number("particles", &self.particles.get_untracked(), 1, 5000)?;
         let seed = whole_number("the seed", &self.seed.get_untracked(), 0, u32::MAX as usize)?;
-        let kind = if self.kind.get_untracked() == "plain" {
-            LangevinKind::Plain
-        } else {
-            LangevinKind::Annealed
-        };
-        let schedule = LangevinSchedule::new(kind, geometric_sigmas(hi, lo, levels)?, steps, eps)?;
-        Particles::new(n, 8.0, schedule, seed as u64)
+        Ok(ParticleSetup {
+            plain: self.kind.get_untracked() == "plain",
+            sigma_max: hi,
+            sigma_min: lo,
+            levels,
+            steps_per_level: steps,
+            eps,
+            count: n,
+            seed: seed as u64,
+        })
     }
+}
+
+/// The 15 x 15 points where the score fields are drawn.
+fn grid() -> Vec<f32> {
+    (0..15)
+        .flat_map(|j| {
+            (0..15).flat_map(move |i| {
+                [
+                    (-9.0 + 18.0 * i as f64 / 14.0) as f32,
+                    (-9.0 + 18.0 * j as f64 / 14.0) as f32,
+                ]
+            })
+        })
+        .collect()
 }
 
 fn context(canvas: &web_sys::HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
@@ -119,24 +140,19 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, toy: &Toy, mixture: &Mixture, sigma
     ctx.fill_rect(0.0, 0.0, SIZE, SIZE);
     ctx.set_stroke_style_str("#ddd");
     ctx.stroke_rect(0.0, 0.0, SIZE, SIZE);
-    let grid: Vec<f32> = (0..15)
-        .flat_map(|j| {
-            (0..15).flat_map(move |i| {
-                [
-                    (-9.0 + 18.0 * i as f64 / 14.0) as f32,
-                    (-9.0 + 18.0 * j as f64 / 14.0) as f32,
-                ]
-            })
+    let grid = grid();
+    let exact: Vec<f32> = grid
+        .chunks(2)
+        .flat_map(|p| {
+            let s = mixture.score([p[0] as f64, p[1] as f64], sigma);
+            [s[0] as f32, s[1] as f32]
         })
         .collect();
-    arrows(
-        &ctx,
-        &grid,
-        &ScoreSource::Exact(mixture).at(&grid, sigma),
-        "#1f77b4",
-    );
-    if let Some(t) = &toy.trainer {
-        arrows(&ctx, &grid, &t.score(&grid, sigma), "#d62728");
+    arrows(&ctx, &grid, &exact, "#1f77b4");
+    if let Some((at, learned)) = &toy.learned
+        && *at == sigma
+    {
+        arrows(&ctx, &grid, learned, "#d62728");
     }
     if let Some(p) = &toy.particles {
         ctx.set_fill_style_str("rgba(0,0,0,0.55)");
@@ -189,86 +205,160 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
             });
         }
     };
-    let redraw_fields = redraw.clone();
-    Effect::new(move |_| {
-        let _ = view_log_sigma.get();
-        let _ = canvas.get();
-        redraw_fields();
-    });
 
-    let show_run = {
-        let mixture = mixture.clone();
-        move |t: &Toy| {
-            if let Some(p) = &t.particles {
-                let n = p.schedule.len();
-                if p.done == 0 {
-                    progress.set(format!(
-                        "level 0/{} · step 0/{} · {} updates to go",
-                        p.schedule.sigmas.len(),
-                        p.schedule.steps_per_level,
-                        n
-                    ));
-                } else {
-                    let at = p.schedule.step(p.done - 1);
-                    progress.set(format!(
-                        "level {}/{} · step {}/{} · sigma = {:.3} · update {}/{}",
-                        at.level + 1,
-                        p.schedule.sigmas.len(),
-                        at.step + 1,
-                        p.schedule.steps_per_level,
-                        at.sigma,
-                        p.done,
-                        n
-                    ));
-                    view_log_sigma.set(at.sigma.log10());
-                }
-                fractions.set(p.mode_fractions(&mixture));
+    // The learned field at the drawn σ, asked of the worker when the σ changes or the network
+    // has trained further; an answer for another σ is not drawn.
+    let refresh_learned = {
+        let redraw = redraw.clone();
+        move || {
+            if !toy.with_value(|t| t.borrow().trained) {
+                return;
             }
+            let sigma = 10f64.powf(view_log_sigma.get_untracked());
+            let redraw = redraw.clone();
+            spawn_local(async move {
+                let reply = client::toy(
+                    |job| ToyRequest::LearnedField {
+                        job,
+                        grid: grid(),
+                        sigma,
+                    },
+                    |_| {},
+                )
+                .await;
+                if let Ok(ToyReply::Field {
+                    score: Some(score), ..
+                }) = reply
+                {
+                    toy.with_value(|t| t.borrow_mut().learned = Some((sigma, score)));
+                    redraw();
+                }
+            });
         }
     };
+    {
+        let (redraw, refresh_learned) = (redraw.clone(), refresh_learned.clone());
+        Effect::new(move |_| {
+            let _ = view_log_sigma.get();
+            let _ = canvas.get();
+            redraw();
+            refresh_learned();
+        });
+    }
 
-    let new_particles = move || -> bool {
+    let show_run = move |p: &ParticleState| {
+        if let Some((level, step, sigma)) = p.at {
+            progress.set(format!(
+                "level {}/{} · step {}/{} · sigma = {:.3} · update {}/{}",
+                level + 1,
+                p.levels,
+                step + 1,
+                p.steps_per_level,
+                sigma,
+                p.done,
+                p.total
+            ));
+            view_log_sigma.set(sigma.log10());
+        }
+        fractions.set(p.fractions.clone());
+    };
+
+    // Fresh particles from the settings: checked and announced here at once, made in the worker.
+    let new_particles = move || -> Option<ParticleSetup> {
         match fields.particles() {
-            Ok(p) => {
-                toy.with_value(|t| t.borrow_mut().particles = Some(p));
+            Ok(setup) => {
                 message.set(String::new());
-                true
+                progress.set(format!(
+                    "level 0/{} · step 0/{} · {} updates to go",
+                    setup.levels,
+                    setup.steps_per_level,
+                    setup.levels * setup.steps_per_level
+                ));
+                Some(setup)
             }
             Err(e) => {
                 message.set(format!("error: {e}"));
-                false
+                None
+            }
+        }
+    };
+    let reset_in_worker = {
+        let redraw = redraw.clone();
+        move |setup: ParticleSetup| {
+            let redraw = redraw.clone();
+            async move {
+                match client::toy(|job| ToyRequest::ParticlesReset { job, setup }, |_| {}).await {
+                    Ok(ToyReply::Particles { state, .. }) => {
+                        fractions.set(state.fractions.clone());
+                        toy.with_value(|t| t.borrow_mut().particles = Some(state));
+                        redraw();
+                        true
+                    }
+                    Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                        message.set(format!("error: {error}"));
+                        false
+                    }
+                    Ok(other) => {
+                        message.set(format!("error: the toys' worker answered {other:?}"));
+                        false
+                    }
+                }
             }
         }
     };
 
-    // One Langevin update; false when finished or impossible.
-    let mixture_value = StoredValue::new(mixture.clone());
-    let advance = move || -> bool {
-        let exact = fields.source.get_untracked() == "exact";
-        let mixture = mixture_value.get_value();
-        toy.with_value(|t| {
-            let mut t = t.borrow_mut();
-            let Toy { trainer, particles } = &mut *t;
-            let Some(p) = particles.as_mut() else {
-                return false;
-            };
-            let source = match (exact, trainer.as_ref()) {
-                (true, _) => ScoreSource::Exact(&mixture),
-                (false, Some(tr)) => ScoreSource::Learned(tr),
-                (false, None) => {
-                    message.set(
-                        "error: train the score network first (or choose the exact score)".into(),
-                    );
+    // Langevin updates for ~30 ms (at most `max_steps`) in the worker; false when finished,
+    // impossible or stale.
+    let advance = {
+        let (redraw, refresh_learned) = (redraw.clone(), refresh_learned.clone());
+        move |me: u64, max_steps: usize| {
+            let exact = fields.source.get_untracked() == "exact";
+            let (redraw, refresh_learned) = (redraw.clone(), refresh_learned.clone());
+            async move {
+                let reply = client::toy(
+                    |job| ToyRequest::ParticlesAdvance {
+                        job,
+                        exact,
+                        max_steps,
+                        budget_ms: 30.0,
+                    },
+                    |_| {},
+                )
+                .await;
+                if job.get_untracked() != me {
                     return false;
                 }
-            };
-            p.step(&source).is_some()
+                match reply {
+                    Ok(ToyReply::Particles { state, going, .. }) => {
+                        show_run(&state);
+                        toy.with_value(|t| t.borrow_mut().particles = Some(state));
+                        redraw();
+                        refresh_learned();
+                        going
+                    }
+                    Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                        message.set(format!("error: {error}"));
+                        false
+                    }
+                    Ok(other) => {
+                        message.set(format!("error: the toys' worker answered {other:?}"));
+                        false
+                    }
+                }
+            }
+        }
+    };
+    let finished = move || {
+        toy.with_value(|t| {
+            t.borrow()
+                .particles
+                .as_ref()
+                .is_none_or(|p| p.done >= p.total)
         })
     };
 
     let play = {
-        let show_run = show_run.clone();
-        let redraw = redraw.clone();
+        let (advance, reset_in_worker) = (advance.clone(), reset_in_worker.clone());
         move |_| {
             if busy.get_untracked() == "running" {
                 job.update(|j| *j += 1);
@@ -278,54 +368,64 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
             if busy.get_untracked() == "training" {
                 return;
             }
-            let finished =
-                toy.with_value(|t| t.borrow().particles.as_ref().is_none_or(|p| p.finished()));
-            if finished && !new_particles() {
-                return;
-            }
+            let fresh = if finished() {
+                match new_particles() {
+                    Some(setup) => Some(setup),
+                    None => return,
+                }
+            } else {
+                None
+            };
             job.update(|j| *j += 1);
             let me = job.get_untracked();
             busy.set("running".into());
-            let (show_run, redraw) = (show_run.clone(), redraw.clone());
+            let (advance, reset_in_worker) = (advance.clone(), reset_in_worker.clone());
             spawn_local(async move {
-                loop {
-                    if job.get_untracked() != me {
+                if let Some(setup) = fresh
+                    && !reset_in_worker(setup).await
+                {
+                    busy.set(String::new());
+                    return;
+                }
+                while job.get_untracked() == me {
+                    if !advance(me, usize::MAX).await {
+                        if job.get_untracked() == me {
+                            busy.set(String::new());
+                        }
                         return;
                     }
-                    let start = now_ms();
-                    let mut going = true;
-                    while going && now_ms() - start < 30.0 {
-                        going = advance();
-                    }
-                    toy.with_value(|t| show_run(&t.borrow()));
-                    redraw();
-                    if !going {
-                        busy.set(String::new());
-                        return;
-                    }
-                    next_tick().await;
                 }
             });
         }
     };
     let step = {
-        let (show_run, redraw) = (show_run.clone(), redraw.clone());
+        let (advance, reset_in_worker) = (advance.clone(), reset_in_worker.clone());
         move |_| {
             if !busy.get_untracked().is_empty() {
                 return;
             }
-            let finished =
-                toy.with_value(|t| t.borrow().particles.as_ref().is_none_or(|p| p.finished()));
-            if finished && !new_particles() {
-                return;
-            }
-            advance();
-            toy.with_value(|t| show_run(&t.borrow()));
-            redraw();
+            let fresh = if finished() {
+                match new_particles() {
+                    Some(setup) => Some(setup),
+                    None => return,
+                }
+            } else {
+                None
+            };
+            let me = job.get_untracked();
+            let (advance, reset_in_worker) = (advance.clone(), reset_in_worker.clone());
+            spawn_local(async move {
+                if let Some(setup) = fresh
+                    && !reset_in_worker(setup).await
+                {
+                    return;
+                }
+                advance(me, 1).await;
+            });
         }
     };
     let reset = {
-        let (show_run, redraw) = (show_run.clone(), redraw.clone());
+        let reset_in_worker = reset_in_worker.clone();
         move |_| {
             if busy.get_untracked() == "training" {
                 return; // Stop ends the training first
@@ -334,15 +434,16 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
             if busy.get_untracked() == "running" {
                 busy.set(String::new());
             }
-            if new_particles() {
-                toy.with_value(|t| show_run(&t.borrow()));
+            if let Some(setup) = new_particles() {
+                let fresh = reset_in_worker.clone()(setup);
+                spawn_local(async move {
+                    fresh.await;
+                });
             }
-            redraw();
         }
     };
     let train = {
-        let mixture = mixture.clone();
-        let redraw = redraw.clone();
+        let refresh_learned = refresh_learned.clone();
         move |_| {
             if !busy.get_untracked().is_empty() {
                 return;
@@ -360,9 +461,9 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                     0,
                     u32::MAX as usize,
                 )?;
-                Ok((ScoreTrainer::new(mixture.clone(), lo, hi, seed as u64)?, n))
+                Ok((lo, hi, seed as u64, n))
             });
-            let (trainer, total) = match setup {
+            let (lo, hi, seed, total) = match setup {
                 Ok(v) => v,
                 Err(e) => {
                     message.set(format!("error: {e}"));
@@ -370,35 +471,51 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                 }
             };
             message.set(String::new());
-            let (lo, hi) = (trainer.sigma_min, trainer.sigma_max);
-            toy.with_value(|t| t.borrow_mut().trainer = Some(trainer));
             job.update(|j| *j += 1);
-            let me = job.get_untracked();
             busy.set("training".into());
-            let redraw = redraw.clone();
+            let started = crate::ticks::now_ms();
+            let progress_line = move |done: usize, loss: f64| {
+                format!(
+                    "step {done}/{total} · loss {loss:.3} · {:.0} steps/s · sigma {lo} to {hi}",
+                    done as f64 / ((crate::ticks::now_ms() - started) / 1000.0).max(1e-3)
+                )
+            };
+            let refresh_learned = refresh_learned.clone();
             spawn_local(async move {
-                let started = now_ms();
-                let mut loss = f64::NAN;
-                let mut done = 0;
-                while done < total {
-                    if job.get_untracked() != me {
-                        return;
-                    }
-                    let start = now_ms();
-                    toy.with_value(|t| {
-                        let mut t = t.borrow_mut();
-                        let Some(tr) = t.trainer.as_mut() else { return };
-                        while done < total && now_ms() - start < 30.0 {
-                            loss = tr.step();
-                            done += 1;
+                let on_progress = {
+                    let refresh_learned = refresh_learned.clone();
+                    move |reply: ToyReply| {
+                        if let ToyReply::Training { done, loss, .. } = reply {
+                            train_progress.set(progress_line(done, loss));
+                            toy.with_value(|t| t.borrow_mut().trained = true);
+                            refresh_learned();
                         }
-                    });
-                    train_progress.set(format!(
-                        "step {done}/{total} · loss {loss:.3} · {:.0} steps/s · sigma {lo} to {hi}",
-                        done as f64 / ((now_ms() - started) / 1000.0).max(1e-3)
-                    ));
-                    redraw();
-                    next_tick().await;
+                    }
+                };
+                let reply = client::toy(
+                    |job| ToyRequest::ScoreTrain {
+                        job,
+                        sigma_min: lo,
+                        sigma_max: hi,
+                        seed,
+                        total,
+                    },
+                    on_progress,
+                )
+                .await;
+                match reply {
+                    Ok(ToyReply::Trained { done, loss, .. }) => {
+                        let stopped = if done < total { " (stopped)" } else { "" };
+                        train_progress.set(progress_line(done, loss) + stopped);
+                        toy.with_value(|t| t.borrow_mut().trained = true);
+                        refresh_learned();
+                    }
+                    Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                        message.set(format!("error: {error}"))
+                    }
+                    Ok(other) => {
+                        message.set(format!("error: the toys' worker answered {other:?}"))
+                    }
                 }
                 busy.set(String::new());
             });
@@ -406,9 +523,7 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
     };
     let stop_training = move |_| {
         if busy.get_untracked() == "training" {
-            job.update(|j| *j += 1);
-            busy.set(String::new());
-            train_progress.update(|s| s.push_str(" (stopped)"));
+            client::send_toy(ToyRequest::Stop);
         }
     };
 

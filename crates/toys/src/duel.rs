@@ -43,11 +43,11 @@ use burn::tensor::activation::{log_sigmoid, sigmoid};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::critic::{Critic, gradient_penalty};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Objective {
     Minimax,
@@ -98,7 +98,7 @@ impl Objective {
 }
 
 /// Everything a run depends on; equal configs give equal runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DuelConfig {
     pub objective: Objective,
     pub theta0: f64,
@@ -189,7 +189,7 @@ struct Generator {
 }
 
 /// What one iteration did.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Generator steps taken so far (1 after the first call to [`Duel::step`]).
     pub iteration: usize,
