@@ -298,8 +298,9 @@ test('the live duel: the saturating GAN stalls far from theta0, the WGANs reach 
   // The defaults: theta0 = 0, start theta = 3, eps = 0.05.
   assert.equal(await text(page, 'div-theta-value'), '3.00');
   assert.equal(await text(page, 'div-eps-value'), '0.0500');
+  // The duel trains in the toys' worker (started by this first Step): its answer comes back.
   await page.getByTestId('duel-step').click();
-  assert.equal(await text(page, 'duel-iteration'), '1');
+  await waitText(page, 'duel-iteration', (t) => t === '1');
   await page.getByTestId('duel-reset').click();
   assert.equal(await text(page, 'duel-iteration'), '0');
   const duel = async (objective, limit) => {
