@@ -13,8 +13,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::client;
 use crate::bench::BenchView;
+use crate::client;
 use crate::compare::CompareView;
 use crate::divergence::DivergenceView;
 use crate::edit::EditView;
@@ -28,7 +28,6 @@ use crate::score::ScoreView;
 use crate::text::TextView;
 use crate::ticks::query;
 use crate::vae::VaeView;
-
 
 /// Handles shared by the views (all `Copy`: signals and arena-stored values).
 #[derive(Clone, Copy)]
@@ -145,8 +144,7 @@ fn show_loaded(ui: Ui, model: &Loaded) {
         }
         Slot::Ncsn => {
             ui.ncsn_info.set(model.info.clone());
-            ui.ncsn_card
-                .set(serde_json::from_str(&model.card).ok());
+            ui.ncsn_card.set(serde_json::from_str(&model.card).ok());
         }
         Slot::Judge | Slot::Latent(_) | Slot::Text(_) => {}
     }
@@ -170,8 +168,7 @@ pub async fn load_model(ui: Ui, slot: Slot) -> Result<Loaded, String> {
             show_loaded(ui, &model);
             Ok(model)
         }
-        Reply::NotLoaded { error, .. } => Err(error),
-        other => Err(format!("the model worker answered {other:?}")),
+        other => Err(client::unexpected(other)),
     }
 }
 
@@ -231,8 +228,7 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
     .await?;
     let model = match reply {
         Reply::Loaded { model, .. } => model,
-        Reply::NotLoaded { error, .. } => return Err(error),
-        other => return Err(format!("the worker answered {other:?}")),
+        other => return Err(client::unexpected(other)),
     };
     show_loaded(ui, &model);
     Ok(match &model.slot {
@@ -320,8 +316,7 @@ pub fn App() -> impl IntoView {
                 for model in &loaded {
                     show_loaded(ui, model);
                 }
-                ui.ready
-                    .set(loaded.iter().any(|m| m.slot == Slot::Teacher));
+                ui.ready.set(loaded.iter().any(|m| m.slot == Slot::Teacher));
                 ui.status.set(match errors.first() {
                     None => "ready".into(),
                     Some(e) => format!("error: {e}"),
@@ -329,7 +324,7 @@ pub fn App() -> impl IntoView {
             }
             Ok(other) => ui
                 .status
-                .set(format!("error: the model worker answered {other:?}")),
+                .set(format!("error: {}", client::unexpected(other))),
             Err(e) => ui.status.set(format!("error: {e}")),
         }
     });

@@ -57,8 +57,8 @@ fn get(target: &wasm_bindgen::JsValue, key: &str) -> Option<wasm_bindgen::JsValu
 async fn adapter_name() -> Result<String, String> {
     // The model worker's navigator (`WorkerNavigator` has `gpu` too) or the window's.
     let navigator = get(&js_sys::global(), "navigator").ok_or("no navigator")?;
-    let gpu = get(&navigator, "gpu")
-        .ok_or("this browser has no WebGPU (navigator.gpu is missing)")?;
+    let gpu =
+        get(&navigator, "gpu").ok_or("this browser has no WebGPU (navigator.gpu is missing)")?;
     let request = get(&gpu, "requestAdapter")
         .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
         .ok_or("navigator.gpu.requestAdapter is missing")?;

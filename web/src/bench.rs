@@ -39,7 +39,10 @@ pub async fn unet_call_ms(
     let x = NoiseSource::new(0, count).tensor(model.image_shape(), device);
     let t = Tensor::<1>::from_floats(vec![0.5f32; count].as_slice(), device);
     let labels = Tensor::<1, Int>::from_data(
-        TensorData::new((0..count as i64).map(|l| l % 10).collect::<Vec<_>>(), [count]),
+        TensorData::new(
+            (0..count as i64).map(|l| l % 10).collect::<Vec<_>>(),
+            [count],
+        ),
         device,
     );
     let mut times = Vec::new();
@@ -112,10 +115,8 @@ pub fn BenchView(ui: Ui) -> impl IntoView {
                     result.set(Some(numbers));
                     ui.finish(id, "done");
                 }
-                Ok(Reply::Failed { error, .. }) | Err(error) => {
-                    ui.finish(id, &format!("error: {error}"))
-                }
-                Ok(other) => ui.finish(id, &format!("error: the worker answered {other:?}")),
+                Ok(other) => ui.finish(id, &format!("error: {}", client::unexpected(other))),
+                Err(error) => ui.finish(id, &format!("error: {error}")),
             }
         });
     };

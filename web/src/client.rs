@@ -107,8 +107,14 @@ pub fn send(request: Request) {
     });
 }
 
+/// An ending reply a caller did not expect (a protocol mismatch), as an error message.
+pub fn unexpected<R: Routed>(reply: R) -> String {
+    format!("{} answered {reply:?}", R::WORKER)
+}
+
 /// Sends the model worker `make(job)` under a new job number and resolves with the reply that
-/// ends the job; `on_frame` gets the replies before it (a run's frames).
+/// ends the job, or the error of a failed one; `on_frame` gets the replies before it (a run's
+/// frames).
 pub async fn call(
     make: impl FnOnce(u64) -> Request,
     on_frame: impl FnMut(Reply) + 'static,
@@ -117,7 +123,8 @@ pub async fn call(
         .with(|m| m.borrow().as_ref().map(|m| m.start(make, on_frame)))
         .ok_or("the model worker has not started")?;
     rx.await
-        .map_err(|_| "the model worker stopped answering".to_string())
+        .map_err(|_| "the model worker stopped answering".to_string())?
+        .into_result()
 }
 
 /// The toys' worker, spawned the first time it is needed.
@@ -142,5 +149,6 @@ pub async fn toy(
 ) -> Result<ToyReply, String> {
     let rx = with_toys(|t| t.start(make, on_progress));
     rx.await
-        .map_err(|_| "the toys' worker stopped answering".to_string())
+        .map_err(|_| "the toys' worker stopped answering".to_string())?
+        .into_result()
 }

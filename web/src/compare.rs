@@ -15,8 +15,8 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::client;
 use crate::latent;
-use crate::ticks::next_tick;
 use crate::protocol::{LatentOp, Reply, Request, Slot};
+use crate::ticks::next_tick;
 
 const BATCH: usize = 16;
 
@@ -34,8 +34,7 @@ async fn unet_ms(slot: Slot) -> Result<f64, String> {
     .await?
     {
         Reply::Timed { ms, .. } => Ok(ms),
-        Reply::Failed { error, .. } => Err(error),
-        other => Err(format!("the worker answered {other:?}")),
+        other => Err(client::unexpected(other)),
     }
 }
 
@@ -72,8 +71,7 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
     .await?
     {
         Reply::Timed { ms, .. } => ms,
-        Reply::Failed { error, .. } => return Err(error),
-        other => return Err(format!("the worker answered {other:?}")),
+        other => return Err(client::unexpected(other)),
     };
     Ok(format!("{:.2}", ms / BATCH as f64))
 }

@@ -269,13 +269,9 @@ pub fn DuelLab(
                         critic,
                     }
                 }
-                Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                other => {
+                    let error = other.map_or_else(|e| e, client::unexpected);
                     message.set(format!("error: {error}"));
-                    playing.set(false);
-                    Run::default()
-                }
-                Ok(other) => {
-                    message.set(format!("error: the toys' worker answered {other:?}"));
                     playing.set(false);
                     Run::default()
                 }
@@ -334,12 +330,9 @@ pub fn DuelLab(
                 redraw();
                 going
             }
-            Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+            other => {
+                let error = other.map_or_else(|e| e, client::unexpected);
                 message.set(format!("error: {error}"));
-                false
-            }
-            Ok(other) => {
-                message.set(format!("error: the toys' worker answered {other:?}"));
                 false
             }
         }
@@ -357,7 +350,6 @@ pub fn DuelLab(
             }
         });
     };
-
 
     Effect::new(move |_| {
         let _ = config.get();

@@ -18,8 +18,8 @@ use crate::app::Ui;
 use crate::canvas;
 use crate::client;
 use crate::explain;
-use crate::protocol::{Reply, Request};
 use crate::plot::{self, Chart, Drawing, Plot, Series};
+use crate::protocol::{Reply, Request};
 
 /// Held-out digits shipped with the page (`digitlab data sample` writes them).
 pub struct Digits {
@@ -64,7 +64,8 @@ impl Digits {
 
 pub const DRAWS: usize = 64;
 
-fn schedule(kind: &str) -> NoiseSchedule {
+/// The linear or the cosine schedule (T = 1000) the view plots and the worker noises with.
+pub fn schedule(kind: &str) -> NoiseSchedule {
     let betas = if kind == "cosine" {
         BetaSchedule::Cosine { s: 0.008 }
     } else {
@@ -324,8 +325,7 @@ async fn run(
             closed, iterated, ..
         } => (closed, iterated),
         Reply::Stopped { .. } => return Ok(None),
-        Reply::Failed { error, .. } => return Err(error),
-        other => return Err(format!("the model worker answered {other:?}")),
+        other => return Err(client::unexpected(other)),
     };
     if ui.run_id.get_untracked() != id {
         return Ok(None);

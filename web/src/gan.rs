@@ -12,9 +12,9 @@ use crate::app::Ui;
 use crate::canvas;
 use crate::explain;
 use crate::latent::{self, LATENT_MODELS_GAN};
+use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::protocol::LatentOp;
 use crate::sampling::show_labels;
-use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::sampling::{text_field, whole_number};
 use digitlab_ui::log::curve;
 

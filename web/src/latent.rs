@@ -29,8 +29,7 @@ pub async fn run(name: &str, op: LatentOp) -> Result<(Vec<f32>, Labels), String>
     let model = name.to_string();
     match client::call(|job| Request::Latent { job, model, op }, |_| {}).await? {
         Reply::Values { values, labels, .. } => Ok((values, labels)),
-        Reply::Failed { error, .. } => Err(error),
-        other => Err(format!("the model worker answered {other:?}")),
+        other => Err(client::unexpected(other)),
     }
 }
 

@@ -23,7 +23,11 @@ fn table_rows(ui: Ui) -> Vec<[String; 7]> {
         return vec![];
     };
     let mut rows = vec![];
-    for run in card["metrics"]["evaluations"].as_array().into_iter().flatten() {
+    for run in card["metrics"]["evaluations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         for r in run["results"].as_array().into_iter().flatten() {
             let f = |k: &str, d: usize| r[k].as_f64().map_or("-".into(), |v| format!("{v:.d$}"));
             rows.push([
@@ -108,10 +112,8 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                     ui.finish(id, "done");
                 }
                 Ok(Reply::Stopped { .. }) => ui.finish(id, "stopped"),
-                Ok(Reply::Failed { error, .. }) | Err(error) => {
-                    ui.finish(id, &format!("error: {error}"))
-                }
-                Ok(other) => ui.finish(id, &format!("error: the worker answered {other:?}")),
+                Ok(other) => ui.finish(id, &format!("error: {}", client::unexpected(other))),
+                Err(error) => ui.finish(id, &format!("error: {error}")),
             }
         });
     };

@@ -35,16 +35,31 @@ pub enum Slot {
 pub enum LatentOp {
     /// Digits decoded from `count` latents of `seed` (as `digitlab sample --seed` draws them),
     /// labelled by the classifier.
-    Prior { seed: u64, count: usize },
+    Prior {
+        seed: u64,
+        count: usize,
+    },
     /// The `count` latents of `seed` themselves.
-    Noise { seed: u64, count: usize },
-    Decode { z: Vec<f32> },
+    Noise {
+        seed: u64,
+        count: usize,
+    },
+    Decode {
+        z: Vec<f32>,
+    },
     /// A VAE's mean encodings.
-    Encode { images: Vec<f32> },
+    Encode {
+        images: Vec<f32>,
+    },
     /// A VAE's decodings of its mean encodings.
-    Reconstruct { images: Vec<f32> },
+    Reconstruct {
+        images: Vec<f32>,
+    },
     /// The median ms of one decoder call for `count` latents over `runs`, after a warm-up.
-    Time { count: usize, runs: usize },
+    Time {
+        count: usize,
+        runs: usize,
+    },
 }
 
 /// A prompt-to-digits run (the Text view).
@@ -165,8 +180,15 @@ pub enum Reply {
         got: usize,
         total: Option<usize>,
     },
-    Loaded { job: u64, model: Loaded },
-    NotLoaded { job: u64, slot: Slot, error: String },
+    Loaded {
+        job: u64,
+        model: Loaded,
+    },
+    NotLoaded {
+        job: u64,
+        slot: Slot,
+        error: String,
+    },
     /// The worker finished starting: the models it loaded, and why others did not load.
     Started {
         job: u64,
@@ -194,10 +216,21 @@ pub enum Reply {
         side: usize,
         labels: Option<Result<Vec<(usize, f32)>, String>>,
     },
-    Stopped { job: u64 },
-    Failed { job: u64, error: String },
-    Bench { job: u64, numbers: BenchNumbers },
-    Timed { job: u64, ms: f64 },
+    Stopped {
+        job: u64,
+    },
+    Failed {
+        job: u64,
+        error: String,
+    },
+    Bench {
+        job: u64,
+        numbers: BenchNumbers,
+    },
+    Timed {
+        job: u64,
+        ms: f64,
+    },
     /// A latent model's answer: digits (with labels when asked for by `Prior`) or latents.
     Values {
         job: u64,
@@ -210,7 +243,10 @@ pub enum Reply {
         closed: Vec<f32>,
         iterated: Vec<f32>,
     },
-    Tokens { job: u64, tokens: Vec<String> },
+    Tokens {
+        job: u64,
+        tokens: Vec<String>,
+    },
     /// The Text view's digits, the last step's attention maps (cross-attention models), and
     /// each digit classified and measured in the captions' words.
     TextDone {
@@ -271,20 +307,33 @@ impl Reply {
     }
 }
 
-/// A reply that belongs to a job (or to no job) and may end it: what the page's end of a
-/// worker ([`crate::client`]) needs to route replies.
-pub trait Routed {
+/// A reply that belongs to a job (or to no job) and may end it, or end it in failure: what the
+/// page's end of a worker ([`crate::client`]) needs to route replies.
+pub trait Routed: Sized + std::fmt::Debug {
+    /// The worker, as an error message names it.
+    const WORKER: &'static str;
     fn job(&self) -> Option<u64>;
     fn ends(&self) -> bool;
+    /// The reply, or the error it carries (a failed job, a model that did not load).
+    fn into_result(self) -> Result<Self, String>;
 }
 
 impl Routed for Reply {
+    const WORKER: &'static str = "the model worker";
+
     fn job(&self) -> Option<u64> {
         Reply::job(self)
     }
 
     fn ends(&self) -> bool {
         Reply::ends(self)
+    }
+
+    fn into_result(self) -> Result<Self, String> {
+        match self {
+            Reply::Failed { error, .. } | Reply::NotLoaded { error, .. } => Err(error),
+            reply => Ok(reply),
+        }
     }
 }
 
@@ -337,7 +386,11 @@ pub enum ToyRequest {
         total: usize,
     },
     /// The trained network's score at the points `grid` (flat `[x0, y0, x1, ...]`) and `sigma`.
-    LearnedField { job: u64, grid: Vec<f32>, sigma: f64 },
+    LearnedField {
+        job: u64,
+        grid: Vec<f32>,
+        sigma: f64,
+    },
     /// End the training in flight.
     Stop,
 }
@@ -384,11 +437,26 @@ pub enum ToyReply {
         loss: f64,
     },
     /// The trained network's score at the asked points (`None`: none trained yet).
-    Field { job: u64, score: Option<Vec<f32>> },
-    Failed { job: u64, error: String },
+    Field {
+        job: u64,
+        score: Option<Vec<f32>>,
+    },
+    Failed {
+        job: u64,
+        error: String,
+    },
 }
 
 impl Routed for ToyReply {
+    const WORKER: &'static str = "the toys' worker";
+
+    fn into_result(self) -> Result<Self, String> {
+        match self {
+            ToyReply::Failed { error, .. } => Err(error),
+            reply => Ok(reply),
+        }
+    }
+
     fn job(&self) -> Option<u64> {
         Some(match self {
             ToyReply::Duel { job, .. }

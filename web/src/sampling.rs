@@ -14,8 +14,8 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::client;
-use crate::protocol::{Reply, Request, Slot};
 use crate::explain;
+use crate::protocol::{Reply, Request, Slot};
 use crate::ticks::now_ms;
 
 pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_number};
@@ -173,8 +173,7 @@ pub async fn run_into(
             labels,
         }),
         Reply::Stopped { .. } => Ok(Outcome::Stopped),
-        Reply::Failed { error, .. } => Err(error),
-        other => Err(format!("the model worker answered {other:?}")),
+        other => Err(client::unexpected(other)),
     }
 }
 

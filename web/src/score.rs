@@ -294,12 +294,9 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                         redraw();
                         true
                     }
-                    Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                    other => {
+                        let error = other.map_or_else(|e| e, client::unexpected);
                         message.set(format!("error: {error}"));
-                        false
-                    }
-                    Ok(other) => {
-                        message.set(format!("error: the toys' worker answered {other:?}"));
                         false
                     }
                 }
@@ -336,12 +333,9 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                         refresh_learned();
                         going
                     }
-                    Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                    other => {
+                        let error = other.map_or_else(|e| e, client::unexpected);
                         message.set(format!("error: {error}"));
-                        false
-                    }
-                    Ok(other) => {
-                        message.set(format!("error: the toys' worker answered {other:?}"));
                         false
                     }
                 }
@@ -510,11 +504,9 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                         toy.with_value(|t| t.borrow_mut().trained = true);
                         refresh_learned();
                     }
-                    Ok(ToyReply::Failed { error, .. }) | Err(error) => {
+                    other => {
+                        let error = other.map_or_else(|e| e, client::unexpected);
                         message.set(format!("error: {error}"))
-                    }
-                    Ok(other) => {
-                        message.set(format!("error: the toys' worker answered {other:?}"))
                     }
                 }
                 busy.set(String::new());

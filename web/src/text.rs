@@ -114,8 +114,8 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             }
             tokens.set(match reply {
                 Ok(Reply::Tokens { tokens, .. }) => tokens,
-                Ok(Reply::Failed { error, .. }) | Err(error) => vec![format!("({error})")],
-                Ok(other) => vec![format!("(the worker answered {other:?})")],
+                Ok(other) => vec![format!("({})", client::unexpected(other))],
+                Err(error) => vec![format!("({error})")],
             });
         });
     });
@@ -218,10 +218,8 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     ui.finish(id, "done");
                 }
                 Ok(Reply::Stopped { .. }) => ui.finish(id, "stopped"),
-                Ok(Reply::Failed { error, .. }) | Err(error) => {
-                    ui.finish(id, &format!("error: {error}"))
-                }
-                Ok(other) => ui.finish(id, &format!("error: the worker answered {other:?}")),
+                Ok(other) => ui.finish(id, &format!("error: {}", client::unexpected(other))),
+                Err(error) => ui.finish(id, &format!("error: {error}")),
             }
         });
     };

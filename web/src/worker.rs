@@ -96,6 +96,10 @@ fn shipped_card(slot: &Slot) -> String {
 
 async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, request: Request) {
     let send = |reply: Reply| scope.respond(id, reply);
+    // A job's answer, or its error as the reply that ends it.
+    let answer = |job: u64, result: Result<Reply, String>| {
+        send(result.unwrap_or_else(|error| Reply::Failed { job, error }))
+    };
     match request {
         Request::Start { job, force_cpu } => {
             let (device, kind) = backend::start(force_cpu).await;
@@ -119,12 +123,10 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
                 errors,
             });
         }
-        Request::LoadShipped { job, slot } => {
-            send(match load_shipped(&send, state, &slot).await {
-                Ok(model) => Reply::Loaded { job, model },
-                Err(error) => Reply::NotLoaded { job, slot, error },
-            })
-        }
+        Request::LoadShipped { job, slot } => send(match load_shipped(&send, state, &slot).await {
+            Ok(model) => Reply::Loaded { job, model },
+            Err(error) => Reply::NotLoaded { job, slot, error },
+        }),
         Request::LoadUser {
             job,
             card,
@@ -144,24 +146,17 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
             request,
             edit,
             ..
-        } => send(
-            match sample(scope, id, state, job, slot, &request, edit.as_ref()).await {
-                Ok(reply) => reply,
-                Err(error) => Reply::Failed { job, error },
-            },
+        } => answer(
+            job,
+            sample(scope, id, state, job, slot, &request, edit.as_ref()).await,
         ),
         Request::Bench { job, steps } => {
             let lab = state.borrow().lab.clone();
-            send(match lab {
-                Some(lab) => match crate::bench::measure(&lab, steps).await {
-                    Ok(numbers) => Reply::Bench { job, numbers },
-                    Err(error) => Reply::Failed { job, error },
-                },
-                None => Reply::Failed {
-                    job,
-                    error: "the models are not loaded yet".into(),
-                },
-            })
+            let result = match lab {
+                Some(lab) => crate::bench::measure(&lab, steps).await,
+                None => Err("the models are not loaded yet".into()),
+            };
+            answer(job, result.map(|numbers| Reply::Bench { job, numbers }))
         }
         Request::TimeUnet {
             job,
@@ -177,30 +172,19 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
                 };
                 Some((model, l.device.clone()))
             });
-            send(match unet {
+            let result = match unet {
                 Some((model, device)) => {
-                    match crate::bench::unet_call_ms(&model, &device, count, 1.0, runs).await {
-                        Ok(ms) => Reply::Timed { job, ms },
-                        Err(error) => Reply::Failed { job, error },
-                    }
+                    crate::bench::unet_call_ms(&model, &device, count, 1.0, runs).await
                 }
-                None => Reply::Failed {
-                    job,
-                    error: format!("no {slot:?} model loaded"),
-                },
-            })
+                None => Err(format!("no {slot:?} model loaded")),
+            };
+            answer(job, result.map(|ms| Reply::Timed { job, ms }))
         }
         Request::Langevin { job, params } => {
-            send(match jobs::langevin(scope, id, state, job, &params).await {
-                Ok(reply) => reply,
-                Err(error) => Reply::Failed { job, error },
-            })
+            answer(job, jobs::langevin(scope, id, state, job, &params).await)
         }
         Request::Latent { job, model, op } => {
-            send(match jobs::latent(state, job, &model, op).await {
-                Ok(reply) => reply,
-                Err(error) => Reply::Failed { job, error },
-            })
+            answer(job, jobs::latent(state, job, &model, op).await)
         }
         Request::Forward {
             job,
@@ -209,35 +193,26 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
             step,
             cosine,
             draws,
-        } => send(
-            match jobs::forward(scope, id, state, job, &x0, side, step, cosine, draws).await {
-                Ok(reply) => reply,
-                Err(error) => Reply::Failed { job, error },
-            },
+        } => answer(
+            job,
+            jobs::forward(scope, id, state, job, &x0, side, step, cosine, draws).await,
         ),
         Request::Tokenize { job, model, text } => {
             let lab = state.borrow().lab.clone();
-            send(
-                match lab
-                    .as_ref()
-                    .and_then(|l| l.text(&model))
-                    .ok_or_else(|| format!("the {model} model is not loaded"))
-                    .and_then(|m| m.tokenizer.encode(&text))
-                {
-                    Ok(t) => Reply::Tokens {
-                        job,
-                        tokens: t.tokens,
-                    },
-                    Err(error) => Reply::Failed { job, error },
-                },
+            let tokens = lab
+                .as_ref()
+                .and_then(|l| l.text(&model))
+                .ok_or_else(|| format!("the {model} model is not loaded"))
+                .and_then(|m| m.tokenizer.encode(&text));
+            answer(
+                job,
+                tokens.map(|t| Reply::Tokens {
+                    job,
+                    tokens: t.tokens,
+                }),
             )
         }
-        Request::Text { job, run } => {
-            send(match jobs::text(scope, id, state, job, &run).await {
-                Ok(reply) => reply,
-                Err(error) => Reply::Failed { job, error },
-            })
-        }
+        Request::Text { job, run } => answer(job, jobs::text(scope, id, state, job, &run).await),
         Request::Stop | Request::ShowX0 { .. } => {}
     }
 }

@@ -9,8 +9,7 @@ use burn::prelude::*;
 use digitlab_captions::{caption, measure};
 use digitlab_diffusion::langevin::{LangevinKind, LangevinSchedule, geometric_sigmas};
 use digitlab_diffusion::{
-    BetaSchedule, LangevinRequest, LangevinRun, NoiseSchedule, NoiseSource, SamplerKind,
-    ScheduleConfig, TextDenoiseRun, TextRequest,
+    LangevinRequest, LangevinRun, NoiseSource, SamplerKind, TextDenoiseRun, TextRequest,
 };
 use digitlab_models::pixels::unit_to_bytes;
 use digitlab_ui::inputs::LangevinParams;
@@ -190,17 +189,8 @@ pub async fn forward(
     draws: usize,
 ) -> Result<Reply, String> {
     let device = lab(state)?.device;
-    let betas = if cosine {
-        BetaSchedule::Cosine { s: 0.008 }
-    } else {
-        BetaSchedule::default()
-    };
-    let s = NoiseSchedule::new(ScheduleConfig {
-        train_steps: 1000,
-        betas,
-        ..Default::default()
-    })
-    .map_err(|e| e.to_string())?;
+    // The view's own schedules (its plots show them).
+    let s = crate::forward::schedule(if cosine { "cosine" } else { "linear" });
     if !(1..=s.train_steps()).contains(&step) {
         return Err(format!("t must be in 1..={}, got {step}", s.train_steps()));
     }
