@@ -305,12 +305,13 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
     };
 
     // Langevin updates for ~30 ms (at most `max_steps`) in the worker; false when finished,
-    // impossible or stale.
+    // impossible or stale. (The learned field follows through the effect on the drawn σ, which
+    // `show_run` sets.)
     let advance = {
-        let (redraw, refresh_learned) = (redraw.clone(), refresh_learned.clone());
+        let redraw = redraw.clone();
         move |me: u64, max_steps: usize| {
             let exact = fields.source.get_untracked() == "exact";
-            let (redraw, refresh_learned) = (redraw.clone(), refresh_learned.clone());
+            let redraw = redraw.clone();
             async move {
                 let reply = client::toy(
                     |job| ToyRequest::ParticlesAdvance {
@@ -330,7 +331,6 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                         show_run(&state);
                         toy.with_value(|t| t.borrow_mut().particles = Some(state));
                         redraw();
-                        refresh_learned();
                         going
                     }
                     other => {
