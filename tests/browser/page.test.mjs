@@ -191,21 +191,94 @@ test('the forward-process view: closed form and iteration agree statistically', 
   await page.close();
 });
 
-test('same seed, same picture: WebGPU, CPU and `digitlab sample` agree pixel by pixel', async () => {
+test('every formula is MathML the browser lays out, and no TeX is left in the text of any view', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  // The views with explanations (crates/explain/content/en/<view>.md), by tab.
+  const explained = { sample: 'sampling', edit: 'edit', forward: 'forward', divergence: 'divergence', score: 'score', vae: 'vae', gan: 'gan', text: 'text' };
+  for (const tab of ['sample', 'edit', 'forward', 'divergence', 'score', 'vae', 'gan', 'text', 'compare', 'bench']) {
+    await page.getByTestId(`tab-${tab}`).click();
+    const found = await page.evaluate(() => {
+      // The shown view's prose: hidden views, formulas, code and preformatted data (identifiers
+      // and JSON keys keep their `_`) left out.
+      const copy = document.body.cloneNode(true);
+      copy.querySelectorAll('.hidden, math, code, pre, script, style, noscript').forEach((e) => e.remove());
+      const prose = copy.textContent;
+      // Crates/explain's leftover_tex, in JavaScript: `$`, a command, `_{`/`^{`, or `x_t`.
+      const tex = prose.match(/\$|\\[A-Za-z]|[_^]\{|(?<![\p{L}\p{N}])\p{L}[_^][\p{L}\p{N}]/u);
+      const shown = [...document.querySelectorAll('math')].filter((m) => m.closest('.hidden') === null);
+      return {
+        tex: tex ? prose.slice(Math.max(0, tex.index - 30), tex.index + 30) : null,
+        math: shown.length,
+        mathml: shown.every((m) => m instanceof MathMLElement),
+        laidOut: shown.filter((m) => m.getBoundingClientRect().width > 0).length,
+      };
+    });
+    assert.equal(found.tex, null, `${tab}: TeX in the text`);
+    if (explained[tab]) {
+      assert.ok(await page.getByTestId(`explain-${explained[tab]}`).isVisible(), tab);
+      assert.ok(found.math > 0 && found.mathml, `${tab}: ${JSON.stringify(found)}`);
+      // The open folds' formulas have a size: the browser typesets MathML itself.
+      assert.ok(found.laidOut > 0, `${tab}: ${JSON.stringify(found)}`);
+    }
+    await shot(page, `view-${tab}-en`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the guidance sweep shows the default run on first open, and it is what `digitlab sample` draws now', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  await waitText(page, 'sweep-label', (t) => t.includes('shipped with the page'), 30_000);
+  for (const [i, w] of ['0', '0.5', '1', '2', '4'].entries()) {
+    const line = `digitlab sample --model public/weights/ddpm-cfg.json --class 3 --guidance ${w} --sampler ddim --eta 0 --steps 20 --count 4 --seed 1`;
+    const report = await sameAsCommand(page, `sweep-${i}`, line, `cli-sweep-${w}.png`);
+    assert.ok(report.over2 < 0.005, `sweep w = ${w} (public/sweep/w-${w}.png) vs CLI: ${JSON.stringify(report)}`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('same seed, same picture: WebGPU, CPU and the `digitlab sample` line shown under the picture agree pixel by pixel', async () => {
   const settings = { digit: 7, w: 2, sampler: 'ddim', steps: 5, count: 4, seed: 5 };
   await mkdir(SHOTS, { recursive: true });
   const png = join(SHOTS, 'cli-sample.png');
-  execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights/ddpm-cfg.json'), '--class', '7',
-    '--guidance', '2', '--sampler', 'ddim', '--steps', '5', '--count', '4', '--seed', '5', '--out', png]);
   const grids = {};
+  const lines = {};
   for (const [name, query] of [['webgpu', ''], ['cpu', '?backend=cpu']]) {
     const { page } = await open(browser, url, query);
     await generate(page, settings);
     grids[name] = await canvasGrey(page, 'samples');
+    lines[name] = await text(page, 'sample-command');
     await shot(page, `same-seed-${name}`);
-    if (name === 'cpu') grids.cli = await pngGrey(page, await readFile(png));
+    if (name === 'cpu') {
+      // The line under the picture, run as shown (from the repository root), draws it.
+      const [program, ...args] = shellWords(lines.cpu);
+      assert.equal(program, 'digitlab');
+      execFileSync(DIGITLAB, [...args, '--out', png], { cwd: ROOT, stdio: 'ignore' });
+      grids.cli = await pngGrey(page, await readFile(png));
+      // Copy puts exactly that line on the clipboard.
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+      await page.getByTestId('sample-command-copy').click();
+      await waitText(page, 'sample-command-copied', (t) => t === 'copied', 10_000);
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), lines.cpu);
+      // The timeline shows step k of the run again: the pixels of `--frames`' xt-000k.png.
+      const frames = join(SHOTS, 'cli-frames');
+      execFileSync(DIGITLAB, [...args, '--out', join(SHOTS, 'cli-frames.png'), '--frames', frames], { cwd: ROOT, stdio: 'ignore' });
+      await page.getByTestId('sample-timeline').fill('2');
+      assert.equal(await text(page, 'sample-timeline-label'), 'step 2/5, xₜ');
+      const [k2, cli2] = [await canvasGrey(page, 'samples'), await pngGrey(page, await readFile(join(frames, 'xt-0002.png')))];
+      const d2 = k2.grey.map((v, i) => Math.abs(v - cli2.grey[i]));
+      assert.ok(d2.filter((x) => x > 2).length / d2.length < 0.005, `timeline step 2 vs CLI frame: max ${Math.max(...d2)}`);
+      await page.getByTestId('sample-timeline-back').click();
+      assert.equal(await text(page, 'sample-timeline-label'), 'step 1/5, xₜ');
+      await page.getByTestId('sample-timeline-play').click();
+      await waitText(page, 'sample-timeline-label', (t) => t === 'step 5/5, xₜ', 10_000);
+      assert.deepEqual(await canvasGrey(page, 'samples'), grids.cpu, 'the last step is the final grid');
+    }
     await page.close();
   }
+  assert.equal(lines.webgpu, lines.cpu);
+  assert.equal(lines.cpu, 'digitlab sample --model public/weights/ddpm-cfg.json --class 7 --guidance 2 --sampler ddim --eta 0 --steps 5 --count 4 --seed 5');
   const report = {};
   for (const name of ['webgpu', 'cpu']) {
     const [a, b] = [grids[name], grids.cli];
@@ -384,6 +457,11 @@ test('NCSN on MNIST: the shipped score network samples in the page with its leve
   assert.match(await text(page, 'ncsn-counter'), /^level 3\/3 · σ = 0\.0200 · call 7\/7 \(denoising step\)$/);
   assert.equal((await text(page, 'ncsn-predictions')).split(',').length, 2);
   await shot(page, 'ncsn-mnist');
+  // The line under the grid draws the same digits natively.
+  const line = await text(page, 'ncsn-command');
+  assert.equal(line, 'digitlab sample ncsn --model public/weights/ncsn.json --class 3 --guidance 1 --levels 3 --steps-per-level 2 --step-size 0.002 --sigma-max 2 --count 2 --seed 1');
+  const report = await sameAsCommand(page, 'ncsn-samples', line, 'cli-ncsn.png');
+  assert.ok(report.over2 < 0.005, `NCSN page vs CLI: ${JSON.stringify(report)}`);
   await page.getByTestId('ncsn-amount').fill('2');
   await page.getByTestId('ncsn-generate').click();
   await waitStatus(page, /^error: network calls must be a whole number from 3/);
@@ -403,6 +481,26 @@ test('the bench view reports ms per UNet call and per grid', async () => {
 });
 
 /// Waits in real time until the text of `testid` satisfies `ok`, failing on a panic.
+/// The words of a command line the page shows (`digitlab_ui::command::Command::to_shell`:
+/// plain words, or single-quoted ones with `'\\''` for a quote).
+function shellWords(line) {
+  return [...line.matchAll(/(?:'((?:[^']|'\\'')*)'|(\S+))/g)].map((m) => m[1] !== undefined ? m[1].replaceAll("'\\''", "'") : m[2]);
+}
+
+/// Runs a command line the page shows (from the repository root, writing `png` under
+/// target/browser) and compares its picture with the canvas `testid`: the largest grey
+/// difference and the share of pixels off by more than 2 levels.
+async function sameAsCommand(page, testid, line, png) {
+  const [program, ...args] = shellWords(line);
+  assert.equal(program, 'digitlab');
+  await mkdir(SHOTS, { recursive: true });
+  execFileSync(DIGITLAB, [...args, '--out', join(SHOTS, png)], { cwd: ROOT, stdio: 'ignore' });
+  const [a, b] = [await canvasGrey(page, testid), await pngGrey(page, await readFile(join(SHOTS, png)))];
+  assert.deepEqual([a.width, a.height], [b.width, b.height], `${testid}: grid size`);
+  const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
+  return { max: Math.max(...d), over2: d.filter((x) => x > 2).length / d.length };
+}
+
 async function waitText(page, testid, ok, timeout = 240_000) {
   const start = Date.now();
   for (;;) {
@@ -430,14 +528,12 @@ function cell(strip, i) {
 }
 
 /// The page's grid of `testid` against `digitlab sample --model <card> --count 16 --seed 1`.
+/// The line under the grid `testid` samples `card` (16 digits, seed 1) and draws that grid.
 async function sameAsCli(page, testid, card, name) {
-  await mkdir(SHOTS, { recursive: true });
-  const png = join(SHOTS, `cli-${name}.png`);
-  execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights', card), '--count', '16', '--seed', '1', '--out', png]);
-  const [a, b] = [await canvasGrey(page, testid), await pngGrey(page, await readFile(png))];
-  assert.deepEqual([a.width, a.height], [b.width, b.height], `${name} grid size`);
-  const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
-  assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${name} vs CLI: max ${Math.max(...d)}`);
+  const line = await text(page, `${testid}-command`);
+  assert.equal(line, `digitlab sample --model public/weights/${card} --count 16 --seed 1`);
+  const report = await sameAsCommand(page, testid, line, `cli-${name}.png`);
+  assert.ok(report.over2 < 0.005, `${name} vs CLI: ${JSON.stringify(report)}`);
 }
 
 test('the VAE view: samples equal `digitlab sample`, reconstructions resemble their digits, the 2-D plane decodes a click', async () => {
@@ -668,14 +764,12 @@ test('sampling runs in the model worker: during a 16-digit run no task of the pa
 });
 
 /// The Text view's grid against `digitlab sample --prompt` with the same settings.
-async function sameAsCliText(page, card, args) {
-  await mkdir(SHOTS, { recursive: true });
-  const png = join(SHOTS, `cli-${card}.png`);
-  execFileSync(DIGITLAB, ['sample', '--model', join(ROOT, 'public/weights', `${card}.json`), '--count', '4', '--seed', '1', ...args, '--out', png]);
-  const [a, b] = [await canvasGrey(page, 'text-grid'), await pngGrey(page, await readFile(png))];
-  assert.deepEqual([a.width, a.height], [b.width, b.height], `${card} grid size`);
-  const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
-  assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${card} vs CLI: max ${Math.max(...d)}`);
+/// The line under the Text view's grid is `expected`, and draws the same digits natively.
+async function sameAsCliText(page, expected) {
+  const line = await text(page, 'text-command');
+  assert.equal(line, expected);
+  const report = await sameAsCommand(page, 'text-grid', line, `cli-${shellWords(line)[3].split('/').at(-1)}.png`);
+  assert.ok(report.over2 < 0.005, `${line} vs the page: ${JSON.stringify(report)}`);
 }
 
 test('the Text view: prompts give the CLI\'s digits in latent and pixel space, with latent channels, attention maps and measured verdicts', async () => {
@@ -689,7 +783,7 @@ test('the Text view: prompts give the CLI\'s digits in latent and pixel space, w
   await waitText(page, 'runs-finished', (t) => Number(t) > before);
   assert.equal(await text(page, 'status'), 'done');
   assert.equal(await text(page, 'text-counter'), '10/10');
-  await sameAsCliText(page, 'text-latent', ['--prompt', 'a thick seven', '--guidance', '3', '--steps', '10']);
+  await sameAsCliText(page, "digitlab sample --model public/weights/text-latent.json --prompt 'a thick seven' --guidance 3 --sampler ddim --eta 0 --steps 10 --count 4 --seed 1");
   const verdicts = await page.getByTestId('text-verdicts').locator('li').allTextContents();
   assert.equal(verdicts.length, 4);
   // Each digit is classified and measured in the captions' words (what it is, not what was asked).
@@ -710,7 +804,7 @@ test('the Text view: prompts give the CLI\'s digits in latent and pixel space, w
   await page.getByTestId('text-generate').click();
   await waitText(page, 'runs-finished', (t) => Number(t) > before);
   assert.equal(await text(page, 'status'), 'done');
-  await sameAsCliText(page, 'text-pixel', ['--prompt', 'a thick seven', '--negative-prompt', 'thin', '--guidance', '3', '--steps', '3']);
+  await sameAsCliText(page, "digitlab sample --model public/weights/text-pixel.json --prompt 'a thick seven' --negative-prompt thin --guidance 3 --sampler ddim --eta 0 --steps 3 --count 4 --seed 1");
   // FiLM has no attention map, and says so.
   await page.getByTestId('text-space').selectOption('text-latent-film');
   before = Number(await text(page, 'runs-finished'));

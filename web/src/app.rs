@@ -154,6 +154,12 @@ fn show_loaded(ui: Ui, model: &Loaded) {
     });
 }
 
+/// The `--model` path of the model loaded into `slot` (for the command under a picture).
+pub fn card_path(ui: Ui, slot: &Slot) -> Option<String> {
+    ui.loaded
+        .with_value(|all| all.iter().find(|m| m.slot == *slot).map(|m| m.path.clone()))
+}
+
 /// A shipped model in the model worker (fetched the first time a view needs it), or why not.
 pub async fn load_model(ui: Ui, slot: Slot) -> Result<Loaded, String> {
     if let Some(m) = ui
@@ -222,6 +228,7 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
             card: card_text,
             bytes,
             source: source.clone(),
+            card_name: card_file.name(),
         },
         |_| {},
     )

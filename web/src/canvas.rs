@@ -6,7 +6,8 @@
 //! be compared pixel by pixel.
 
 use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlImageElement, ImageData};
 
 pub use digitlab_ui::grid::{grid_bytes, grid_bytes_in};
 
@@ -41,6 +42,21 @@ pub fn paint_grid(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: us
 pub fn paint_strip(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: usize) {
     let (w, h, grey) = grid_bytes_in(values, n, side, n);
     paint_grey(canvas, w, h, &grey);
+}
+
+/// Draws the picture at `url` (a PNG beside the page) into the canvas, pixel for pixel: the
+/// browser decodes it, so the page needs no PNG decoder of its own.
+pub async fn paint_url(canvas: &HtmlCanvasElement, url: &str) -> Result<(), String> {
+    let img = HtmlImageElement::new().map_err(|e| format!("{e:?}"))?;
+    img.set_src(url);
+    JsFuture::from(img.decode())
+        .await
+        .map_err(|_| format!("{url} did not load"))?;
+    canvas.set_width(img.natural_width());
+    canvas.set_height(img.natural_height());
+    let ctx = context(canvas).ok_or("no 2-D context")?;
+    ctx.draw_image_with_html_image_element(&img, 0.0, 0.0)
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Offers the canvas as a PNG download.

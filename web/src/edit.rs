@@ -20,6 +20,7 @@ use crate::explain;
 use crate::sampling::{
     Drawn, MAX_COUNT, Params, digit_select, guidance_slider, start_run, train_steps, whole_number,
 };
+use crate::timeline::{Timeline, timeline_controls};
 
 /// The pad's side in pixels (the model's digits).
 const SIDE: usize = 28;
@@ -119,6 +120,7 @@ pub fn EditView(ui: Ui) -> impl IntoView {
     let surface: NodeRef<Div> = NodeRef::new();
     let output: NodeRef<Canvas> = NodeRef::new();
     let show_x0 = RwSignal::new(false);
+    let timeline = Timeline::new(output);
 
     // The pad redraws whenever it changes (and once its canvases exist).
     Effect::new(move |_| {
@@ -277,6 +279,7 @@ pub fn EditView(ui: Ui) -> impl IntoView {
             show_x0,
             predictions,
             summary,
+            timeline,
         };
         start_run(
             ui,
@@ -362,6 +365,7 @@ pub fn EditView(ui: Ui) -> impl IntoView {
                         <canvas class="digits mask" node_ref=mask_canvas width="28" height="28" data-testid="edit-mask"></canvas>
                     </div>
                     <canvas class="digits" data-testid="edit-output" node_ref=output width="32" height="32"></canvas>
+                    {timeline_controls(ui, timeline, "edit-timeline")}
                     <p class="meta" data-testid="edit-predictions">{move || predictions.get()}</p>
                     <p class="meta" data-testid="edit-summary">{move || summary.get()}</p>
                 </div>

@@ -18,6 +18,7 @@ use crate::app::Ui;
 use crate::canvas;
 use crate::client;
 use crate::explain;
+use crate::explain::{formula, math};
 use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::protocol::{Reply, Request};
 
@@ -219,7 +220,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"The forward process q(x_t | x_0)"</h2>
+            <h2>"The forward process " {math(formula::FORWARD_JUMP)}</h2>
             <div class="columns">
                 <div class="controls">
                     <label>"Held-out digit # "
@@ -251,13 +252,13 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
                 </div>
                 <div class="output">
                     <div class="sweep">
-                        <figure><canvas class="digits small" node_ref=original width="28" height="28"></canvas><figcaption>"x_0"</figcaption></figure>
+                        <figure><canvas class="digits small" node_ref=original width="28" height="28"></canvas><figcaption>{math(formula::X0)}</figcaption></figure>
                         <figure><canvas class="digits small" data-testid="forward-closed" node_ref=closed width="28" height="28"></canvas><figcaption>"closed form"</figcaption></figure>
                         <figure><canvas class="digits small" data-testid="forward-iterated" node_ref=iterated width="28" height="28"></canvas><figcaption>"t one-step updates"</figcaption></figure>
                     </div>
                     <p class="meta">{move || label.get()}</p>
                     <table class="stats">
-                        <tr><th></th><th>"mean of x_t - sqrt(ᾱ_t) x_0"</th><th>"std of x_t - sqrt(ᾱ_t) x_0"</th></tr>
+                        <tr><th></th><th>"mean of " {math(formula::RESIDUAL)}</th><th>"std of " {math(formula::RESIDUAL)}</th></tr>
                         {move || stats.get().map(|s| view! {
                             <tr><td>"closed form"</td><td>{format!("{:+.4}", s.mean_err_closed)}</td><td>{format!("{:.4}", s.std_closed)}</td></tr>
                             <tr><td>"iterated"</td><td>{format!("{:+.4}", s.mean_err_iter)}</td><td>{format!("{:.4}", s.std_iter)}</td></tr>

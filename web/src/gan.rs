@@ -10,10 +10,11 @@ use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
+use crate::command::command_line;
 use crate::explain;
 use crate::latent::{self, LATENT_MODELS_GAN};
 use crate::plot::{self, Chart, Drawing, Plot, Series};
-use crate::protocol::LatentOp;
+use crate::protocol::{LatentOp, Slot};
 use crate::sampling::show_labels;
 use crate::sampling::{text_field, whole_number};
 use digitlab_ui::log::curve;
@@ -31,6 +32,8 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let error = RwSignal::new(String::new());
     let summaries: [RwSignal<String>; 3] = std::array::from_fn(|_| RwSignal::new(String::new()));
     let predictions: [RwSignal<String>; 3] = std::array::from_fn(|_| RwSignal::new(String::new()));
+    // The commands that draw the three grids natively (set when they are drawn).
+    let commands: [RwSignal<String>; 3] = std::array::from_fn(|_| RwSignal::new(String::new()));
     let grids: [NodeRef<Canvas>; 3] = Default::default();
     let strips: [NodeRef<Canvas>; 3] = Default::default();
     let points: [NodeRef<Canvas>; 3] = Default::default();
@@ -53,6 +56,9 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     if let Some(c) = grids[k].get_untracked() {
                         canvas::paint_grid(&c, &values, COUNT, 28);
                     }
+                    let line = crate::app::card_path(ui, &Slot::Latent(name.to_string()))
+                        .map(|path| digitlab_ui::command::generator(&path, COUNT, seed).to_shell());
+                    commands[k].set(line.unwrap_or_default());
                     if let Some(labels) = labels {
                         show_labels(labels, None, predictions[k], summaries[k]);
                     }
@@ -178,11 +184,13 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                   strip_id: &'static str,
                   point_id: &'static str,
                   pred_id: &'static str,
-                  summary_id: &'static str| {
+                  summary_id: &'static str,
+                  command_id: &'static str| {
         view! {
             <div>
                 <h4>{title}</h4>
                 <canvas class="digits" node_ref=grids[k] width="28" height="28" data-testid=grid_id></canvas>
+                {command_line(command_id, commands[k])}
                 <p class="meta" data-testid=summary_id>{move || summaries[k].get()}</p>
                 <span data-testid=pred_id hidden>{move || predictions[k].get()}</span>
                 <canvas class="digits strip" node_ref=strips[k] width="28" height="28" data-testid=strip_id></canvas>
@@ -216,9 +224,9 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 </label>
             </div>
             <div class="columns">
-                {column(0, "DCGAN", "gan-dcgan", "gan-dcgan-strip", "gan-dcgan-point", "gan-dcgan-predictions", "gan-dcgan-summary")}
-                {column(1, "WGAN-GP", "gan-wgan-gp", "gan-wgan-gp-strip", "gan-wgan-gp-point", "gan-wgan-gp-predictions", "gan-wgan-gp-summary")}
-                {column(2, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions", "gan-wgan-summary")}
+                {column(0, "DCGAN", "gan-dcgan", "gan-dcgan-strip", "gan-dcgan-point", "gan-dcgan-predictions", "gan-dcgan-summary", "gan-dcgan-command")}
+                {column(1, "WGAN-GP", "gan-wgan-gp", "gan-wgan-gp-strip", "gan-wgan-gp-point", "gan-wgan-gp-predictions", "gan-wgan-gp-summary", "gan-wgan-gp-command")}
+                {column(2, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions", "gan-wgan-summary", "gan-wgan-command")}
             </div>
             <h3>"Training curves"</h3>
             <div class="columns">

@@ -13,8 +13,11 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::client;
-use crate::protocol::{Reply, Request};
+use crate::command::command_line;
+use crate::explain::{formula, math};
+use crate::protocol::{Reply, Request, Slot};
 use crate::sampling::show_labels;
+use crate::timeline::{Timeline, timeline_controls};
 use digitlab_ui::inputs::{LangevinParams, MAX_COUNT, MAX_W_NCSN};
 
 /// One row of the card's stored evaluations.
@@ -61,6 +64,9 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
     let predictions = RwSignal::new(String::new());
     let summary = RwSignal::new(String::new());
     let grid: NodeRef<Canvas> = NodeRef::new();
+    // The command that draws the grid on screen natively (set when a run starts).
+    let command = RwSignal::new(String::new());
+    let timeline = Timeline::new(grid);
 
     let generate = move |_| {
         let Some(r) = ui.checked(LangevinParams::parse(
@@ -79,6 +85,10 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
         let id = ui.begin();
         predictions.set(String::new());
         summary.set(String::new());
+        let line = crate::app::card_path(ui, &Slot::Ncsn)
+            .map(|path| digitlab_ui::command::langevin(&path, &r).to_shell());
+        command.set(line.unwrap_or_default());
+        timeline.clear();
         spawn_local(async move {
             ui.status.set("sampling".into());
             let count = r.count;
@@ -99,6 +109,7 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                             canvas::paint_grid(&c, &values, count, side);
                         }
                         ui.step_ms.set(ms_per_step);
+                        timeline.push(note.clone(), &values, count, side);
                         counter.set(note);
                     }
                 },
@@ -154,7 +165,7 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                         <input type="text" data-testid="ncsn-step-size" prop:value=move || step_size.get()
                             on:input=move |ev| step_size.set(event_target_value(&ev))/>
                     </label>
-                    <label>"σ_max (trained up to the card's) "
+                    <label>{math(formula::SIGMA_MAX)} " (trained up to the card's) "
                         <input type="text" data-testid="ncsn-sigma-max" prop:value=move || sigma_max.get()
                             on:input=move |ev| sigma_max.set(event_target_value(&ev))/>
                     </label>
@@ -184,7 +195,11 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                     <p class="meta">{move || summary.get()}</p>
                     <span data-testid="ncsn-predictions" hidden>{move || predictions.get()}</span>
                 </div>
-                <canvas class="digits" node_ref=grid width="28" height="28" data-testid="ncsn-samples"></canvas>
+                <div class="output">
+                    <canvas class="digits" node_ref=grid width="28" height="28" data-testid="ncsn-samples"></canvas>
+                    {timeline_controls(ui, timeline, "ncsn-timeline")}
+                    {command_line("ncsn-command", command)}
+                </div>
             </div>
             <h3>"Quality and cost, measured by digitlab eval"</h3>
             <table class="stats" data-testid="ncsn-table">

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-pub use digitlab_ui::plot::{Drawing, HEIGHT, Mark, Plot, Series, WIDTH, layout};
+pub use digitlab_ui::plot::{Drawing, HEIGHT, Mark, Plot, Series, WIDTH, layout, subscripts};
 
 /// Lays `plot` out and hands it to the chart that shows `target`.
 pub fn draw(target: RwSignal<Drawing>, plot: &Plot) {
@@ -24,10 +24,21 @@ pub fn Chart(drawing: RwSignal<Drawing>, #[prop(optional)] testid: &'static str)
                         <polyline points=points fill="none" stroke=color stroke-width=width.to_string()/>
                     }
                     .into_any(),
-                    Mark::Text { x, y, text, color, end } => view! {
-                        <text x=x.to_string() y=y.to_string() fill=color text-anchor=if end { "end" } else { "start" }>{text}</text>
+                    Mark::Text { x, y, text, color, end } => {
+                        // `p_data` drawn with `data` lowered and smaller (`digitlab_ui::plot::subscripts`).
+                        let runs = subscripts(&text)
+                            .into_iter()
+                            .map(|(run, sub)| if sub {
+                                view! { <tspan baseline-shift="sub" font-size="75%">{run}</tspan> }.into_any()
+                            } else {
+                                view! { <tspan>{run}</tspan> }.into_any()
+                            })
+                            .collect_view();
+                        view! {
+                            <text x=x.to_string() y=y.to_string() fill=color text-anchor=if end { "end" } else { "start" }>{runs}</text>
+                        }
+                        .into_any()
                     }
-                    .into_any(),
                     Mark::Frame { x, y, w, h } => view! {
                         <rect x=x.to_string() y=y.to_string() width=w.to_string() height=h.to_string() fill="none" stroke="#999"/>
                     }

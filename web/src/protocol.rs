@@ -92,6 +92,8 @@ pub enum Request {
         card: String,
         bytes: Vec<u8>,
         source: String,
+        /// The card's file name, for the `digitlab` command that redraws its pictures.
+        card_name: String,
     },
     /// A sampling run (an edit of a digit with `edit`), drawn step by step with [`Reply::Frame`],
     /// its digits labelled by the classifier at the end. It ends any run before it.
@@ -156,6 +158,9 @@ pub struct Loaded {
     pub train_steps: usize,
     /// A distilled student's DDIM step count.
     pub student_steps: Option<usize>,
+    /// The card as the CLI's `--model` names it (`public/weights/ddpm-cfg.json`, or a dropped
+    /// card's file name): `digitlab_ui::command`.
+    pub path: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -14,16 +14,23 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::client;
+use crate::command::command_line;
 use crate::explain;
+use crate::explain::{formula, math};
 use crate::protocol::{Reply, Request, Slot};
 use crate::ticks::now_ms;
+use crate::timeline::{Timeline, timeline_controls};
 
 pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_number};
 use digitlab_ui::inputs::{SampleParams, Sampler};
 
 /// A labelled text input bound to `sig` (`data-testid` = `id`), for the settings that are
 /// parsed when used (the duel's and the score toy's).
-pub fn text_field(label: &'static str, id: &'static str, sig: RwSignal<String>) -> impl IntoView {
+pub fn text_field(
+    label: impl IntoView + 'static,
+    id: &'static str,
+    sig: RwSignal<String>,
+) -> impl IntoView {
     view! {
         <label>{label}
             <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
@@ -64,6 +71,10 @@ pub fn guidance_slider(
         </label>
     }
 }
+
+/// What the sweep shows before it is run: `digitlab sample --class 3 --guidance <w> --sampler
+/// ddim --eta 0 --steps 20 --count 4 --seed 1` for each w, the view's default settings.
+pub const SHIPPED_SWEEP: &str = "the default settings (digit 3, DDIM, 20 steps, 4 digits, seed 1), drawn by digitlab sample and shipped with the page";
 
 /// A checked request from the controls (`digitlab_ui::inputs::SampleParams`), as a sampling
 /// request.
@@ -121,6 +132,7 @@ pub async fn run_into(
     canvas: Option<web_sys::HtmlCanvasElement>,
     counter: RwSignal<String>,
     show_x0: RwSignal<bool>,
+    timeline: Option<Timeline>,
 ) -> Result<Outcome, String> {
     let request = params.request(guidance);
     let count = params.count;
@@ -130,6 +142,9 @@ pub async fn run_into(
     };
     let edit = edit.cloned();
     counter.set(String::new());
+    if let Some(t) = timeline {
+        t.clear();
+    }
     let reply = client::call(
         |job| Request::Sample {
             job,
@@ -154,6 +169,19 @@ pub async fn run_into(
                 }
                 ui.step_ms.set(ms_per_step);
                 counter.set(format!("{step}/{total}"));
+                if let Some(t) = timeline {
+                    let shown = if show_x0.get_untracked() {
+                        "predicted x₀"
+                    } else {
+                        "xₜ"
+                    };
+                    t.push(
+                        format!("step {step}/{total}, {shown}"),
+                        &values,
+                        count,
+                        side,
+                    );
+                }
             }
         },
     )
@@ -191,6 +219,8 @@ pub struct Drawn {
     pub show_x0: RwSignal<bool>,
     pub predictions: RwSignal<String>,
     pub summary: RwSignal<String>,
+    /// Every drawn step, to scrub after the run.
+    pub timeline: Timeline,
 }
 
 /// Starts a run of `p` (an edit of a digit with `edit`) as the Sample and Edit views do: drawn
@@ -222,6 +252,7 @@ pub fn start_run(
             drawn.grid.get_untracked(),
             drawn.counter,
             drawn.show_x0,
+            Some(drawn.timeline),
         )
         .await;
         match result {
@@ -263,6 +294,17 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     let sweep: [NodeRef<Canvas>; 5] = std::array::from_fn(|_| NodeRef::new());
     let live = RwSignal::new(false);
     let live_ms = RwSignal::new(String::new());
+    // The command that draws the grid on screen natively (set when a run starts).
+    let command = RwSignal::new(String::new());
+    let say_command = move |p: &Params, model: Model| {
+        let slot = match model {
+            Model::Teacher => Slot::Teacher,
+            Model::Student => Slot::Student,
+        };
+        let line = crate::app::card_path(ui, &slot)
+            .map(|path| digitlab_ui::command::sample(&path, p, p.guidance).to_shell());
+        command.set(line.unwrap_or_default());
+    };
 
     // The settings of a run; in live mode the student's own sampler and steps (DDIM at the
     // count it was distilled for), whatever the Sampler and Steps controls say.
@@ -299,6 +341,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
         show_x0,
         predictions,
         summary,
+        timeline: Timeline::new(grid),
     };
 
     let generate = move |_| {
@@ -306,6 +349,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             return;
         };
         sweep_label.set(String::new());
+        say_command(&p, model());
         start_run(
             ui,
             model(),
@@ -342,6 +386,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             return;
         };
         live_ms.set(String::new());
+        say_command(&p, Model::Student);
         start_run(
             ui,
             Model::Student,
@@ -373,6 +418,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                     sweep[i].get_untracked(),
                     counter,
                     show_x0,
+                    None,
                 )
                 .await
                 {
@@ -385,6 +431,28 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             ui.finish(id, "done");
         });
     };
+
+    // On first open the sweep shows the default settings' run, drawn by `digitlab sample` and
+    // shipped beside the page (public/sweep), instead of five empty boxes.
+    let shipped_sweep = StoredValue::new(false);
+    Effect::new(move |_| {
+        let canvases: Vec<_> = sweep.iter().map(|c| c.get()).collect();
+        if shipped_sweep.get_value() || canvases.iter().any(Option::is_none) {
+            return;
+        }
+        shipped_sweep.set_value(true);
+        spawn_local(async move {
+            for (c, w) in canvases.into_iter().flatten().zip(SWEEP) {
+                if let Err(e) = canvas::paint_url(&c, &format!("sweep/w-{w}.png")).await {
+                    sweep_label.set(format!("(the shipped sweep: {e})"));
+                    return;
+                }
+            }
+            if sweep_label.get_untracked().is_empty() {
+                sweep_label.set(SHIPPED_SWEEP.into());
+            }
+        });
+    });
 
     let stop = move |_| ui.stop();
     let save = move |_| {
@@ -452,7 +520,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                                 show_x0.set(on);
                                 crate::client::send(crate::protocol::Request::ShowX0 { on });
                             }/>
-                        " show the predicted x₀ instead of x_t"
+                        " show the predicted " {math(formula::X0)} " instead of " {math(formula::XT)}
                     </label>
                     <div class="buttons">
                         <button data-testid="generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>"Generate"</button>
@@ -469,8 +537,10 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                 </div>
                 <div class="output">
                     <canvas class="digits" data-testid="samples" node_ref=grid width="32" height="32"></canvas>
+                    {timeline_controls(ui, drawn.timeline, "sample-timeline")}
                     <p class="meta" data-testid="predictions">{move || predictions.get()}</p>
                     <p class="meta" data-testid="judge-summary">{move || summary.get()}</p>
+                    {command_line("sample-command", command)}
                 </div>
             </div>
             <h3>"Guidance sweep " <span class="meta" data-testid="sweep-label">{move || sweep_label.get()}</span></h3>

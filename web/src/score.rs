@@ -19,6 +19,7 @@ use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use crate::client;
+use crate::explain::{formula, math};
 use crate::protocol::{ParticleSetup, ParticleState, ToyReply, ToyRequest};
 use crate::sampling::{positive_number, text_field, whole_number};
 
@@ -524,7 +525,7 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
     view! {
         <section class="view">
             <h2>"Score-based generation: Langevin dynamics and noise levels (NCSN)"</h2>
-            <p class="meta">"The data: p = 0.2 N((−5, −5), I) + 0.8 N((5, 5), I), the NCSN paper's toy. Blue arrows: the exact score ∇ log p_σ; red: the network's. Dots: particles (started uniform in [−8, 8]²). Green squares: the two means."</p>
+            <p class="meta">"The data: p = 0.2 N((−5, −5), I) + 0.8 N((5, 5), I), the NCSN paper's toy. Blue arrows: the exact score " {math(formula::SCORE_SIGMA)} "; red: the network's. Dots: particles (started uniform in [−8, 8]²). Green squares: the two means."</p>
             <div class="columns">
                 <div class="controls">
                     <h3>"1. Train the score network"</h3>
@@ -544,8 +545,8 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                             <option value="80">"80"</option>
                         </select>
                     </label>
-                    {text_field("σ_max ", "score-sigma-max", fields.sigma_max)}
-                    {text_field("σ_min ", "score-sigma-min", fields.sigma_min)}
+                    {text_field(view! { {math(formula::SIGMA_MAX)} " " }, "score-sigma-max", fields.sigma_max)}
+                    {text_field(view! { {math(formula::SIGMA_MIN)} " " }, "score-sigma-min", fields.sigma_min)}
                     {text_field("Steps per level T ", "score-steps", fields.steps)}
                     {text_field("Step size ε ", "score-eps", fields.eps)}
                     {text_field("Particles ", "score-particles", fields.particles)}
@@ -554,7 +555,7 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                         <select data-testid="score-kind" prop:value=move || fields.kind.get()
                             on:change=move |ev| fields.kind.set(event_target_value(&ev))>
                             <option value="annealed">"annealed over L levels"</option>
-                            <option value="plain">"plain, at σ_min (same number of steps)"</option>
+                            <option value="plain">"plain, at the smallest σ (same number of steps)"</option>
                         </select>
                     </label>
                     <label>"Score "

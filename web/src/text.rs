@@ -9,6 +9,8 @@
 //! thickness, slant, size) so the page says whether it is what was asked for. The weights are
 //! fetched the first time the view opens.
 
+use digitlab_ui::command::TextSettings;
+use digitlab_ui::inputs::Sampler;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -16,9 +18,12 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas::{self, normalise};
 use crate::client;
+use crate::command::command_line;
 use crate::explain;
+use crate::explain::{formula, math};
 use crate::protocol::{Loaded, Reply, Request, Slot, TextJob};
 use crate::sampling::{MAX_W, text_field, whole_number};
+use crate::timeline::{Timeline, timeline_controls};
 
 /// The shipped text models, by file stem, with what the switch calls them.
 pub const TEXT_MODELS: [(&str, &str); 3] = [
@@ -71,11 +76,14 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let tokens = RwSignal::new(Vec::<String>::new());
     let info = RwSignal::new(String::from("loading when the view opens"));
     let counter = RwSignal::new("0/0".to_string());
+    // The command that draws the grid on screen natively (set when a run starts).
+    let command = RwSignal::new(String::new());
     let verdicts = RwSignal::new(Vec::<String>::new());
     let summary = RwSignal::new(String::new());
     let attention_note = RwSignal::new(String::new());
     let maps = StoredValue::new_local(None::<(Vec<f32>, usize, usize, usize)>);
     let grid: NodeRef<Canvas> = NodeRef::new();
+    let timeline = Timeline::new(grid);
     let channels: NodeRef<Canvas> = NodeRef::new();
     let attention: NodeRef<Canvas> = NodeRef::new();
 
@@ -164,6 +172,19 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         verdicts.set(Vec::new());
         summary.set(String::new());
         counter.set(String::new());
+        let settings = TextSettings {
+            prompt: p.prompt.clone(),
+            negative: (!p.negative.is_empty()).then(|| p.negative.clone()),
+            guidance: p.guidance,
+            sampler: Sampler::Ddim,
+            steps: p.steps,
+            count: p.count,
+            seed: p.seed,
+        };
+        let line = crate::app::card_path(ui, &Slot::Text(p.model.clone()))
+            .map(|path| digitlab_ui::command::text(&path, &settings).to_shell());
+        command.set(line.unwrap_or_default());
+        timeline.clear();
         let (name, count) = (p.model.clone(), p.count);
         spawn_local(async move {
             ui.status.set("sampling".into());
@@ -193,6 +214,7 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         }
                         ui.step_ms.set(ms_per_step);
                         counter.set(format!("{step}/{total}"));
+                        timeline.push(format!("step {step}/{total}"), &values, count, side);
                     }
                 },
             )
@@ -272,7 +294,9 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             <div class="sweep textfigs">
                 <figure>
                     <canvas class="digits" node_ref=grid data-testid="text-grid" width="28" height="28"></canvas>
-                    <figcaption class="meta">"the digits (pixel model: x_t at each step; latent model: the decoder's picture of the current guess of the clean latent)"</figcaption>
+                    <figcaption class="meta">"the digits (pixel model: " {math(formula::XT)} " at each step; latent model: the decoder's picture of the current guess of the clean latent)"</figcaption>
+                    {timeline_controls(ui, timeline, "text-timeline")}
+                    {command_line("text-command", command)}
                 </figure>
                 <figure>
                     <canvas class="digits strip" node_ref=channels data-testid="text-channels" width="28" height="7"></canvas>

@@ -12,9 +12,10 @@ use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
+use crate::command::command_line;
 use crate::explain;
 use crate::latent::{self, decode};
-use crate::protocol::LatentOp;
+use crate::protocol::{LatentOp, Slot};
 use crate::sampling::show_labels;
 use crate::sampling::{text_field, whole_number};
 
@@ -97,6 +98,8 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         std::array::from_fn(|_| NodeRef::new());
     // The encodings of the two digits being interpolated.
     let ends = StoredValue::new(None::<(Vec<f32>, Vec<f32>)>);
+    // The command that draws the samples natively (set when they are drawn).
+    let command = RwSignal::new(String::new());
 
     let report = move |r: Result<(), String>| match r {
         Ok(()) => done.update(|n| *n += 1),
@@ -113,6 +116,9 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 if let Some(c) = samples.get_untracked() {
                     canvas::paint_grid(&c, &values, COUNT, 28);
                 }
+                let line = crate::app::card_path(ui, &Slot::Latent("vae".into()))
+                    .map(|path| digitlab_ui::command::generator(&path, COUNT, seed).to_shell());
+                command.set(line.unwrap_or_default());
                 if let Some(labels) = labels {
                     show_labels(labels, None, predictions, summary);
                 }
@@ -284,7 +290,10 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     <p class="meta" data-testid="vae-summary">{move || summary.get()}</p>
                     <span data-testid="vae-predictions" hidden>{move || predictions.get()}</span>
                 </div>
-                <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"></canvas>
+                <div class="output">
+                    <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"></canvas>
+                    {command_line("vae-samples-command", command)}
+                </div>
             </div>
             <h3>"Reconstructions of held-out digits (decoder of the encoder's mean)"</h3>
             <p class="meta">"held-out digits"</p>

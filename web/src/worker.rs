@@ -132,7 +132,8 @@ async fn handle(scope: &Scope, id: HandlerId, state: &Rc<RefCell<State>>, reques
             card,
             bytes,
             source,
-        } => send(match load_user(state, &card, bytes, &source) {
+            card_name,
+        } => send(match load_user(state, &card, bytes, &source, card_name) {
             Ok(model) => Reply::Loaded { job, model },
             Err((slot, e)) => Reply::NotLoaded {
                 job,
@@ -244,7 +245,16 @@ async fn load_shipped(
         } => Some(fetch_shipped(autoencoder, |_, _| {}).await?),
         _ => None,
     };
-    install(state, slot, card, bytes, autoencoder, "shipped".into())
+    let path = digitlab_ui::command::card_path(&file, true);
+    install(
+        state,
+        slot,
+        card,
+        bytes,
+        autoencoder,
+        "shipped".into(),
+        path,
+    )
 }
 
 fn is_student(card: &Card) -> bool {
@@ -265,6 +275,7 @@ fn load_user(
     card: &str,
     bytes: Vec<u8>,
     source: &str,
+    card_name: String,
 ) -> Result<Loaded, (Slot, String)> {
     let card = parse_card(card).map_err(|e| (Slot::Teacher, e))?;
     let latent = |name: &str| Slot::Latent(name.into());
@@ -294,7 +305,7 @@ fn load_user(
             ));
         }
     };
-    install(state, &slot, card, bytes, None, source.into()).map_err(|e| (slot, e))
+    install(state, &slot, card, bytes, None, source.into(), card_name).map_err(|e| (slot, e))
 }
 
 /// Checks and loads a model into its slot on the worker's device (replacing the one there).
@@ -305,6 +316,7 @@ fn install(
     bytes: Vec<u8>,
     autoencoder: Option<(Card, Vec<u8>)>,
     source: String,
+    path: String,
 ) -> Result<Loaded, String> {
     let mut state = state.borrow_mut();
     let lab = state.lab.as_mut().ok_or("the backend is not ready yet")?;
@@ -315,6 +327,7 @@ fn install(
         card: card_json,
         train_steps: 0,
         student_steps: None,
+        path,
     };
     let device = lab.device.clone();
     match slot {

@@ -8,8 +8,12 @@
 //! - [`plot`]: line plots laid out as marks, rendered as SVG by the page.
 //! - [`grid`]: digits laid out as the CLI's PNG grids.
 //! - [`log`]: training logs (`metrics.jsonl`) read as curves.
+//! - [`command`]: the `digitlab` command line that redraws a picture of the page natively.
+//! - [`timeline`]: the frames of a run, kept to scrub after it.
 
+pub mod command;
 pub mod grid;
 pub mod inputs;
 pub mod log;
 pub mod plot;
+pub mod timeline;

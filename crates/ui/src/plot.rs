@@ -71,6 +71,37 @@ fn text(x: f64, y: f64, s: impl Into<String>, color: &str, end: bool) -> Mark {
     }
 }
 
+/// A label's runs of text, each `true` when it is a subscript: `p_data` is `p` then `data`
+/// lowered, `x_{t-1}` is `x` then `t-1` (a run after `_` ends at the first character that is
+/// not a letter or digit). The page draws them as SVG `<tspan>`s, so a series name reads as
+/// notation rather than TeX.
+pub fn subscripts(label: &str) -> Vec<(String, bool)> {
+    let mut runs: Vec<(String, bool)> = Vec::new();
+    let mut push = |s: &str, sub: bool| {
+        if !s.is_empty() {
+            runs.push((s.to_string(), sub));
+        }
+    };
+    let mut rest = label;
+    while let Some(i) = rest.find('_') {
+        push(&rest[..i], false);
+        let after = &rest[i + 1..];
+        let (sub, next) = if let Some(braced) = after.strip_prefix('{') {
+            let end = braced.find('}').unwrap_or(braced.len());
+            (&braced[..end], braced.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = after
+                .find(|c: char| !c.is_alphanumeric())
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        push(sub, true);
+        rest = next;
+    }
+    push(rest, false);
+    runs
+}
+
 /// Decimals enough to tell `lo` from `hi` apart.
 fn tick(v: f64, span: f64) -> String {
     if v != 0.0 && v.abs() < 1e-3 {
@@ -202,6 +233,32 @@ pub fn layout(plot: &Plot) -> Drawing {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn labels_split_into_subscripts() {
+        use super::subscripts;
+        let s = |v: &[(&str, bool)]| {
+            v.iter()
+                .map(|(t, b)| (t.to_string(), *b))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            subscripts("KL(p_g||p_data)"),
+            s(&[
+                ("KL(p", false),
+                ("g", true),
+                ("||p", false),
+                ("data", true),
+                (")", false)
+            ])
+        );
+        assert_eq!(
+            subscripts("x_{t-1} end"),
+            s(&[("x", false), ("t-1", true), (" end", false)])
+        );
+        assert_eq!(subscripts("theta"), s(&[("theta", false)]));
+        assert_eq!(subscripts(""), s(&[]));
+    }
+
     use super::*;
 
     #[test]

@@ -1,0 +1,44 @@
+//! # The command under a picture
+//!
+//! The `digitlab` line that draws the same picture natively (`digitlab_ui::command` writes
+//! it), shown under the picture with a Copy button. It is set when a run starts, so it always
+//! describes the picture on screen rather than the controls' current values.
+
+use leptos::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// The line in `line` (empty: nothing shown), as `data-testid=id`, and its Copy button
+/// (`id-copy`), which says whether the clipboard took it.
+pub fn command_line(id: &'static str, line: RwSignal<String>) -> impl IntoView {
+    let copied = RwSignal::new(String::new());
+    let copy = move |_| {
+        let text = line.get_untracked();
+        spawn_local_copy(text, copied);
+    };
+    view! {
+        <p class="command" class:hidden=move || line.get().is_empty()>
+            <span class="meta">"Natively: "</span>
+            <code data-testid=id>{move || line.get()}</code>
+            " "
+            <button data-testid=format!("{id}-copy") aria-label="Copy the command" on:click=copy>"Copy"</button>
+            " "
+            <span class="meta" data-testid=format!("{id}-copied") aria-live="polite">{move || copied.get()}</span>
+        </p>
+    }
+}
+
+fn spawn_local_copy(text: String, copied: RwSignal<String>) {
+    leptos::task::spawn_local(async move {
+        let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
+        let result = match clipboard {
+            Some(c) => JsFuture::from(c.write_text(&text)).await.map(|_| ()),
+            None => Err("no window".into()),
+        };
+        // Where the browser refuses (an insecure origin, no permission) the line stays
+        // selectable by hand.
+        copied.set(match result {
+            Ok(()) => "copied".into(),
+            Err(_) => "the browser refused the clipboard: select the line to copy it".into(),
+        });
+    });
+}
