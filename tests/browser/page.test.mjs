@@ -226,6 +226,99 @@ test('every formula is MathML the browser lays out, and no TeX is left in the te
   await page.close();
 });
 
+test('accessible on a phone and by keyboard: axe-core finds no serious or critical violation in any view, no view scrolls sideways at 390 px, and the pad draws from the keyboard', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  const views = ['sample', 'edit', 'forward', 'divergence', 'score', 'vae', 'gan', 'text', 'compare', 'bench'];
+  const report = {};
+  for (const [width, height] of [[1280, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    for (const tab of views) {
+      await page.getByTestId(`tab-${tab}`).click();
+      await page.waitForTimeout(300);
+      if (width === 1280) {
+        // axe-core (npm), injected into the page; the shown view and the header are audited.
+        await page.addScriptTag({ path: join(ROOT, 'node_modules/axe-core/axe.min.js') });
+        const violations = await page.evaluate(async () => {
+          const r = await axe.run({ exclude: [['.hidden']] }, { resultTypes: ['violations'] });
+          return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+            .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+        });
+        report[tab] = violations;
+        assert.deepEqual(violations, [], `${tab}: axe-core`);
+      } else {
+        const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(sideways <= 0, `${tab} at 390 px scrolls sideways by ${sideways} px`);
+        await shot(page, `view-${tab}-en-390`);
+      }
+    }
+  }
+  await writeFile(join(SHOTS, 'axe.json'), JSON.stringify(report, null, 1));
+  // The drawing pad by keyboard: Space inks the cursor's pixel, Shift+arrows draw a line.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByTestId('tab-edit').click();
+  await page.getByTestId('edit-clear').click();
+  await page.getByTestId('edit-pad').focus();
+  await page.keyboard.press('Space');
+  for (let i = 0; i < 4; i++) await page.keyboard.press('Shift+ArrowRight');
+  const ink = await canvasGrey(page, 'edit-canvas');
+  const at = (x, y) => ink.grey[y * ink.width + x];
+  assert.ok(at(14, 14) > 100 && at(18, 14) > 100, `ink at the cursor's path: ${at(14, 14)}, ${at(18, 14)}`);
+  assert.equal(at(14, 4), 0, 'nowhere else');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('Persian: the switch lays the page out right to left, translates every label of the Sample view, is remembered, and samples the same digits', async () => {
+  const { page, errors } = await open(browser, url, '?backend=cpu');
+  // What a reader reads in the Sample view: labels (without their controls and formulas),
+  // buttons (their accessible names), headings and the sampler's options.
+  const labels = () => page.evaluate(() => {
+    const view = document.querySelector('[data-testid=generate]').closest('section');
+    const own = (e) => {
+      const c = e.cloneNode(true);
+      c.querySelectorAll('select, input, output, math, [data-testid=sweep-label], [data-testid=step-counter], [data-testid=student-info]').forEach((x) => x.remove());
+      return c.textContent.replace(/\s+/g, ' ').trim();
+    };
+    const shown = (e) => e.closest('.hidden') === null;
+    return [
+      ...[...view.querySelectorAll('label, h2, h3')].filter(shown).map(own),
+      ...[...view.querySelectorAll('button')].filter(shown).map((b) => b.getAttribute('aria-label') ?? b.textContent.trim()),
+      ...[...view.querySelectorAll('[data-testid=sampler] option, [data-testid=digit] option[value=none]')].map((o) => o.textContent.trim()),
+    ].filter((t) => t !== '');
+  });
+  const settings = { digit: 7, w: 2, sampler: 'ddim', steps: 3, count: 4, seed: 5 };
+  await generate(page, settings);
+  const [english, before] = [await labels(), await canvasGrey(page, 'samples')];
+  assert.ok(english.length >= 15, `${english.length} labels: ${english}`);
+  await page.getByTestId('language').selectOption('fa');
+  assert.equal(await page.evaluate(() => document.documentElement.dir), 'rtl');
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'fa');
+  const persian = await labels();
+  assert.equal(persian.length, english.length, `${persian}`);
+  english.forEach((e, i) => assert.notEqual(persian[i], e, `not translated: ${e}`));
+  assert.ok(persian.every((p) => /[\u0600-\u06FF]/.test(p)), `${persian}`);
+  // The explanations are in Persian, their formulas still MathML.
+  const explain = page.getByTestId('explain-sampling');
+  assert.match(await explain.innerText(), /شبکه/);
+  assert.ok(await explain.locator('math').count() > 5);
+  // The same settings draw the same digits.
+  await generate(page, settings);
+  assert.deepEqual(await canvasGrey(page, 'samples'), before);
+  await shot(page, 'view-sample-fa');
+  // Remembered: a reload opens in Persian.
+  await page.reload();
+  await waitStatus(page, /^ready$/, 180_000);
+  assert.equal(await page.evaluate(() => document.documentElement.dir), 'rtl');
+  for (const tab of ['edit', 'forward', 'divergence', 'score', 'vae', 'gan', 'text', 'compare', 'bench']) {
+    await page.getByTestId(`tab-${tab}`).click();
+    await shot(page, `view-${tab}-fa`);
+  }
+  await page.getByTestId('language').selectOption('en');
+  assert.equal(await page.evaluate(() => document.documentElement.dir), 'ltr');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('the guidance sweep shows the default run on first open, and it is what `digitlab sample` draws now', async () => {
   const { page, errors } = await open(browser, url, '?backend=cpu');
   await waitText(page, 'sweep-label', (t) => t.includes('shipped with the page'), 30_000);

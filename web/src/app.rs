@@ -21,6 +21,7 @@ use crate::edit::EditView;
 use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::gan::GanView;
+use crate::i18n::*;
 use crate::lab::parse_card;
 use crate::protocol::{Loaded, Reply, Request, Slot};
 use crate::sampling::SamplingView;
@@ -257,8 +258,40 @@ fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
+/// The page in the visitor's language (English or Persian, remembered; `<html lang dir>` follow).
 #[component]
 pub fn App() -> impl IntoView {
+    view! {
+        <I18nContextProvider>
+            <Page/>
+        </I18nContextProvider>
+    }
+}
+
+/// The English / فارسی switch.
+fn language_switch() -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <label class="language">{t!(i18n, language)} " "
+            <select data-testid="language"
+                prop:value=move || i18n.get_locale().as_str()
+                on:change=move |ev| {
+                    let locale = match event_target_value(&ev).as_str() {
+                        "fa" => Locale::fa,
+                        _ => Locale::en,
+                    };
+                    i18n.set_locale(locale);
+                }>
+                <option value="en">"English"</option>
+                <option value="fa" lang="fa">"فارسی"</option>
+            </select>
+        </label>
+    }
+}
+
+#[component]
+fn Page() -> impl IntoView {
+    let i18n = use_i18n();
     let ui = Ui {
         loaded: StoredValue::new_local(Vec::new()),
         ncsn_card: RwSignal::new(None),
@@ -373,23 +406,24 @@ pub fn App() -> impl IntoView {
     view! {
         <header>
             <h1>"DigitLab"</h1>
-            <p class="tagline">"Generative models of handwritten digits, trained natively with Burn and run here by the same Burn modules."</p>
-            <p class="backend">"Backend: " <span data-testid="backend">{move || ui.backend.get()}</span></p>
-            <p class="status">"Status: " <span data-testid="status">{move || ui.status.get()}</span></p>
+            {language_switch()}
+            <p class="tagline">{t!(i18n, tagline)}</p>
+            <p class="backend">{t!(i18n, backend)} " " <span data-testid="backend" dir="ltr">{move || ui.backend.get()}</span></p>
+            <p class="status">{t!(i18n, status)} " " <span data-testid="status" dir="ltr">{move || ui.status.get()}</span></p>
             <p class="notice" data-testid="notice">{move || ui.notice.get()}</p>
             <span data-testid="runs-finished" hidden>{move || ui.finished.get()}</span>
         </header>
         <nav>
-            <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">"Sample"</button>
-            <button class:active=move || tab.get() == Tab::Edit on:click=move |_| tab.set(Tab::Edit) data-testid="tab-edit">"Edit"</button>
-            <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">"Forward process"</button>
-            <button class:active=move || tab.get() == Tab::Divergence on:click=move |_| tab.set(Tab::Divergence) data-testid="tab-divergence">"Divergences"</button>
-            <button class:active=move || tab.get() == Tab::Score on:click=move |_| tab.set(Tab::Score) data-testid="tab-score">"Score (NCSN)"</button>
-            <button class:active=move || tab.get() == Tab::Vae on:click=move |_| tab.set(Tab::Vae) data-testid="tab-vae">"VAE"</button>
-            <button class:active=move || tab.get() == Tab::Gan on:click=move |_| tab.set(Tab::Gan) data-testid="tab-gan">"GAN"</button>
-            <button class:active=move || tab.get() == Tab::Text on:click=move |_| tab.set(Tab::Text) data-testid="tab-text">"Text"</button>
-            <button class:active=move || tab.get() == Tab::Compare on:click=move |_| tab.set(Tab::Compare) data-testid="tab-compare">"Compare"</button>
-            <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">"Bench"</button>
+            <button class:active=move || tab.get() == Tab::Sample on:click=move |_| tab.set(Tab::Sample) data-testid="tab-sample">{t!(i18n, tabs.sample)}</button>
+            <button class:active=move || tab.get() == Tab::Edit on:click=move |_| tab.set(Tab::Edit) data-testid="tab-edit">{t!(i18n, tabs.edit)}</button>
+            <button class:active=move || tab.get() == Tab::Forward on:click=move |_| tab.set(Tab::Forward) data-testid="tab-forward">{t!(i18n, tabs.forward)}</button>
+            <button class:active=move || tab.get() == Tab::Divergence on:click=move |_| tab.set(Tab::Divergence) data-testid="tab-divergence">{t!(i18n, tabs.divergence)}</button>
+            <button class:active=move || tab.get() == Tab::Score on:click=move |_| tab.set(Tab::Score) data-testid="tab-score">{t!(i18n, tabs.score)}</button>
+            <button class:active=move || tab.get() == Tab::Vae on:click=move |_| tab.set(Tab::Vae) data-testid="tab-vae">{t!(i18n, tabs.vae)}</button>
+            <button class:active=move || tab.get() == Tab::Gan on:click=move |_| tab.set(Tab::Gan) data-testid="tab-gan">{t!(i18n, tabs.gan)}</button>
+            <button class:active=move || tab.get() == Tab::Text on:click=move |_| tab.set(Tab::Text) data-testid="tab-text">{t!(i18n, tabs.text)}</button>
+            <button class:active=move || tab.get() == Tab::Compare on:click=move |_| tab.set(Tab::Compare) data-testid="tab-compare">{t!(i18n, tabs.compare)}</button>
+            <button class:active=move || tab.get() == Tab::Bench on:click=move |_| tab.set(Tab::Bench) data-testid="tab-bench">{t!(i18n, tabs.bench)}</button>
         </nav>
         <main>
             <div class:hidden=move || tab.get() != Tab::Sample><SamplingView ui=ui/></div>
@@ -410,7 +444,7 @@ pub fn App() -> impl IntoView {
                ", then choose (or drop here) the card " <code>"runs/mine/ddpm-cfg.json"</code>
                " together with its " <code>".bpk"</code> " file. The same works for a score network (" <code>"train ncsn"</code> "), a VAE (" <code>"train vae"</code>
                ", in place of the 2-D one when its latent is 2) and an unconditional GAN (" <code>"train gan"</code> "), and for the classifier. The page checks the format version, the kind, the sha256, that the weights are finite numbers and as many as the card's config needs, and the architecture, before it uses them."</p>
-            <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" on:change=on_pick/>
+            <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" aria-label="Your weights: the card (.json) and its .bpk file" on:change=on_pick/>
             <p class="notice" data-testid="weights-message">{move || user_message.get()}</p>
         </section>
         <footer>

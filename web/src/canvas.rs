@@ -20,6 +20,7 @@ pub fn paint_grey(canvas: &HtmlCanvasElement, w: usize, h: usize, grey: &[u8]) {
     if canvas.width() != w as u32 || canvas.height() != h as u32 {
         canvas.set_width(w as u32);
         canvas.set_height(h as u32);
+        crisp_width(canvas, w);
     }
     let mut rgba = Vec::with_capacity(grey.len() * 4);
     for &g in grey {
@@ -38,6 +39,23 @@ pub fn paint_grid(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: us
     paint_grey(canvas, w, h, &grey);
 }
 
+/// Gives a digit grid the largest CSS width that is a whole multiple of its `w` pixels within
+/// the width its class asks for (a grid 384 px, `small` 160 px), so every image pixel covers
+/// the same number of screen pixels and the digits stay crisp. Strips and the VAE's plane keep
+/// their stylesheet sizes.
+fn crisp_width(canvas: &HtmlCanvasElement, w: usize) {
+    let class = canvas.class_name();
+    let classes: Vec<&str> = class.split_whitespace().collect();
+    if !classes.contains(&"digits") || classes.contains(&"strip") || classes.contains(&"manifold") {
+        return;
+    }
+    let target = if classes.contains(&"small") { 160 } else { 384 };
+    let k = (target / w.max(1)).max(1);
+    let _ = canvas
+        .style()
+        .set_property("width", &format!("{}px", k * w));
+}
+
 /// `n` images in one row.
 pub fn paint_strip(canvas: &HtmlCanvasElement, values: &[f32], n: usize, side: usize) {
     let (w, h, grey) = grid_bytes_in(values, n, side, n);
@@ -54,6 +72,7 @@ pub async fn paint_url(canvas: &HtmlCanvasElement, url: &str) -> Result<(), Stri
         .map_err(|_| format!("{url} did not load"))?;
     canvas.set_width(img.natural_width());
     canvas.set_height(img.natural_height());
+    crisp_width(canvas, img.natural_width() as usize);
     let ctx = context(canvas).ok_or("no 2-D context")?;
     ctx.draw_image_with_html_image_element(&img, 0.0, 0.0)
         .map_err(|e| format!("{e:?}"))

@@ -5,11 +5,14 @@
 //! describes the picture on screen rather than the controls' current values.
 
 use leptos::prelude::*;
+
+use crate::i18n::*;
 use wasm_bindgen_futures::JsFuture;
 
 /// The line in `line` (empty: nothing shown), as `data-testid=id`, and its Copy button
 /// (`id-copy`), which says whether the clipboard took it.
 pub fn command_line(id: &'static str, line: RwSignal<String>) -> impl IntoView {
+    let i18n = use_i18n();
     let copied = RwSignal::new(String::new());
     let copy = move |_| {
         let text = line.get_untracked();
@@ -17,10 +20,10 @@ pub fn command_line(id: &'static str, line: RwSignal<String>) -> impl IntoView {
     };
     view! {
         <p class="command" class:hidden=move || line.get().is_empty()>
-            <span class="meta">"Natively: "</span>
-            <code data-testid=id>{move || line.get()}</code>
+            <span class="meta">{t!(i18n, command.natively)} " "</span>
+            <code data-testid=id dir="ltr">{move || line.get()}</code>
             " "
-            <button data-testid=format!("{id}-copy") aria-label="Copy the command" on:click=copy>"Copy"</button>
+            <button data-testid=format!("{id}-copy") aria-label=move || t_string!(i18n, command.copy_label) on:click=copy>{t!(i18n, command.copy)}</button>
             " "
             <span class="meta" data-testid=format!("{id}-copied") aria-live="polite">{move || copied.get()}</span>
         </p>

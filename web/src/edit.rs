@@ -21,6 +21,7 @@ use crate::sampling::{
     Drawn, MAX_COUNT, Params, digit_select, guidance_slider, start_run, train_steps, whole_number,
 };
 use crate::timeline::{Timeline, timeline_controls};
+use digitlab_ui::grid::alt_text;
 
 /// The pad's side in pixels (the model's digits).
 const SIDE: usize = 28;
@@ -178,6 +179,36 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         }
     };
     let up = move |_| drawing.set(false);
+    // The keyboard's way to draw: arrow keys move a cursor over the pad's pixels, Space (or
+    // Enter) applies the tool there, Shift+arrow moves and applies, so every tool works without
+    // a pointer.
+    let cursor = RwSignal::new((SIDE / 2, SIDE / 2));
+    let key = move |ev: web_sys::KeyboardEvent| {
+        let (x, y) = cursor.get_untracked();
+        let moved_to = match ev.key().as_str() {
+            "ArrowLeft" => Some((x.saturating_sub(1), y)),
+            "ArrowRight" => Some(((x + 1).min(SIDE - 1), y)),
+            "ArrowUp" => Some((x, y.saturating_sub(1))),
+            "ArrowDown" => Some((x, (y + 1).min(SIDE - 1))),
+            _ => None,
+        };
+        let apply = match moved_to {
+            Some(to) => {
+                cursor.set(to);
+                ev.shift_key()
+            }
+            None => matches!(ev.key().as_str(), " " | "Enter"),
+        };
+        if moved_to.is_some() || apply {
+            ev.prevent_default();
+        }
+        if apply {
+            let (x, y) = cursor.get_untracked();
+            let radius = brush.get_untracked().parse::<f64>().unwrap_or(1.2);
+            remember();
+            pad.update(|p| p.stroke(tool_now(), x as f64 + 0.5, y as f64 + 0.5, radius));
+        }
+    };
 
     let undo = move |_| {
         if let Some(previous) = history.try_update_value(|h| h.pop()).flatten() {
@@ -359,12 +390,20 @@ pub fn EditView(ui: Ui) -> impl IntoView {
                     <p class="meta">"Step " <span data-testid="edit-counter">{move || counter.get()}</span></p>
                 </div>
                 <div class="output">
-                    <div class="pad" node_ref=surface data-testid="edit-pad"
-                        on:pointerdown=down on:pointermove=moved on:pointerup=up on:pointerleave=up>
+                    <div class="pad" node_ref=surface data-testid="edit-pad" tabindex="0" role="application"
+                        aria-label="Drawing pad, 28 by 28 pixels: arrow keys move the cursor, Space applies the tool, Shift with an arrow draws as it moves"
+                        on:pointerdown=down on:pointermove=moved on:pointerup=up on:pointerleave=up on:keydown=key>
+                        <div class="cursor" data-testid="edit-cursor" aria-hidden="true"
+                            style=move || {
+                                let (x, y) = cursor.get();
+                                let cell = 100.0 / SIDE as f64;
+                                format!("left: {}%; top: {}%; width: {cell}%; height: {cell}%", x as f64 * cell, y as f64 * cell)
+                            }></div>
                         <canvas class="digits" node_ref=ink_canvas width="28" height="28" data-testid="edit-canvas"></canvas>
                         <canvas class="digits mask" node_ref=mask_canvas width="28" height="28" data-testid="edit-mask"></canvas>
                     </div>
-                    <canvas class="digits" data-testid="edit-output" node_ref=output width="32" height="32"></canvas>
+                    <canvas class="digits" data-testid="edit-output" node_ref=output width="32" height="32"
+                        role="img" aria-label=move || alt_text("the edited digits", &predictions.get())></canvas>
                     {timeline_controls(ui, timeline, "edit-timeline")}
                     <p class="meta" data-testid="edit-predictions">{move || predictions.get()}</p>
                     <p class="meta" data-testid="edit-summary">{move || summary.get()}</p>

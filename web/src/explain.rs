@@ -7,6 +7,8 @@
 
 use leptos::prelude::*;
 
+use crate::i18n::*;
+
 /// One fold of explanations: title and body as HTML (formulas as `<math>`).
 pub struct Fold {
     pub title: &'static str,
@@ -27,24 +29,31 @@ pub fn math(mathml: &'static str) -> impl IntoView {
     view! { <span class="formula" inner_html=mathml></span> }
 }
 
-/// The folds of one view, the open ones unfolded. Their HTML is the build's own output from the
-/// repository's texts, never user input, so `inner_html` is safe here.
+/// The folds of one view in the page's language, the open ones unfolded; a view not yet
+/// translated says so and shows the English text, left to right. Their HTML is the build's own
+/// output from the repository's texts, never user input, so `inner_html` is safe here.
 fn folds(view: &'static str) -> impl IntoView {
-    let folds = typeset::folds("en", view);
-    view! {
-        <div class="explain" data-testid=format!("explain-{view}")>
-            {folds
-                .iter()
-                .map(|fold| {
-                    view! {
-                        <details open=fold.open>
-                            <summary inner_html=fold.title></summary>
-                            <div class="fold" inner_html=fold.body></div>
-                        </details>
-                    }
-                })
-                .collect_view()}
-        </div>
+    let i18n = use_i18n();
+    move || {
+        let language = i18n.get_locale().as_str();
+        let translated = typeset::translated(language, view);
+        let dir = if translated { "auto" } else { "ltr" };
+        view! {
+            <div class="explain" data-testid=format!("explain-{view}") lang=if translated { language } else { "en" } dir=dir>
+                {(!translated).then(|| view! { <p class="meta" lang=language dir="auto">{t!(i18n, explain.untranslated)}</p> })}
+                {typeset::folds(language, view)
+                    .iter()
+                    .map(|fold| {
+                        view! {
+                            <details open=fold.open>
+                                <summary inner_html=fold.title></summary>
+                                <div class="fold" inner_html=fold.body></div>
+                            </details>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+        }
     }
 }
 

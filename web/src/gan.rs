@@ -17,6 +17,7 @@ use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::protocol::{LatentOp, Slot};
 use crate::sampling::show_labels;
 use crate::sampling::{text_field, whole_number};
+use digitlab_ui::grid::alt_text;
 use digitlab_ui::log::curve;
 
 const COUNT: usize = 16;
@@ -189,7 +190,8 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         view! {
             <div>
                 <h4>{title}</h4>
-                <canvas class="digits" node_ref=grids[k] width="28" height="28" data-testid=grid_id></canvas>
+                <canvas class="digits" node_ref=grids[k] width="28" height="28" data-testid=grid_id
+                    role="img" aria-label=move || alt_text(&format!("{title}'s digits"), &predictions[k].get())></canvas>
                 {command_line(command_id, commands[k])}
                 <p class="meta" data-testid=summary_id>{move || summaries[k].get()}</p>
                 <span data-testid=pred_id hidden>{move || predictions[k].get()}</span>

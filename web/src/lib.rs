@@ -14,6 +14,15 @@
 //! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
 //! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and [`ncsn`] NCSN sampling on MNIST, [`text`] text prompts and latent diffusion, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
 
+// The `i18n` module (`Locale`, `use_i18n`, `t!`) from web/locales/*.json. `load_locales!` is
+// deprecated in leptos_i18n 0.6 in favour of a build-script generator, which would add ICU's
+// data export tools to every build of the page; the macro does the same job at compile time.
+#[allow(deprecated)]
+mod locales {
+    leptos_i18n::load_locales!();
+}
+pub use locales::i18n;
+
 pub mod app;
 pub mod backend;
 pub mod bench;

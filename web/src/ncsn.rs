@@ -18,6 +18,7 @@ use crate::explain::{formula, math};
 use crate::protocol::{Reply, Request, Slot};
 use crate::sampling::show_labels;
 use crate::timeline::{Timeline, timeline_controls};
+use digitlab_ui::grid::alt_text;
 use digitlab_ui::inputs::{LangevinParams, MAX_COUNT, MAX_W_NCSN};
 
 /// One row of the card's stored evaluations.
@@ -166,7 +167,7 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                             on:input=move |ev| step_size.set(event_target_value(&ev))/>
                     </label>
                     <label>{math(formula::SIGMA_MAX)} " (trained up to the card's) "
-                        <input type="text" data-testid="ncsn-sigma-max" prop:value=move || sigma_max.get()
+                        <input type="text" data-testid="ncsn-sigma-max" aria-label="largest noise level σ max (trained up to the card's)" prop:value=move || sigma_max.get()
                             on:input=move |ev| sigma_max.set(event_target_value(&ev))/>
                     </label>
                     <label>"Guidance w "
@@ -196,7 +197,8 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                     <span data-testid="ncsn-predictions" hidden>{move || predictions.get()}</span>
                 </div>
                 <div class="output">
-                    <canvas class="digits" node_ref=grid width="28" height="28" data-testid="ncsn-samples"></canvas>
+                    <canvas class="digits" node_ref=grid width="28" height="28" data-testid="ncsn-samples"
+                        role="img" aria-label=move || alt_text("the score network's digits", &predictions.get())></canvas>
                     {timeline_controls(ui, timeline, "ncsn-timeline")}
                     {command_line("ncsn-command", command)}
                 </div>

@@ -17,9 +17,11 @@ use crate::client;
 use crate::command::command_line;
 use crate::explain;
 use crate::explain::{formula, math};
+use crate::i18n::*;
 use crate::protocol::{Reply, Request, Slot};
 use crate::ticks::now_ms;
 use crate::timeline::{Timeline, timeline_controls};
+use digitlab_ui::grid::alt_text;
 
 pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_number};
 use digitlab_ui::inputs::{SampleParams, Sampler};
@@ -39,14 +41,36 @@ pub fn text_field(
     }
 }
 
+/// A text input whose label is a formula (`σ_max`): `name` is its accessible name, since a
+/// screen reader's name for a label made of MathML is not dependable.
+pub fn named_field(
+    label: impl IntoView + 'static,
+    name: &'static str,
+    id: &'static str,
+    sig: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>{label} " "
+            <input type="text" inputmode="decimal" data-testid=id aria-label=name prop:value=move || sig.get()
+                on:input=move |ev| sig.set(event_target_value(&ev))/>
+        </label>
+    }
+}
+
 /// "Digit": 0-9 or unconditional (`none`), bound to `sig` (`data-testid` = `id`).
 pub fn digit_select(id: &'static str, sig: RwSignal<String>) -> impl IntoView {
+    let i18n = use_i18n();
+    // In Persian each digit is also named, with the names the captions' tokenizer knows.
+    let name = move |d: usize| match i18n.get_locale() {
+        Locale::fa => format!("{d} ({})", digitlab_captions::grammar::PERSIAN[d]),
+        Locale::en => d.to_string(),
+    };
     view! {
-        <label>"Digit "
+        <label>{t!(i18n, sample.digit)} " "
             <select data-testid=id prop:value=move || sig.get()
                 on:change=move |ev| sig.set(event_target_value(&ev))>
-                <option value="none">"unconditional"</option>
-                {(0..10).map(|d| view! { <option value=d.to_string()>{d}</option> }).collect_view()}
+                <option value="none">{t!(i18n, sample.unconditional)}</option>
+                {(0..10).map(|d| view! { <option value=d.to_string()>{move || name(d)}</option> }).collect_view()}
             </select>
         </label>
     }
@@ -58,8 +82,9 @@ pub fn guidance_slider(
     value_id: &'static str,
     sig: RwSignal<f64>,
 ) -> impl IntoView {
+    let i18n = use_i18n();
     view! {
-        <label>"Guidance w "
+        <label>{t!(i18n, sample.guidance)} " "
             <input type="range" min="0" max=MAX_W step="0.1" data-testid=id
                 prop:value=move || sig.get().to_string()
                 on:input=move |ev| {
@@ -279,6 +304,7 @@ pub fn start_run(
 
 #[component]
 pub fn SamplingView(ui: Ui) -> impl IntoView {
+    let i18n = use_i18n();
     let digit = RwSignal::new("3".to_string());
     let guidance = RwSignal::new(2.0f64);
     let sampler = RwSignal::new("ddim".to_string());
@@ -473,31 +499,31 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"Sample digits with classifier-free guidance"</h2>
+            <h2>{t!(i18n, sample.title)}</h2>
             <div class="columns">
                 <div class="controls">
                     {digit_select("digit", digit)}
                     {guidance_slider("guidance", "guidance-value", guidance)}
-                    <label>"Sampler "
+                    <label>{t!(i18n, sample.sampler)} " "
                         <select data-testid="sampler" prop:value=move || sampler.get()
                             disabled=move || live.get()
                             on:change=move |ev| sampler.set(event_target_value(&ev))>
-                            <option value="ddim">"DDIM (deterministic)"</option>
-                            <option value="ddpm">"DDPM (ancestral)"</option>
-                            <option value="dpm++">"DPM-Solver++ (2M, few steps)"</option>
+                            <option value="ddim">{t!(i18n, sample.ddim)}</option>
+                            <option value="ddpm">{t!(i18n, sample.ddpm)}</option>
+                            <option value="dpm++">{t!(i18n, sample.dpmpp)}</option>
                         </select>
                     </label>
-                    <label>"Steps "
+                    <label>{t!(i18n, sample.steps)} " "
                         <input type="number" min="1" max="1000" data-testid="steps"
                             prop:value=move || steps.get() disabled=move || live.get()
                             on:input=move |ev| steps.set(event_target_value(&ev))/>
                     </label>
-                    <label>"Samples "
+                    <label>{t!(i18n, sample.count)} " "
                         <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="count"
                             prop:value=move || count.get()
                             on:input=move |ev| count.set(event_target_value(&ev))/>
                     </label>
-                    <label>"Seed "
+                    <label>{t!(i18n, sample.seed)} " "
                         <input type="number" min="0" data-testid="seed"
                             prop:value=move || seed.get()
                             on:input=move |ev| seed.set(event_target_value(&ev))/>
@@ -506,7 +532,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                         <input type="checkbox" data-testid="live"
                             prop:checked=move || live.get()
                             on:change=move |ev| live.set(event_target_checked(&ev))/>
-                        " Live: the distilled student redraws as you move the controls (DDIM in its own steps)"
+                        " " {t!(i18n, sample.live)}
                     </label>
                     <p class="meta" data-testid="student-info" class:hidden=move || !live.get()>
                         {move || ui.student_info.get()} " " <span data-testid="live-ms">{move || live_ms.get()}</span>
@@ -520,34 +546,36 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                                 show_x0.set(on);
                                 crate::client::send(crate::protocol::Request::ShowX0 { on });
                             }/>
-                        " show the predicted " {math(formula::X0)} " instead of " {math(formula::XT)}
+                        " " {t!(i18n, sample.show)} " " {math(formula::X0)} " " {t!(i18n, sample.instead)} " " {math(formula::XT)}
                     </label>
                     <div class="buttons">
-                        <button data-testid="generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>"Generate"</button>
-                        <button data-testid="stop" on:click=stop disabled=move || !ui.busy.get()>"Stop"</button>
-                        <button data-testid="sweep" on:click=run_sweep disabled=move || !ui.ready.get() || ui.busy.get()>"Guidance sweep"</button>
-                        <button data-testid="save-png" on:click=save>"Save PNG"</button>
+                        <button data-testid="generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>{t!(i18n, sample.generate)}</button>
+                        <button data-testid="stop" on:click=stop disabled=move || !ui.busy.get()>{t!(i18n, sample.stop)}</button>
+                        <button data-testid="sweep" on:click=run_sweep disabled=move || !ui.ready.get() || ui.busy.get()>{t!(i18n, sample.sweep)}</button>
+                        <button data-testid="save-png" on:click=save>{t!(i18n, sample.save)}</button>
                     </div>
-                    <p class="meta">"Step " <span data-testid="step-counter">{move || counter.get()}</span>
+                    <p class="meta">{t!(i18n, sample.step)} " " <span data-testid="step-counter" dir="ltr">{move || counter.get()}</span>
                         {move || {
                             let ms = ui.step_ms.get();
-                            if ms > 0.0 { format!(" · {ms:.0} ms per step") } else { String::new() }
+                            if ms > 0.0 { format!(" · {ms:.0} {}", t_string!(i18n, sample.per_step)) } else { String::new() }
                         }}
                     </p>
                 </div>
                 <div class="output">
-                    <canvas class="digits" data-testid="samples" node_ref=grid width="32" height="32"></canvas>
+                    <canvas class="digits" data-testid="samples" node_ref=grid width="32" height="32"
+                        role="img" aria-label=move || alt_text(t_string!(i18n, sample.grid_alt), &predictions.get())></canvas>
                     {timeline_controls(ui, drawn.timeline, "sample-timeline")}
                     <p class="meta" data-testid="predictions">{move || predictions.get()}</p>
                     <p class="meta" data-testid="judge-summary">{move || summary.get()}</p>
                     {command_line("sample-command", command)}
                 </div>
             </div>
-            <h3>"Guidance sweep " <span class="meta" data-testid="sweep-label">{move || sweep_label.get()}</span></h3>
+            <h3>{t!(i18n, sample.sweep_title)} " " <span class="meta" data-testid="sweep-label">{move || sweep_label.get()}</span></h3>
             <div class="sweep">
                 {SWEEP.iter().enumerate().map(|(i, w)| view! {
                     <figure>
-                        <canvas class="digits small" data-testid=format!("sweep-{i}") node_ref=sweep[i] width="32" height="32"></canvas>
+                        <canvas class="digits small" data-testid=format!("sweep-{i}") node_ref=sweep[i] width="32" height="32"
+                            role="img" aria-label=format!("the same seed's digits at guidance w = {w}")></canvas>
                         <figcaption>{format!("w = {w}")}</figcaption>
                     </figure>
                 }).collect_view()}

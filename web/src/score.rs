@@ -21,7 +21,7 @@ use web_sys::CanvasRenderingContext2d;
 use crate::client;
 use crate::explain::{formula, math};
 use crate::protocol::{ParticleSetup, ParticleState, ToyReply, ToyRequest};
-use crate::sampling::{positive_number, text_field, whole_number};
+use crate::sampling::{named_field, positive_number, text_field, whole_number};
 
 const HALF: f64 = 10.0; // the canvas shows [-HALF, HALF]^2
 const SIZE: f64 = 360.0;
@@ -545,8 +545,8 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                             <option value="80">"80"</option>
                         </select>
                     </label>
-                    {text_field(view! { {math(formula::SIGMA_MAX)} " " }, "score-sigma-max", fields.sigma_max)}
-                    {text_field(view! { {math(formula::SIGMA_MIN)} " " }, "score-sigma-min", fields.sigma_min)}
+                    {named_field(math(formula::SIGMA_MAX), "largest noise level σ max", "score-sigma-max", fields.sigma_max)}
+                    {named_field(math(formula::SIGMA_MIN), "smallest noise level σ min", "score-sigma-min", fields.sigma_min)}
                     {text_field("Steps per level T ", "score-steps", fields.steps)}
                     {text_field("Step size ε ", "score-eps", fields.eps)}
                     {text_field("Particles ", "score-particles", fields.particles)}
@@ -574,8 +574,9 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                     <p class="meta" data-testid="score-state">{move || { let b = busy.get(); if b.is_empty() { "idle".to_string() } else { b } }}</p>
                     <p class="notice" data-testid="score-message">{move || message.get()}</p>
                 </div>
-                <div>
-                    <canvas node_ref=canvas width=SIZE.to_string() height=SIZE.to_string() data-testid="score-canvas"></canvas>
+                <div class="output">
+                    <canvas class="field" node_ref=canvas width=SIZE.to_string() height=SIZE.to_string() data-testid="score-canvas"
+                        role="img" aria-label="The score fields (exact in blue, learned in red) and the particles over the plane"></canvas>
                     <label>"Fields drawn at σ = " {move || format!("{:.3}", 10f64.powf(view_log_sigma.get()))}
                         <input type="range" min="-1" max="1.5" step="0.01" data-testid="score-view-sigma"
                             prop:value=move || view_log_sigma.get().to_string()

@@ -293,7 +293,8 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             </div>
             <div class="sweep textfigs">
                 <figure>
-                    <canvas class="digits" node_ref=grid data-testid="text-grid" width="28" height="28"></canvas>
+                    <canvas class="digits" node_ref=grid data-testid="text-grid" width="28" height="28"
+                        role="img" aria-label=move || format!("the digits drawn for the prompt; {}", verdicts.get().join("; "))></canvas>
                     <figcaption class="meta">"the digits (pixel model: " {math(formula::XT)} " at each step; latent model: the decoder's picture of the current guess of the clean latent)"</figcaption>
                     {timeline_controls(ui, timeline, "text-timeline")}
                     {command_line("text-command", command)}
@@ -306,7 +307,7 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     <canvas class="digits small" node_ref=attention data-testid="text-attention" width="28" height="28"></canvas>
                     <figcaption>
                         "cross-attention of token "
-                        <select data-testid="text-token" on:change=move |ev| {
+                        <select data-testid="text-token" aria-label="The token whose attention map is drawn" on:change=move |ev| {
                             token.set(event_target_value(&ev).parse().unwrap_or(0));
                             draw_maps();
                         }>

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 
 use crate::app::Ui;
 use crate::canvas::{grid_bytes, paint_grey};
+use crate::i18n::*;
 
 /// The frames of a view's last run and the step shown (counted from 1; 0 before any run).
 #[derive(Clone, Copy)]
@@ -90,6 +91,7 @@ impl Timeline {
 /// `id-forward`, `id-label`), shown once a run has kept two frames and usable when no run is
 /// going on.
 pub fn timeline_controls(ui: Ui, t: Timeline, id: &'static str) -> impl IntoView {
+    let i18n = use_i18n();
     let idle = move || !ui.busy.get() && t.len.get() > 1;
     // Play: one kept step every 120 ms from the one shown (from the first at the end).
     let ticker = StoredValue::new(None::<IntervalHandle>);
@@ -128,16 +130,16 @@ pub fn timeline_controls(ui: Ui, t: Timeline, id: &'static str) -> impl IntoView
     });
     view! {
         <div class="timeline" class:hidden=move || t.len.get() < 2>
-            <button data-testid=format!("{id}-back") aria-label="One step back"
+            <button data-testid=format!("{id}-back") aria-label=move || t_string!(i18n, timeline.back)
                 disabled=move || { !idle() || t.at.get() <= 1 }
-                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked().saturating_sub(1)) }>"◀"</button>
-            <button data-testid=format!("{id}-play") aria-label=move || if t.playing.get() { "Pause" } else { "Play the run" }
+                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked().saturating_sub(1)) }>"⏮"</button>
+            <button data-testid=format!("{id}-play") aria-label=move || if t.playing.get() { t_string!(i18n, timeline.pause) } else { t_string!(i18n, timeline.play) }
                 disabled=move || !idle()
-                on:click=play>{move || if t.playing.get() { "❚❚" } else { "▶ play" }}</button>
-            <button data-testid=format!("{id}-forward") aria-label="One step forward"
+                on:click=play>{move || if t.playing.get() { "⏸" } else { "▶" }}</button>
+            <button data-testid=format!("{id}-forward") aria-label=move || t_string!(i18n, timeline.forward)
                 disabled=move || { !idle() || t.at.get() >= t.len.get() }
-                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked() + 1) }>"▶"</button>
-            <input type="range" min="1" data-testid=id aria-label="The step shown"
+                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked() + 1) }>"⏭"</button>
+            <input type="range" min="1" data-testid=id aria-label=move || t_string!(i18n, timeline.step)
                 max=move || t.len.get().to_string()
                 prop:value=move || t.at.get().to_string()
                 disabled=move || !idle()

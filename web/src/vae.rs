@@ -18,6 +18,7 @@ use crate::latent::{self, decode};
 use crate::protocol::{LatentOp, Slot};
 use crate::sampling::show_labels;
 use crate::sampling::{text_field, whole_number};
+use digitlab_ui::grid::alt_text;
 
 /// Samples per grid.
 const COUNT: usize = 16;
@@ -291,7 +292,8 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     <span data-testid="vae-predictions" hidden>{move || predictions.get()}</span>
                 </div>
                 <div class="output">
-                    <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"></canvas>
+                    <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"
+                        role="img" aria-label=move || alt_text("the VAE's digits", &predictions.get())></canvas>
                     {command_line("vae-samples-command", command)}
                 </div>
             </div>
@@ -333,7 +335,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         <line x1=(PLOT / 2.0).to_string() y1="0" x2=(PLOT / 2.0).to_string() y2=PLOT.to_string() stroke="#ddd"/>
                         {dots}
                     </svg>
-                    <p class="legend">{(0..10).map(|d| view! { <span style=format!("color: {}", CLASS_COLORS[d])>{format!("● {d} ")}</span> }).collect_view()}</p>
+                    <p class="legend">{(0..10).map(|d| view! { <span><span class="swatch" style=format!("background: {}", CLASS_COLORS[d])></span>{format!(" {d} ")}</span> }).collect_view()}</p>
                     <p class="meta">"Click the plane to decode that point: " <span data-testid="vae-picked-z">{move || picked_z.get()}</span></p>
                     <canvas class="digits small" node_ref=picked width="28" height="28" data-testid="vae-picked"></canvas>
                 </div>

@@ -32,8 +32,9 @@ pub const VIEWS: &[&str] = &[
     "edit",
 ];
 
-/// The languages written so far, each a folder of `content/`.
-pub const LANGUAGES: &[&str] = &["en"];
+/// The languages, each a folder of `content/`. English has every view; a view another language
+/// has not been translated into yet is shown in English (and `translated` says so).
+pub const LANGUAGES: &[&str] = &["en", "fa"];
 
 /// One fold of a view's explanations: its title and body as HTML (formulas as `<math>`).
 #[derive(Debug, Clone, PartialEq)]
@@ -273,9 +274,13 @@ pub fn write_module(content: &Path) -> Result<String, ExplainError> {
     }
     let _ = writeln!(out, "}}");
     let mut arms = String::new();
+    let mut translated = String::new();
     for language in LANGUAGES {
         for view in VIEWS {
             let path = content.join(language).join(format!("{view}.md"));
+            if *language != "en" && !path.exists() {
+                continue;
+            }
             let markdown = read(&path)?;
             let folds = render(&markdown).map_err(|e| ExplainError::Io {
                 path: path.display().to_string(),
@@ -292,12 +297,24 @@ pub fn write_module(content: &Path) -> Result<String, ExplainError> {
             }
             let _ = writeln!(out, "];");
             let _ = writeln!(arms, "        ({language:?}, {view:?}) => {name},");
+            let _ = writeln!(translated, "        ({language:?}, {view:?}) => true,");
         }
     }
     let _ = writeln!(
         out,
-        "/// The folds of `view` in `language` (none for an unknown pair).\n\
-         pub fn folds(language: &str, view: &str) -> &'static [Fold] {{\n    match (language, view) {{\n{arms}        _ => &[],\n    }}\n}}"
+        "/// Whether `view` has been written in `language`.\n\
+         pub fn translated(language: &str, view: &str) -> bool {{\n    matches!((language, view), {})\n}}",
+        translated
+            .lines()
+            .map(|l| l.trim().trim_end_matches(" => true,").to_string())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "/// The folds of `view` in `language`, in English where it has not been translated yet\n\
+         /// (none for an unknown view).\n\
+         pub fn folds(language: &str, view: &str) -> &'static [Fold] {{\n    match (language, view) {{\n{arms}        (_, view) if !matches!(language, \"en\") => folds(\"en\", view),\n        _ => &[],\n    }}\n}}"
     );
     Ok(out)
 }
@@ -315,6 +332,9 @@ mod tests {
         for language in LANGUAGES {
             for view in VIEWS {
                 let path = content().join(language).join(format!("{view}.md"));
+                if *language != "en" && !path.exists() {
+                    continue;
+                }
                 let markdown = std::fs::read_to_string(&path).unwrap();
                 let folds = render(&markdown).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 assert!(!folds.is_empty(), "{view}");
@@ -387,12 +407,51 @@ mod tests {
     }
 
     #[test]
+    fn a_translation_has_the_folds_of_the_english_text() {
+        // The same folds in the same order, open alike, and the same formulas: a translation
+        // says the same thing, and a fold added in English must be added to it too.
+        let mut translated = 0;
+        for language in LANGUAGES.iter().filter(|l| **l != "en") {
+            for view in VIEWS {
+                let path = content().join(language).join(format!("{view}.md"));
+                let Ok(markdown) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                translated += 1;
+                let english =
+                    std::fs::read_to_string(content().join("en").join(format!("{view}.md")))
+                        .unwrap();
+                let (a, b) = (render(&english).unwrap(), render(&markdown).unwrap());
+                assert_eq!(a.len(), b.len(), "{language}/{view}: folds");
+                for (x, y) in a.iter().zip(&b) {
+                    assert_eq!(x.open, y.open, "{language}/{view}: {}", y.title);
+                    let math = |f: &Fold| {
+                        f.title.matches("<math").count() + f.body.matches("<math").count()
+                    };
+                    assert_eq!(
+                        math(x),
+                        math(y),
+                        "{language}/{view}: formulas in “{}”",
+                        y.title
+                    );
+                }
+            }
+        }
+        assert!(translated > 0, "no translated view at all");
+    }
+
+    #[test]
     fn the_module_names_every_view_of_every_language() {
         let module = write_module(&content()).unwrap();
         for view in VIEWS {
             assert!(module.contains(&format!("(\"en\", \"{view}\")")), "{view}");
         }
         assert!(module.contains("pub fn folds("));
+        assert!(
+            module.contains("(\"fa\", \"sampling\") => FA_SAMPLING"),
+            "{module}"
+        );
+        assert!(module.contains("pub fn translated("));
         assert!(
             module.contains("pub const SIGMA_MAX: &str = \"<math"),
             "{module}"

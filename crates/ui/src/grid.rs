@@ -45,8 +45,41 @@ pub fn grid_bytes_in(
     (w, h, out)
 }
 
+/// The text alternative of a grid of digits: what it shows and, once the classifier has read
+/// them, its labels (`labels` as the page shows them, comma-separated), so a screen reader
+/// hears what a sighted visitor sees.
+pub fn alt_text(what: &str, labels: &str) -> String {
+    let labels: Vec<&str> = labels
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match labels.len() {
+        0 => what.to_string(),
+        n => format!(
+            "{what}: {n} digit{}, read by the classifier as {}",
+            if n == 1 { "" } else { "s" },
+            labels.join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_grid_is_described_by_its_classifier_labels() {
+        use super::alt_text;
+        assert_eq!(alt_text("generated digits", ""), "generated digits");
+        assert_eq!(
+            alt_text("generated digits", "3,3,8"),
+            "generated digits: 3 digits, read by the classifier as 3, 3, 8"
+        );
+        assert_eq!(
+            alt_text("x", "7"),
+            "x: 1 digit, read by the classifier as 7"
+        );
+    }
+
     use super::*;
 
     #[test]
