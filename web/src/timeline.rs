@@ -132,13 +132,13 @@ pub fn timeline_controls(ui: Ui, t: Timeline, id: &'static str) -> impl IntoView
         <div class="timeline" class:hidden=move || t.len.get() < 2>
             <button data-testid=format!("{id}-back") aria-label=move || t_string!(i18n, timeline.back)
                 disabled=move || { !idle() || t.at.get() <= 1 }
-                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked().saturating_sub(1)) }>"⏮"</button>
+                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked().saturating_sub(1)) }>"‹"</button>
             <button data-testid=format!("{id}-play") aria-label=move || if t.playing.get() { t_string!(i18n, timeline.pause) } else { t_string!(i18n, timeline.play) }
                 disabled=move || !idle()
-                on:click=play>{move || if t.playing.get() { "⏸" } else { "▶" }}</button>
+                on:click=play>{move || if t.playing.get() { "‖" } else { "▶" }}</button>
             <button data-testid=format!("{id}-forward") aria-label=move || t_string!(i18n, timeline.forward)
                 disabled=move || { !idle() || t.at.get() >= t.len.get() }
-                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked() + 1) }>"⏭"</button>
+                on:click=move |_| { stop_playing(); t.show(t.at.get_untracked() + 1) }>"›"</button>
             <input type="range" min="1" data-testid=id aria-label=move || t_string!(i18n, timeline.step)
                 max=move || t.len.get().to_string()
                 prop:value=move || t.at.get().to_string()
