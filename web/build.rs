@@ -6,7 +6,10 @@
 use std::path::Path;
 
 fn main() {
-    let content = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/explain/content");
+    // Read when the script runs, not when it is compiled: a compiled build script is reused by
+    // any checkout that shares the target directory, and must not point at the one it came from.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let content = Path::new(&manifest).join("../crates/explain/content");
     println!("cargo:rerun-if-changed={}", content.display());
     let module = digitlab_explain::write_module(&content).unwrap_or_else(|e| panic!("{e}"));
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("explain.rs");
