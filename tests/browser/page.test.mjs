@@ -359,9 +359,8 @@ test('same seed, same picture: WebGPU, CPU and the `digitlab sample` line shown 
       execFileSync(DIGITLAB, [...args, '--out', join(SHOTS, 'cli-frames.png'), '--frames', frames], { cwd: ROOT, stdio: 'ignore' });
       await page.getByTestId('sample-timeline').fill('2');
       assert.equal(await text(page, 'sample-timeline-label'), 'step 2/5, xₜ');
-      const [k2, cli2] = [await canvasGrey(page, 'samples'), await pngGrey(page, await readFile(join(frames, 'xt-0002.png')))];
-      const d2 = k2.grey.map((v, i) => Math.abs(v - cli2.grey[i]));
-      assert.ok(d2.filter((x) => x > 2).length / d2.length < 0.005, `timeline step 2 vs CLI frame: max ${Math.max(...d2)}`);
+      const step2 = greyDiff(await canvasGrey(page, 'samples'), await pngGrey(page, await readFile(join(frames, 'xt-0002.png'))), 'timeline step 2');
+      assert.ok(step2.over2 < 0.005, `timeline step 2 vs CLI frame: ${JSON.stringify(step2)}`);
       await page.getByTestId('sample-timeline-back').click();
       assert.equal(await text(page, 'sample-timeline-label'), 'step 1/5, xₜ');
       await page.getByTestId('sample-timeline-play').click();
@@ -374,10 +373,7 @@ test('same seed, same picture: WebGPU, CPU and the `digitlab sample` line shown 
   assert.equal(lines.cpu, 'digitlab sample --model public/weights/ddpm-cfg.json --class 7 --guidance 2 --sampler ddim --eta 0 --steps 5 --count 4 --seed 5');
   const report = {};
   for (const name of ['webgpu', 'cpu']) {
-    const [a, b] = [grids[name], grids.cli];
-    assert.deepEqual([a.width, a.height], [b.width, b.height], `${name} grid size`);
-    const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
-    report[name] = { max: Math.max(...d), over2: d.filter((x) => x > 2).length / d.length };
+    report[name] = greyDiff(grids[name], grids.cli, name);
     // Float tolerance: rounding to a byte can flip a level; a few pixels may move by more.
     assert.ok(report[name].over2 < 0.005, `${name} vs CLI: ${JSON.stringify(report[name])}`);
   }
@@ -417,10 +413,8 @@ test('live mode: moving the guidance slider redraws the student\'s digits, the l
     await shot(page, `live-${name}`);
     const ms = Number(/([0-9]+) ms per redraw/.exec(await text(page, 'live-ms'))[1]);
     for (const [w, grid] of [['0.5', atHalf], ['1.5', moved]]) {
-      const ref = await pngGrey(page, cli[w]);
-      assert.deepEqual([grid.width, grid.height], [ref.width, ref.height], `${name} w = ${w}: grid size`);
-      const d = grid.grey.map((v, i) => Math.abs(v - ref.grey[i]));
-      assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${name} w = ${w} vs CLI: max ${Math.max(...d)}`);
+      const d = greyDiff(grid, await pngGrey(page, cli[w]), `${name} w = ${w}`);
+      assert.ok(d.over2 < 0.005, `${name} w = ${w} vs CLI: max ${d.max}`);
     }
     assert.ok(meanAbs(atHalf.grey, moved.grey) > 1, `${name}: moving the slider changed nothing`);
     await writeFile(join(SHOTS, `live-${name}.json`), JSON.stringify({ ms_per_redraw: ms }));
@@ -588,8 +582,13 @@ async function sameAsCommand(page, testid, line, png) {
   assert.equal(program, 'digitlab');
   await mkdir(SHOTS, { recursive: true });
   execFileSync(DIGITLAB, [...args, '--out', join(SHOTS, png)], { cwd: ROOT, stdio: 'ignore' });
-  const [a, b] = [await canvasGrey(page, testid), await pngGrey(page, await readFile(join(SHOTS, png)))];
-  assert.deepEqual([a.width, a.height], [b.width, b.height], `${testid}: grid size`);
+  return greyDiff(await canvasGrey(page, testid), await pngGrey(page, await readFile(join(SHOTS, png))), testid);
+}
+
+/// Two grey pictures of the same size (asserted): their largest difference and the share of
+/// pixels off by more than 2 levels (float rounding to a byte can flip a level).
+function greyDiff(a, b, what) {
+  assert.deepEqual([a.width, a.height], [b.width, b.height], `${what}: grid size`);
   const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
   return { max: Math.max(...d), over2: d.filter((x) => x > 2).length / d.length };
 }
@@ -723,10 +722,8 @@ test('the Edit view: a stroke draws and Undo takes it back; SDEdit and inpaintin
   const cliSame = async (args, name) => {
     const png = join(SHOTS, `cli-${name}.png`);
     execFileSync(DIGITLAB, [...args, '--input', input, '--class', cls, '--steps', '5', '--count', '4', '--seed', '2', '--out', png]);
-    const [a, b] = [await canvasGrey(page, 'edit-output'), await pngGrey(page, await readFile(png))];
-    assert.deepEqual([a.width, a.height], [b.width, b.height], `${name} grid size`);
-    const d = a.grey.map((v, i) => Math.abs(v - b.grey[i]));
-    assert.ok(d.filter((x) => x > 2).length / d.length < 0.005, `${name} vs CLI: max ${Math.max(...d)}`);
+    const d = greyDiff(await canvasGrey(page, 'edit-output'), await pngGrey(page, await readFile(png)), name);
+    assert.ok(d.over2 < 0.005, `${name} vs CLI: max ${d.max}`);
   };
   await cliSame(['edit', '--strength', '0.6'], 'edit');
   await waitText(page, 'edit-predictions', (t) => t.split(',').length === 4);

@@ -4,9 +4,22 @@
 //! it), shown under the picture with a Copy button. It is set when a run starts, so it always
 //! describes the picture on screen rather than the controls' current values.
 
+use digitlab_ui::command::Command;
 use leptos::prelude::*;
 
+use crate::app::{Ui, card_path};
 use crate::i18n::*;
+use crate::protocol::Slot;
+
+/// Sets `line` to the command that `of` writes for the model loaded into `slot` (given its
+/// `--model` path), or empties it when no model is loaded there.
+pub fn say(ui: Ui, slot: &Slot, line: RwSignal<String>, of: impl FnOnce(&str) -> Command) {
+    line.set(
+        card_path(ui, slot)
+            .map(|path| of(&path).to_shell())
+            .unwrap_or_default(),
+    );
+}
 use wasm_bindgen_futures::JsFuture;
 
 /// The line in `line` (empty: nothing shown), as `data-testid=id`, and its Copy button

@@ -10,7 +10,7 @@ use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
-use crate::command::command_line;
+use crate::command::{command_line, say};
 use crate::explain;
 use crate::latent::{self, LATENT_MODELS_GAN};
 use crate::plot::{self, Chart, Drawing, Plot, Series};
@@ -57,9 +57,9 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     if let Some(c) = grids[k].get_untracked() {
                         canvas::paint_grid(&c, &values, COUNT, 28);
                     }
-                    let line = crate::app::card_path(ui, &Slot::Latent(name.to_string()))
-                        .map(|path| digitlab_ui::command::generator(&path, COUNT, seed).to_shell());
-                    commands[k].set(line.unwrap_or_default());
+                    say(ui, &Slot::Latent(name.to_string()), commands[k], |path| {
+                        digitlab_ui::command::generator(path, COUNT, seed)
+                    });
                     if let Some(labels) = labels {
                         show_labels(labels, None, predictions[k], summaries[k]);
                     }

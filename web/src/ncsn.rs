@@ -13,7 +13,7 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::client;
-use crate::command::command_line;
+use crate::command::{command_line, say};
 use crate::explain::{formula, math};
 use crate::protocol::{Reply, Request, Slot};
 use crate::sampling::show_labels;
@@ -86,9 +86,9 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
         let id = ui.begin();
         predictions.set(String::new());
         summary.set(String::new());
-        let line = crate::app::card_path(ui, &Slot::Ncsn)
-            .map(|path| digitlab_ui::command::langevin(&path, &r).to_shell());
-        command.set(line.unwrap_or_default());
+        say(ui, &Slot::Ncsn, command, |path| {
+            digitlab_ui::command::langevin(path, &r)
+        });
         timeline.clear();
         spawn_local(async move {
             ui.status.set("sampling".into());

@@ -14,7 +14,7 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas;
 use crate::client;
-use crate::command::command_line;
+use crate::command::{command_line, say};
 use crate::explain;
 use crate::explain::{formula, math};
 use crate::i18n::*;
@@ -28,17 +28,8 @@ use digitlab_ui::inputs::{SampleParams, Sampler};
 
 /// A labelled text input bound to `sig` (`data-testid` = `id`), for the settings that are
 /// parsed when used (the duel's and the score toy's).
-pub fn text_field(
-    label: impl IntoView + 'static,
-    id: &'static str,
-    sig: RwSignal<String>,
-) -> impl IntoView {
-    view! {
-        <label>{label}
-            <input type="text" inputmode="decimal" data-testid=id prop:value=move || sig.get()
-                on:input=move |ev| sig.set(event_target_value(&ev))/>
-        </label>
-    }
+pub fn text_field(label: &'static str, id: &'static str, sig: RwSignal<String>) -> impl IntoView {
+    field(label, None, id, sig)
 }
 
 /// A text input whose label is a formula (`σ_max`): `name` is its accessible name, since a
@@ -49,8 +40,17 @@ pub fn named_field(
     id: &'static str,
     sig: RwSignal<String>,
 ) -> impl IntoView {
+    field(view! { {label} " " }, Some(name), id, sig)
+}
+
+fn field(
+    label: impl IntoView + 'static,
+    name: Option<&'static str>,
+    id: &'static str,
+    sig: RwSignal<String>,
+) -> impl IntoView {
     view! {
-        <label>{label} " "
+        <label>{label}
             <input type="text" inputmode="decimal" data-testid=id aria-label=name prop:value=move || sig.get()
                 on:input=move |ev| sig.set(event_target_value(&ev))/>
         </label>
@@ -327,9 +327,9 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
             Model::Teacher => Slot::Teacher,
             Model::Student => Slot::Student,
         };
-        let line = crate::app::card_path(ui, &slot)
-            .map(|path| digitlab_ui::command::sample(&path, p, p.guidance).to_shell());
-        command.set(line.unwrap_or_default());
+        say(ui, &slot, command, |path| {
+            digitlab_ui::command::sample(path, p, p.guidance)
+        });
     };
 
     // The settings of a run; in live mode the student's own sampler and steps (DDIM at the

@@ -18,7 +18,7 @@ use leptos::task::spawn_local;
 use crate::app::Ui;
 use crate::canvas::{self, normalise};
 use crate::client;
-use crate::command::command_line;
+use crate::command::{command_line, say};
 use crate::explain;
 use crate::explain::{formula, math};
 use crate::protocol::{Loaded, Reply, Request, Slot, TextJob};
@@ -181,9 +181,9 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             count: p.count,
             seed: p.seed,
         };
-        let line = crate::app::card_path(ui, &Slot::Text(p.model.clone()))
-            .map(|path| digitlab_ui::command::text(&path, &settings).to_shell());
-        command.set(line.unwrap_or_default());
+        say(ui, &Slot::Text(p.model.clone()), command, |path| {
+            digitlab_ui::command::text(path, &settings)
+        });
         timeline.clear();
         let (name, count) = (p.model.clone(), p.count);
         spawn_local(async move {

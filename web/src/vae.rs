@@ -12,7 +12,7 @@ use leptos::task::spawn_local;
 
 use crate::app::Ui;
 use crate::canvas;
-use crate::command::command_line;
+use crate::command::{command_line, say};
 use crate::explain;
 use crate::latent::{self, decode};
 use crate::protocol::{LatentOp, Slot};
@@ -117,9 +117,9 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 if let Some(c) = samples.get_untracked() {
                     canvas::paint_grid(&c, &values, COUNT, 28);
                 }
-                let line = crate::app::card_path(ui, &Slot::Latent("vae".into()))
-                    .map(|path| digitlab_ui::command::generator(&path, COUNT, seed).to_shell());
-                command.set(line.unwrap_or_default());
+                say(ui, &Slot::Latent("vae".into()), command, |path| {
+                    digitlab_ui::command::generator(path, COUNT, seed)
+                });
                 if let Some(labels) = labels {
                     show_labels(labels, None, predictions, summary);
                 }
