@@ -1,7 +1,9 @@
 //! The forward process in closed form agrees with iterating its one-step formula.
 
 use burn::prelude::*;
-use digitlab_diffusion::{BetaSchedule, NoiseSchedule, NoiseSource, ScheduleConfig};
+use digitlab_diffusion::{
+    BetaSchedule, ForwardProcess, NoiseSchedule, NoiseSource, ScheduleConfig,
+};
 
 /// Iterating `x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps` from a fixed `x_0` gives the
 /// mean `sqrt(alpha_bar_t) x_0` and variance `1 - alpha_bar_t` of the closed form; so does the

@@ -22,7 +22,6 @@ use crate::fetch;
 use crate::forward::{Digits, ForwardView};
 use crate::gan::GanView;
 use crate::i18n::*;
-use crate::lab::parse_card;
 use crate::protocol::{Loaded, Reply, Request, Slot};
 use crate::sampling::SamplingView;
 use crate::score::ScoreView;
@@ -206,6 +205,14 @@ async fn load_digits(ui: Ui) -> Result<(), String> {
     Ok(())
 }
 
+/// The one field of a chosen card that the page reads: which file holds the weights. The model
+/// worker checks all the rest (format version, model, checksum) with `digitlab-weights`, which
+/// the page does not link (it needs Burn).
+#[derive(serde::Deserialize)]
+struct CardHead {
+    weights: String,
+}
+
 /// A card and a weights file chosen by the person.
 async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, String> {
     let card_file = files
@@ -214,7 +221,8 @@ async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String, St
         .ok_or("choose the weights card (.json) together with its weights file (.bpk)")?;
     let card_text = String::from_utf8(fetch::file_bytes(card_file).await?)
         .map_err(|_| format!("{} is not text", card_file.name()))?;
-    let card = parse_card(&card_text).map_err(|e| format!("{}: {e}", card_file.name()))?;
+    let card: CardHead = serde_json::from_str(&card_text)
+        .map_err(|e| format!("{}: not a weights card ({e})", card_file.name()))?;
     let weights_file = files
         .iter()
         .find(|f| f.name() == card.weights)

@@ -96,17 +96,3 @@ pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
     a.click();
     Ok(())
 }
-
-/// Values in any range to `[-1, 1]` for drawing (each map of `per` values scaled to its own min
-/// and max).
-pub fn normalise(values: &[f32], per: usize) -> Vec<f32> {
-    values
-        .chunks(per.max(1))
-        .flat_map(|m| {
-            let lo = m.iter().copied().fold(f32::INFINITY, f32::min);
-            let hi = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let span = (hi - lo).max(1e-6);
-            m.iter().map(move |v| (v - lo) / span * 2.0 - 1.0)
-        })
-        .collect()
-}

@@ -12,13 +12,49 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use gloo_worker::{Spawnable, Worker, WorkerBridge};
+use gloo_worker::{HandlerId, Spawnable, Worker, WorkerBridge, WorkerScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::protocol::{Reply, Request, Routed, ToyReply, ToyRequest};
-use crate::toys::ToysWorker;
-use crate::worker::ModelWorker;
+
+/// The model worker as the page names it. `gloo-worker` types a bridge by the worker behind
+/// it, but the real one (`digitlab_web_worker::model::ModelWorker`, with Burn) is another wasm
+/// that the page must not link; this type has its messages and no value (nothing in the page
+/// ever creates a worker: the browser runs the worker's own wasm).
+pub enum ModelWorker {}
+
+/// The toys' worker as the page names it (see [`ModelWorker`]).
+pub enum ToysWorker {}
+
+/// The two names above, as `gloo-worker` needs them: their messages, and methods that no
+/// value can reach.
+macro_rules! remote_worker {
+    ($name:ident, $input:ty, $output:ty) => {
+        impl Worker for $name {
+            type Message = ();
+            type Input = $input;
+            type Output = $output;
+
+            fn create(_scope: &WorkerScope<Self>) -> Self {
+                unreachable!(concat!(
+                    stringify!($name),
+                    " runs in its own wasm, not the page's"
+                ))
+            }
+
+            fn update(&mut self, _scope: &WorkerScope<Self>, _msg: ()) {
+                match *self {}
+            }
+
+            fn received(&mut self, _scope: &WorkerScope<Self>, _msg: $input, _id: HandlerId) {
+                match *self {}
+            }
+        }
+    };
+}
+remote_worker!(ModelWorker, Request, Reply);
+remote_worker!(ToysWorker, ToyRequest, ToyReply);
 
 /// The callers waiting on a worker's jobs, by job number.
 type Handlers<O> = Rc<RefCell<HashMap<u64, Box<dyn FnMut(O)>>>>;

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use digitlab_toys::duel::{DuelConfig, Objective, Report};
+use digitlab_spec::duel::{DuelConfig, Objective, Report};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 

@@ -8,7 +8,7 @@
 //! same code as `digitlab edit` / `digitlab inpaint`), step by step like the Sample view: the
 //! same seed gives the CLI's pixels.
 
-use digitlab_diffusion::{Edit, Resample, edit::MAX_RESAMPLE};
+use digitlab_spec::edit::{Edit, MAX_RESAMPLE, Resample};
 use digitlab_ui::inputs::SampleParams;
 use leptos::html::{Canvas, Div};
 use leptos::prelude::*;

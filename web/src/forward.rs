@@ -9,7 +9,8 @@
 use std::rc::Rc;
 
 use digitlab_data::pixels::bytes_to_unit;
-use digitlab_diffusion::{BetaSchedule, NoiseSchedule, ScheduleConfig};
+use digitlab_spec::schedule::NoiseSchedule;
+use digitlab_web_common::protocol::forward_schedule;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -65,21 +66,6 @@ impl Digits {
 
 pub const DRAWS: usize = 64;
 
-/// The linear or the cosine schedule (T = 1000) the view plots and the worker noises with.
-pub fn schedule(kind: &str) -> NoiseSchedule {
-    let betas = if kind == "cosine" {
-        BetaSchedule::Cosine { s: 0.008 }
-    } else {
-        BetaSchedule::default()
-    };
-    NoiseSchedule::new(ScheduleConfig {
-        train_steps: 1000,
-        betas,
-        ..Default::default()
-    })
-    .expect("valid built-in schedule")
-}
-
 /// Means and spreads of the two ways to reach `x_t`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
@@ -121,7 +107,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
     // The schedule plots follow t.
     Effect::new(move |_| {
         let marker = t.get() as f64;
-        let (lin, cos) = (schedule("linear"), schedule("cosine"));
+        let (lin, cos) = (forward_schedule("linear"), forward_schedule("cosine"));
         let curve = |v: &[f64]| -> Vec<(f64, f64)> {
             v.iter()
                 .enumerate()
@@ -294,7 +280,7 @@ async fn run(
     [original, closed, iterated]: [NodeRef<Canvas>; 3],
     progress: RwSignal<String>,
 ) -> Result<Option<Stats>, String> {
-    let s = schedule(kind);
+    let s = forward_schedule(kind);
     let side = digits.side;
     let x0_values = bytes_to_unit(digits.image(i));
     if let Some(c) = original.get_untracked() {

@@ -1,18 +1,17 @@
-//! # DigitLab's page (the library of its two entry points)
+//! # DigitLab's page: the interface
 //!
-//! A Leptos client-side app. It runs exactly the Burn modules that `digitlab train` trained
-//! (the workspace's `digitlab-models` and `digitlab-diffusion` crates), on WebGPU through
-//! Burn's wgpu backend, or on Burn's CPU backend compiled into the wasm when the browser has
-//! no WebGPU. Nothing about the models is written in JavaScript.
+//! A Leptos client-side app: the views, their controls, the explanations and the drawing. It
+//! links no Burn: the models run in two dedicated Web Workers built from `web/worker` (the
+//! model worker owns the device, WebGPU or Burn's CPU backend, and the diffusion models; the
+//! toys' worker trains the in-page toys), which run exactly the Burn modules that
+//! `digitlab train` trained. Nothing about the models is written in JavaScript. The page
+//! speaks to them in the typed messages of [`protocol`] (`web/common`); [`client`] is its end.
 //!
-//! Two threads: the page (`src/main.rs`: the views, in the window) and the model worker
-//! (`src/bin/worker.rs`: a dedicated Web Worker that owns the device and the diffusion models,
-//! so sampling never blocks the page). They speak the typed messages of [`protocol`]; [`client`]
-//! is the page's end, [`worker`] the worker's.
-//!
-//! Map: [`backend`] picks the device, [`fetch`] loads files with progress, [`lab`] holds the
-//! loaded models, [`sampling`] is the sampling view, [`forward`] the forward-process view,
-//! [`divergence`] the divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and [`ncsn`] NCSN sampling on MNIST, [`text`] text prompts and latent diffusion, [`bench`] the benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+//! Map: [`app`] holds the shared state and the tabs, [`fetch`] loads files with progress,
+//! [`sampling`] is the sampling view, [`forward`] the forward-process view, [`divergence`] the
+//! divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and
+//! [`ncsn`] NCSN sampling on MNIST, [`text`] text prompts and latent diffusion, [`bench`] the
+//! benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
 
 // The `i18n` module (`Locale`, `use_i18n`, `t!`) from web/locales/*.json. `load_locales!` is
 // deprecated in leptos_i18n 0.6 in favour of a build-script generator, which would add ICU's
@@ -23,8 +22,10 @@ mod locales {
 }
 pub use locales::i18n;
 
+// The messages, fetching and ticks that the page shares with its workers (web/common).
+pub use digitlab_web_common::{fetch, protocol, ticks};
+
 pub mod app;
-pub mod backend;
 pub mod bench;
 pub mod canvas;
 pub mod client;
@@ -34,22 +35,16 @@ pub mod divergence;
 pub mod duel;
 pub mod edit;
 pub mod explain;
-pub mod fetch;
 pub mod forward;
 pub mod gan;
-pub mod lab;
 pub mod latent;
 pub mod ncsn;
 pub mod plot;
-pub mod protocol;
 pub mod sampling;
 pub mod score;
 pub mod text;
-pub mod ticks;
 pub mod timeline;
-pub mod toys;
 pub mod vae;
-pub mod worker;
 
 /// The page's entry point: the panic banner, the service worker, the model worker and the views.
 pub fn start_page() {

@@ -6,7 +6,8 @@
 //! responsive, and Stop works at once. The noise comes from the seeded generator in `digitlab-diffusion`, not
 //! from a backend's RNG: the same settings give the same digits here and in the CLI.
 
-use digitlab_diffusion::{Edit, SampleRequest, SamplerKind};
+use digitlab_spec::edit::Edit;
+use digitlab_spec::sample::{SampleRequest, SamplerKind};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -62,7 +63,7 @@ pub fn digit_select(id: &'static str, sig: RwSignal<String>) -> impl IntoView {
     let i18n = use_i18n();
     // In Persian each digit is also named, with the names the captions' tokenizer knows.
     let name = move |d: usize| match i18n.get_locale() {
-        Locale::fa => format!("{d} ({})", digitlab_captions::grammar::PERSIAN[d]),
+        Locale::fa => format!("{d} ({})", digitlab_data::names::PERSIAN[d]),
         Locale::en => d.to_string(),
     };
     view! {

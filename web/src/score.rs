@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use digitlab_toys::score2d::Mixture;
+use digitlab_spec::mixture::Mixture;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;

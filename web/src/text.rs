@@ -16,7 +16,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::Ui;
-use crate::canvas::{self, normalise};
+use crate::canvas;
 use crate::client;
 use crate::command::{command_line, say};
 use crate::explain;
@@ -24,6 +24,7 @@ use crate::explain::{formula, math};
 use crate::protocol::{Loaded, Reply, Request, Slot, TextJob};
 use crate::sampling::{MAX_W, text_field, whole_number};
 use crate::timeline::{Timeline, timeline_controls};
+use digitlab_ui::grid::normalise;
 
 /// The shipped text models, by file stem, with what the switch calls them.
 pub const TEXT_MODELS: [(&str, &str); 3] = [

@@ -7,12 +7,7 @@
 
 use crate::bins::{Described, Size, Slant, Thickness};
 
-pub const ENGLISH: [&str; 10] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
-pub const PERSIAN: [&str; 10] = [
-    "صفر", "یک", "دو", "سه", "چهار", "پنج", "شش", "هفت", "هشت", "نه",
-];
+pub use digitlab_data::names::{ENGLISH, PERSIAN};
 
 /// How the digit is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! error it implies on the predicted x_0, `eps error * (1 - alpha_bar) / alpha_bar`.
 //! A debugging aid for the README's pixel text model, not part of the CLI.
 use burn::prelude::*;
+use digitlab_diffusion::ForwardProcess;
 use digitlab_weights::{Card, ModelSpec};
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};

@@ -6,6 +6,7 @@
 //! - [`idx`]: read and write IDX files, raw or gzip-compressed, with a clear error for every
 //!   malformed file.
 //! - [`dataset`]: a split (`train` / `t10k`) in a folder, loaded into memory.
+//! - [`names`]: the digits' names in English and Persian.
 //! - [`pixels`]: stored bytes to the models' `[-1, 1]` and back.
 //! - [`sketch`]: a hand-drawn look for a stored digit (binarised, thinned or thickened,
 //!   shifted), seeded: the sketches `digitlab eval-edit` measures SDEdit on.
@@ -15,6 +16,7 @@
 pub mod dataset;
 pub mod idx;
 pub mod import;
+pub mod names;
 pub mod pixels;
 pub mod sketch;
 

@@ -2,8 +2,9 @@
 //!
 //! Everything about diffusion that holds no weights, split as in diffusers:
 //!
-//! - [`schedule`]: the noise schedule (`beta_t`, `alpha_bar_t`, SNR) and the forward process
-//!   `q(x_t | x_0)` in closed form and step by step.
+//! - [`schedule`]: the forward process `q(x_t | x_0)` on tensors, in closed form and step by
+//!   step ([`ForwardProcess`]), over the noise schedule (`beta_t`, `alpha_bar_t`, SNR) that
+//!   `digitlab-spec` computes without Burn (as it does the requests and edits re-exported here).
 //! - [`scheduler`]: the [`Scheduler`] trait (`set_timesteps` / `step` / `add_noise`) that every
 //!   sampler implements; [`ddpm`], [`ddim`] and [`dpm_solver`] (DPM-Solver++ 2M) are the samplers.
 //! - [`noise`]: seeded Gaussian noise drawn on the host, so the same seed gives the same digits
@@ -23,7 +24,8 @@ pub mod ddim;
 pub mod ddpm;
 pub mod distill;
 pub mod dpm_solver;
-pub mod edit;
+/// Edits of a digit (SDEdit, inpainting), as data: `digitlab-spec`'s, run by [`DenoiseRun::edit`].
+pub use digitlab_spec::edit;
 pub mod langevin;
 pub mod ncsn;
 pub mod noise;
@@ -39,7 +41,7 @@ pub use edit::{Edit, Resample};
 pub use ncsn::{LangevinRequest, LangevinRun, NoiseRange};
 pub use noise::NoiseSource;
 pub use pipeline::{DenoiseRun, SampleRequest, Trajectory, guided_noise, paired_noise};
-pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
+pub use schedule::{BetaSchedule, ForwardProcess, NoiseSchedule, ScheduleConfig};
 pub use scheduler::{SamplerKind, Scheduler, StepOutput, linspace_timesteps, make_scheduler};
 pub use text::{TextDenoiseRun, TextRequest, TextStep, guided_text_noise, prompt_tensors};
 
@@ -70,4 +72,17 @@ pub enum DiffusionError {
     BadNoiseRange(f64, f64),
     #[error("edit refused: {0}")]
     BadEdit(String),
+}
+
+/// The plain checks of `digitlab-spec` (schedules, edits) fail with the same variants here, so
+/// callers match one error type whichever crate refused the value.
+impl From<digitlab_spec::SpecError> for DiffusionError {
+    fn from(e: digitlab_spec::SpecError) -> Self {
+        use digitlab_spec::SpecError;
+        match e {
+            SpecError::TooFewTrainSteps(n) => DiffusionError::TooFewTrainSteps(n),
+            SpecError::BadBetas(a, b) => DiffusionError::BadBetas(a, b),
+            SpecError::BadEdit(why) => DiffusionError::BadEdit(why),
+        }
+    }
 }

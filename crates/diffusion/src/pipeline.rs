@@ -28,44 +28,7 @@ use crate::noise::NoiseSource;
 use crate::schedule::NoiseSchedule;
 use crate::scheduler::{SamplerKind, Scheduler, StepOutput, make_scheduler};
 
-/// Most samples in one run: a 16x16 grid. Larger batches belong to `digitlab eval`, which
-/// splits its work into runs of this size.
-pub const MAX_SAMPLES: usize = 256;
-/// Largest guidance scale accepted; beyond it digits saturate into blobs.
-pub const MAX_GUIDANCE: f64 = 20.0;
-
-/// What to sample.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SampleRequest {
-    /// One entry per sample: `Some(class)` or `None` for unconditional.
-    pub labels: Vec<Option<usize>>,
-    /// Guidance scale `w >= 0` (diffusers' `guidance_scale = 1 + w`).
-    pub guidance: f64,
-    pub sampler: SamplerKind,
-    /// Number of reverse steps, `1..=T`.
-    pub steps: usize,
-    pub seed: u64,
-}
-
-impl SampleRequest {
-    /// `count` samples of the same class (`None`: unconditional).
-    pub fn uniform(
-        class: Option<usize>,
-        count: usize,
-        guidance: f64,
-        sampler: SamplerKind,
-        steps: usize,
-        seed: u64,
-    ) -> Self {
-        Self {
-            labels: vec![class; count],
-            guidance,
-            sampler,
-            steps,
-            seed,
-        }
-    }
-}
+pub use digitlab_spec::sample::{MAX_GUIDANCE, MAX_SAMPLES, SampleRequest};
 
 /// Guided noise prediction for a batch (see the module doc for the formula). A distilled
 /// student (a network with a guidance input) predicts it in one pass from `w` itself, as a

@@ -8,9 +8,8 @@
 //! so schedulers are pure functions and the same seed gives the same digits on every backend.
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::schedule::NoiseSchedule;
+use crate::schedule::{ForwardProcess, NoiseSchedule};
 use crate::{DdimScheduler, DdpmScheduler, DiffusionError, DpmSolverScheduler};
 
 /// What one reverse step returns: the next, less noisy sample, and the model's current guess of
@@ -87,28 +86,7 @@ pub fn predict_original_sample(
     }
 }
 
-/// Which sampler to build.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SamplerKind {
-    /// Ancestral sampling of DDPM (stochastic, fixed small variance).
-    Ddpm,
-    /// DDIM (Song et al. 2021), `eta` in `[0, 1]`: 0 is deterministic, 1 is DDPM-like.
-    Ddim { eta: f64 },
-    /// DPM-Solver++ (2M) (Lu et al. 2022): second order, deterministic, for few steps.
-    #[serde(rename = "dpm++")]
-    DpmSolverPp,
-}
-
-impl SamplerKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SamplerKind::Ddpm => "ddpm",
-            SamplerKind::Ddim { .. } => "ddim",
-            SamplerKind::DpmSolverPp => "dpm++",
-        }
-    }
-}
+pub use digitlab_spec::sample::SamplerKind;
 
 /// Builds the scheduler for `kind` over `schedule` with `steps` time steps.
 pub fn make_scheduler(

@@ -28,97 +28,32 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-/// An isotropic Gaussian mixture in 2-D.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mixture {
-    pub weights: Vec<f64>,
-    pub means: Vec<[f64; 2]>,
-    /// The components' standard deviation.
-    pub sd: f64,
-}
+pub use digitlab_spec::mixture::Mixture;
 
-impl Mixture {
-    /// The NCSN paper's mixture.
-    pub fn ncsn() -> Self {
-        Self {
-            weights: vec![0.2, 0.8],
-            means: vec![[-5.0, -5.0], [5.0, 5.0]],
-            sd: 1.0,
-        }
-    }
-
-    pub fn sample(&self, n: usize, rng: &mut StdRng) -> Vec<f32> {
-        let mut out = Vec::with_capacity(2 * n);
-        for _ in 0..n {
-            let u: f64 = rng.random();
-            let mut k = 0;
-            let mut acc = self.weights[0];
-            while u > acc && k + 1 < self.weights.len() {
-                k += 1;
-                acc += self.weights[k];
-            }
-            for d in 0..2 {
-                let z: f64 = StandardNormal.sample(rng);
-                out.push((self.means[k][d] + self.sd * z) as f32);
-            }
-        }
-        out
-    }
-
-    /// `grad_x log p_sigma(x)` of the mixture blurred by `N(0, sigma^2 I)` (each component's
-    /// variance becomes `sd^2 + sigma^2`), computed with log-sum-exp weights.
-    pub fn score(&self, x: [f64; 2], sigma: f64) -> [f64; 2] {
-        let v = self.sd * self.sd + sigma * sigma;
-        let logits: Vec<f64> = self
-            .weights
-            .iter()
-            .zip(&self.means)
-            .map(|(w, m)| w.ln() - ((x[0] - m[0]).powi(2) + (x[1] - m[1]).powi(2)) / (2.0 * v))
-            .collect();
-        let top = logits.iter().cloned().fold(f64::MIN, f64::max);
-        let e: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
-        let total: f64 = e.iter().sum();
-        let mut s = [0.0; 2];
-        for (r, m) in e.iter().zip(&self.means) {
-            for d in 0..2 {
-                s[d] += r / total * (m[d] - x[d]) / v;
-            }
-        }
-        s
-    }
-
-    /// `log p_sigma(x)` as a differentiable tensor (`[n, 2] -> [n]`), for checking
-    /// [`Mixture::score`] against Burn's autodiff.
-    pub fn log_density(&self, x: Tensor<2>, sigma: f64) -> Tensor<1> {
-        let v = self.sd * self.sd + sigma * sigma;
-        let device = x.device();
-        let n = x.dims()[0];
-        let terms: Vec<Tensor<2>> = self
-            .weights
-            .iter()
-            .zip(&self.means)
-            .map(|(w, m)| {
-                let mean = Tensor::<2>::from_data(
-                    TensorData::new(vec![m[0] as f32, m[1] as f32], [1, 2]),
-                    &device,
-                )
-                .expand([n, 2]);
-                let d2 = (x.clone() - mean).square().sum_dim(1);
-                d2 / (-2.0 * v) + (w.ln() - (2.0 * std::f64::consts::PI * v).ln())
-            })
-            .collect();
-        let all = Tensor::cat(terms, 1); // [n, K]
-        let top = all.clone().max_dim(1).detach();
-        ((all - top.clone()).exp().sum_dim(1).log() + top).squeeze_dim(1)
-    }
-
-    /// The component whose mean is nearest to `x`.
-    pub fn mode_of(&self, x: [f64; 2]) -> usize {
-        let d = |m: &[f64; 2]| (x[0] - m[0]).powi(2) + (x[1] - m[1]).powi(2);
-        (0..self.means.len())
-            .min_by(|&a, &b| d(&self.means[a]).total_cmp(&d(&self.means[b])))
-            .unwrap_or(0)
-    }
+/// `log p_sigma(x)` as a differentiable tensor (`[n, 2] -> [n]`), for checking
+/// [`Mixture::score`] against Burn's autodiff (a free function: `Mixture` is plain data in
+/// `digitlab-spec`, which has no tensors).
+pub fn log_density(mixture: &Mixture, x: Tensor<2>, sigma: f64) -> Tensor<1> {
+    let v = mixture.sd * mixture.sd + sigma * sigma;
+    let device = x.device();
+    let n = x.dims()[0];
+    let terms: Vec<Tensor<2>> = mixture
+        .weights
+        .iter()
+        .zip(&mixture.means)
+        .map(|(w, m)| {
+            let mean = Tensor::<2>::from_data(
+                TensorData::new(vec![m[0] as f32, m[1] as f32], [1, 2]),
+                &device,
+            )
+            .expand([n, 2]);
+            let d2 = (x.clone() - mean).square().sum_dim(1);
+            d2 / (-2.0 * v) + (w.ln() - (2.0 * std::f64::consts::PI * v).ln())
+        })
+        .collect();
+    let all = Tensor::cat(terms, 1); // [n, K]
+    let top = all.clone().max_dim(1).detach();
+    ((all - top.clone()).exp().sum_dim(1).log() + top).squeeze_dim(1)
 }
 
 /// `s(x, sigma) = net(x, log sigma) / sigma`: a SiLU MLP on `(x, y, log sigma)`.
@@ -365,7 +300,7 @@ mod tests {
         for sigma in [0.01, 1.0, 10.0] {
             let x = Tensor::<2>::from_data(TensorData::new(pts.clone(), [5, 2]), &device)
                 .require_grad();
-            let grads = m.log_density(x.clone(), sigma).sum().backward();
+            let grads = log_density(&m, x.clone(), sigma).sum().backward();
             let g: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
             for i in 0..5 {
                 let s = m.score([pts[2 * i] as f64, pts[2 * i + 1] as f64], sigma);

@@ -64,6 +64,20 @@ pub fn alt_text(what: &str, labels: &str) -> String {
     }
 }
 
+/// Values in any range to `[-1, 1]` for drawing (each map of `per` values scaled to its own min
+/// and max). The attention maps of the Text view: their raw values have no fixed range.
+pub fn normalise(values: &[f32], per: usize) -> Vec<f32> {
+    values
+        .chunks(per.max(1))
+        .flat_map(|m| {
+            let lo = m.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let span = (hi - lo).max(1e-6);
+            m.iter().map(move |v| (v - lo) / span * 2.0 - 1.0)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -92,5 +106,13 @@ mod tests {
         assert_eq!(grey[2 * w + 2], 255);
         // the sixth cell is empty
         assert_eq!(grey[(2 + 30 + 5) * w + 2 + 60 + 5], BACKGROUND);
+    }
+
+    #[test]
+    fn normalise_scales_each_map_to_its_own_range() {
+        let v = normalise(&[0.0, 5.0, 10.0, -2.0, -2.0, -1.0], 3);
+        assert_eq!(v, vec![-1.0, 0.0, 1.0, -1.0, -1.0, 1.0]);
+        // A flat map stays finite.
+        assert!(normalise(&[3.0, 3.0], 2).iter().all(|x| x.is_finite()));
     }
 }

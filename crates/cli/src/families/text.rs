@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use digitlab_captions::{Bins, Described, Size, Slant, Thickness, Tokens, measure};
-use digitlab_diffusion::{SamplerKind, TextDenoiseRun, TextRequest};
+use digitlab_diffusion::{ForwardProcess, SamplerKind, TextDenoiseRun, TextRequest};
 use digitlab_models::pixels::unit_to_bytes;
 use digitlab_weights::ModelSpec;
 

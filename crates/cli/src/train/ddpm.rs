@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
-use digitlab_diffusion::{BetaSchedule, NoiseRange, NoiseSchedule, ScheduleConfig};
+use digitlab_diffusion::{BetaSchedule, ForwardProcess, NoiseRange, NoiseSchedule, ScheduleConfig};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
 use digitlab_weights::{Card, Kind, ModelSpec, TrainingInfo, record_bytes};
 use rand::RngExt;

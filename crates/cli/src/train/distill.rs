@@ -30,7 +30,7 @@ use digitlab_diffusion::distill::{
     Round, clipped_x0, ddim_rows, guided_target, noise_from_velocity_rows, progressive_target,
     velocity,
 };
-use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, paired_noise};
+use digitlab_diffusion::{ForwardProcess, NoiseSchedule, ScheduleConfig, paired_noise};
 use digitlab_models::{ContextUnet, ContextUnetConfig};
 use digitlab_weights::{
     Card, Distillation, Kind, ModelSpec, TrainingInfo, load_record, record_bytes, sha256_hex,

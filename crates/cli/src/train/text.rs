@@ -25,7 +25,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use digitlab_captions::{Bins, Described, PromptTokenizer, caption};
 use digitlab_data::Dataset;
-use digitlab_diffusion::{NoiseSchedule, ScheduleConfig, prompt_tensors};
+use digitlab_diffusion::{ForwardProcess, NoiseSchedule, ScheduleConfig, prompt_tensors};
 use digitlab_models::{Conditioning, TextEncoder, TextEncoderConfig, TextUnet, TextUnetConfig};
 use digitlab_weights::{Card, Kind, ModelSpec, Space, TrainingInfo, record_bytes};
 use rand::RngExt;

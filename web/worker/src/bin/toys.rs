@@ -2,5 +2,5 @@
 //! (`digitlab_web::client`) the first time a view trains a toy.
 
 fn main() {
-    digitlab_web::toys::register();
+    digitlab_web_worker::toys::register();
 }

@@ -2,5 +2,5 @@
 //! (`digitlab_web::client`), which owns the device and the diffusion models.
 
 fn main() {
-    digitlab_web::worker::register();
+    digitlab_web_worker::model::register();
 }

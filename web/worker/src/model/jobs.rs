@@ -9,17 +9,18 @@ use burn::prelude::*;
 use digitlab_captions::{caption, measure};
 use digitlab_diffusion::langevin::{LangevinKind, LangevinSchedule, geometric_sigmas};
 use digitlab_diffusion::{
-    LangevinRequest, LangevinRun, NoiseSource, SamplerKind, TextDenoiseRun, TextRequest,
+    ForwardProcess, LangevinRequest, LangevinRun, NoiseSource, SamplerKind, TextDenoiseRun,
+    TextRequest,
 };
 use digitlab_models::pixels::unit_to_bytes;
 use digitlab_ui::inputs::LangevinParams;
 use gloo_worker::HandlerId;
 
 use super::{Scope, State, backend_failed, finish, read};
-use crate::canvas::normalise;
 use crate::lab::{Lab, LatentModel};
 use crate::protocol::{LatentOp, Maps, Reply, TextJob};
 use crate::ticks::{next_tick, now_ms};
+use digitlab_ui::grid::normalise;
 
 fn lab(state: &Rc<RefCell<State>>) -> Result<Lab, String> {
     state
@@ -190,7 +191,7 @@ pub async fn forward(
 ) -> Result<Reply, String> {
     let device = lab(state)?.device;
     // The view's own schedules (its plots show them).
-    let s = crate::forward::schedule(if cosine { "cosine" } else { "linear" });
+    let s = crate::protocol::forward_schedule(if cosine { "cosine" } else { "linear" });
     if !(1..=s.train_steps()).contains(&step) {
         return Err(format!("t must be in 1..={}, got {step}", s.train_steps()));
     }

@@ -1,6 +1,6 @@
 //! # Editing a digit: SDEdit and inpainting on the ordinary sampling run
 //!
-//! Both edits are constraints on the one reverse process of [`crate::DenoiseRun`], not a second
+//! Both edits are constraints on the one reverse process of `digitlab_diffusion::DenoiseRun`, not a second
 //! sampling loop (so every scheduler, the guidance and the seeded noise work as in plain
 //! sampling, and the page and the CLI draw the same pixels):
 //!
@@ -22,7 +22,7 @@
 //! The extra noise comes from the run's seeded host streams, after the scheduler's own draw of
 //! each step: the same seed gives the same edit on every backend.
 
-use crate::DiffusionError;
+use crate::SpecError;
 
 /// Most resampling rounds per jump (RePaint uses 10 at 250 steps; beyond 20 a run only costs).
 pub const MAX_RESAMPLE: usize = 20;
@@ -78,14 +78,9 @@ impl Edit {
 
     /// Checks the edit against the image shape `[c, h, w]`, the run's `steps` and its number
     /// of samples.
-    pub fn check(
-        &self,
-        image: [usize; 3],
-        steps: usize,
-        count: usize,
-    ) -> Result<(), DiffusionError> {
+    pub fn check(&self, image: [usize; 3], steps: usize, count: usize) -> Result<(), SpecError> {
         let [c, h, w] = image;
-        let bad = |why: String| Err(DiffusionError::BadEdit(why));
+        let bad = |why: String| Err(SpecError::BadEdit(why));
         if ![c * h * w, count * c * h * w].contains(&self.input.len()) {
             return bad(format!(
                 "the input has {} values, the model draws {c}x{h}x{w} (one digit, or one per sample)",
@@ -134,7 +129,7 @@ impl Edit {
 
     /// The steps at which the run jumps back (RePaint), each `count - 1` times: every `jump`-th
     /// step after `first`, short of the last (which lands on the clean digit).
-    pub(crate) fn jump_points(&self, first: usize, steps: usize) -> Vec<usize> {
+    pub fn jump_points(&self, first: usize, steps: usize) -> Vec<usize> {
         if self.resample.count <= 1 {
             return Vec::new();
         }
@@ -206,7 +201,7 @@ mod tests {
             },
         ] {
             let err = bad.check(shape, 10, 2).unwrap_err();
-            assert!(matches!(err, DiffusionError::BadEdit(_)), "{bad:?}: {err}");
+            assert!(matches!(err, SpecError::BadEdit(_)), "{bad:?}: {err}");
         }
     }
 }

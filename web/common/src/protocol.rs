@@ -7,8 +7,10 @@
 //! reply about it carries the same number back, and exactly one reply ends it ([`Reply::ends`]).
 //! Frames carry only what is drawn: the grey values of the grid shown at that step.
 
-use digitlab_diffusion::{Edit, SampleRequest};
-use digitlab_toys::duel::{DuelConfig, Report};
+use digitlab_spec::duel::{DuelConfig, Report};
+use digitlab_spec::edit::Edit;
+use digitlab_spec::sample::SampleRequest;
+use digitlab_spec::schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
 use digitlab_ui::inputs::LangevinParams;
 use serde::{Deserialize, Serialize};
 
@@ -476,4 +478,20 @@ impl Routed for ToyReply {
     fn ends(&self) -> bool {
         !matches!(self, ToyReply::Training { .. })
     }
+}
+
+/// The linear or the cosine schedule (T = 1000) the Forward view plots and the model worker noises with: one definition, so the
+/// picture and the plot never disagree.
+pub fn forward_schedule(kind: &str) -> NoiseSchedule {
+    let betas = if kind == "cosine" {
+        BetaSchedule::Cosine { s: 0.008 }
+    } else {
+        BetaSchedule::default()
+    };
+    NoiseSchedule::new(ScheduleConfig {
+        train_steps: 1000,
+        betas,
+        ..Default::default()
+    })
+    .expect("valid built-in schedule")
 }
