@@ -7,11 +7,11 @@
 //! `digitlab train` trained. Nothing about the models is written in JavaScript. The page
 //! speaks to them in the typed messages of [`protocol`] (`web/common`); [`client`] is its end.
 //!
-//! Map: [`app`] holds the shared state and the tabs, [`fetch`] loads files with progress,
-//! [`sampling`] is the sampling view, [`forward`] the forward-process view, [`divergence`] the
-//! divergence lab's curves, [`duel`] its live GAN/WGAN training, [`score`] the NCSN toy and
-//! [`ncsn`] NCSN sampling on MNIST, [`text`] text prompts and latent diffusion, [`bench`] the
-//! benchmark, [`explain`] the texts, [`canvas`] and [`plot`] the drawing.
+//! Laid out by role: [`state`] is the one context struct the views share, [`loaders`] has the
+//! worker load models and reads the person's files, [`client`] is the page's end of the
+//! workers, [`widgets`] are the drawing and reading parts every view uses (canvas, plots, the
+//! explanations, the command line under a picture, the timeline), and [`views`] holds one file
+//! per tab; [`app`] puts them on the page.
 
 // The `i18n` module (`Locale`, `use_i18n`, `t!`) from web/locales/*.json. `load_locales!` is
 // deprecated in leptos_i18n 0.6 in favour of a build-script generator, which would add ICU's
@@ -26,25 +26,11 @@ pub use locales::i18n;
 pub use digitlab_web_common::{fetch, protocol, ticks};
 
 pub mod app;
-pub mod bench;
-pub mod canvas;
 pub mod client;
-pub mod command;
-pub mod compare;
-pub mod divergence;
-pub mod duel;
-pub mod edit;
-pub mod explain;
-pub mod forward;
-pub mod gan;
-pub mod latent;
-pub mod ncsn;
-pub mod plot;
-pub mod sampling;
-pub mod score;
-pub mod text;
-pub mod timeline;
-pub mod vae;
+pub mod loaders;
+pub mod state;
+pub mod views;
+pub mod widgets;
 
 /// The page's entry point: the panic banner, the service worker, the model worker and the views.
 pub fn start_page() {

@@ -3,24 +3,17 @@
 //! Weights are fetched from `weights/` (not compiled into the wasm), read chunk by chunk from
 //! the response's stream so the page can show how much has arrived.
 
+use gloo_net::http::{Request, Response};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::Response;
 
+/// A successful response for `url` (`gloo-net`'s fetch, which calls the global `fetch`, so it
+/// works in the window and in the model worker alike).
 async fn response(url: &str) -> Result<Response, String> {
-    // `fetch` of the window or of the model worker, whichever runs this.
-    let global = js_sys::global();
-    let promise = match global.dyn_ref::<web_sys::Window>() {
-        Some(window) => window.fetch_with_str(url),
-        None => global
-            .dyn_ref::<web_sys::WorkerGlobalScope>()
-            .ok_or("neither a window nor a worker")?
-            .fetch_with_str(url),
-    };
-    let resp = JsFuture::from(promise)
+    let resp = Request::get(url)
+        .send()
         .await
-        .map_err(|e| format!("fetching {url} failed: {e:?}"))?;
-    let resp: Response = resp.dyn_into().map_err(|_| "not a Response".to_string())?;
+        .map_err(|e| format!("fetching {url} failed: {e}"))?;
     if !resp.ok() {
         return Err(format!("fetching {url}: HTTP {}", resp.status()));
     }
@@ -28,14 +21,15 @@ async fn response(url: &str) -> Result<Response, String> {
 }
 
 pub async fn text(url: &str) -> Result<String, String> {
-    let resp = response(url).await?;
-    let text = JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?)
+    response(url)
+        .await?
+        .text()
         .await
-        .map_err(|e| format!("reading {url}: {e:?}"))?;
-    text.as_string().ok_or_else(|| format!("{url} is not text"))
+        .map_err(|e| format!("reading {url}: {e}"))
 }
 
-/// The whole body, calling `progress(received, total)` after each chunk.
+/// The whole body, calling `progress(received, total)` after each chunk. (`gloo-net` reads a
+/// body only whole, so the chunks are read here from the response's stream.)
 pub async fn bytes(
     url: &str,
     mut progress: impl FnMut(usize, Option<usize>),
@@ -44,8 +38,6 @@ pub async fn bytes(
     let total = resp
         .headers()
         .get("content-length")
-        .ok()
-        .flatten()
         .and_then(|s| s.parse::<usize>().ok());
     let Some(body) = resp.body() else {
         return Ok(Vec::new());
@@ -81,8 +73,7 @@ pub async fn bytes(
 
 /// The bytes of a file the person chose or dropped.
 pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
-    let buffer = JsFuture::from(file.array_buffer())
+    gloo_file::futures::read_as_bytes(&gloo_file::Blob::from(file.clone()))
         .await
-        .map_err(|e| format!("reading {}: {e:?}", file.name()))?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+        .map_err(|e| format!("reading {}: {e}", file.name()))
 }

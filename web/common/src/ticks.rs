@@ -6,21 +6,11 @@
 //! either scope (the window or a worker), through the global object.
 
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
-/// Resolves on the next macrotask (`setTimeout(0)`).
+/// Resolves on the next macrotask (`setTimeout(0)`, through `gloo-timers`, which calls the
+/// global `setTimeout` of the window or the worker).
 pub async fn next_tick() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        if let Some(window) = global.dyn_ref::<web_sys::Window>() {
-            let _ = window
-                .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
-        } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
-            let _ = worker
-                .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
-        }
-    });
-    let _ = JsFuture::from(promise).await;
+    gloo_timers::future::TimeoutFuture::new(0).await;
 }
 
 /// Milliseconds from `performance.now()`.

@@ -10,9 +10,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
 use crate::client;
 use crate::protocol::{BenchNumbers, Reply, Request};
+use crate::state::Ui;
 
 #[component]
 pub fn BenchView(ui: Ui) -> impl IntoView {
@@ -25,7 +25,7 @@ pub fn BenchView(ui: Ui) -> impl IntoView {
         }
     });
     let start = move |_| {
-        let Some(n) = ui.checked(crate::sampling::whole_number(
+        let Some(n) = ui.checked(crate::views::sampling::whole_number(
             "bench steps",
             &steps.get_untracked(),
             1,

@@ -15,13 +15,13 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
-use crate::canvas;
 use crate::client;
-use crate::explain;
-use crate::explain::{formula, math};
-use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::protocol::{Reply, Request};
+use crate::state::Ui;
+use crate::widgets::canvas;
+use crate::widgets::explain;
+use crate::widgets::explain::{formula, math};
+use crate::widgets::plot::{self, Chart, Drawing, Plot, Series};
 
 /// Held-out digits shipped with the page (`digitlab data sample` writes them).
 pub struct Digits {
@@ -168,7 +168,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
         let Some(digits) = ui.checked(ui.held_out()) else {
             return;
         };
-        let Some(i) = ui.checked(crate::sampling::whole_number(
+        let Some(i) = ui.checked(crate::views::sampling::whole_number(
             "digit index",
             &index.get_untracked(),
             0,

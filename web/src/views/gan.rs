@@ -8,15 +8,15 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
-use crate::canvas;
-use crate::command::{command_line, say};
-use crate::explain;
-use crate::latent::{self, LATENT_MODELS_GAN};
-use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::protocol::{LatentOp, Slot};
-use crate::sampling::show_labels;
-use crate::sampling::{text_field, whole_number};
+use crate::state::Ui;
+use crate::views::latent::{self, LATENT_MODELS_GAN};
+use crate::views::sampling::show_labels;
+use crate::views::sampling::{text_field, whole_number};
+use crate::widgets::canvas;
+use crate::widgets::command::{command_line, say};
+use crate::widgets::explain;
+use crate::widgets::plot::{self, Chart, Drawing, Plot, Series};
 use digitlab_ui::grid::alt_text;
 use digitlab_ui::log::curve;
 
@@ -104,7 +104,7 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         });
     };
 
-    crate::app::first_time(
+    crate::state::first_time(
         move || active.get() && ui.ready.get(),
         move || {
             spawn_local(async move {

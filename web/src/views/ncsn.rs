@@ -10,14 +10,14 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
-use crate::canvas;
 use crate::client;
-use crate::command::{command_line, say};
-use crate::explain::{formula, math};
 use crate::protocol::{Reply, Request, Slot};
-use crate::sampling::show_labels;
-use crate::timeline::{Timeline, timeline_controls};
+use crate::state::Ui;
+use crate::views::sampling::show_labels;
+use crate::widgets::canvas;
+use crate::widgets::command::{command_line, say};
+use crate::widgets::explain::{formula, math};
+use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::alt_text;
 use digitlab_ui::inputs::{LangevinParams, MAX_COUNT, MAX_W_NCSN};
 

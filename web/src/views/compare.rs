@@ -12,11 +12,11 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
 use crate::client;
-use crate::latent;
 use crate::protocol::{LatentOp, Reply, Request, Slot};
+use crate::state::Ui;
 use crate::ticks::next_tick;
+use crate::views::latent;
 
 const BATCH: usize = 16;
 
@@ -44,7 +44,7 @@ async fn measure(ui: Ui, stem: &str, calls: usize) -> Result<String, String> {
     let ms = match stem {
         "ddpm-cfg" => Some(unet_ms(Slot::Teacher).await?),
         "ncsn" => {
-            crate::app::load_model(ui, Slot::Ncsn).await?;
+            crate::loaders::load_model(ui, Slot::Ncsn).await?;
             Some(unet_ms(Slot::Ncsn).await?)
         }
         _ => None,
@@ -95,7 +95,7 @@ pub fn CompareView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let info = RwSignal::new(String::from("opens with the view"));
     let browser = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let measured = RwSignal::new(0u32);
-    crate::app::first_time(
+    crate::state::first_time(
         move || active.get(),
         move || {
             spawn_local(async move {

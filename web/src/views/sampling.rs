@@ -12,16 +12,16 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
-use crate::canvas;
 use crate::client;
-use crate::command::{command_line, say};
-use crate::explain;
-use crate::explain::{formula, math};
 use crate::i18n::*;
 use crate::protocol::{Reply, Request, Slot};
+use crate::state::Ui;
 use crate::ticks::now_ms;
-use crate::timeline::{Timeline, timeline_controls};
+use crate::widgets::canvas;
+use crate::widgets::command::{command_line, say};
+use crate::widgets::explain;
+use crate::widgets::explain::{formula, math};
+use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::alt_text;
 
 pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_number};
@@ -397,9 +397,9 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
     // Live mode: the student is fetched the first time it is switched on; from then on every
     // change of the digit, the guidance, the seed or the count redraws the grid of the same
     // seed, cancelling the redraw in flight (a new run ends the one before).
-    crate::app::first_time(
+    crate::state::first_time(
         move || live.get(),
-        move || spawn_local(crate::app::load_student(ui)),
+        move || spawn_local(crate::loaders::load_student(ui)),
     );
     Effect::new(move |_| {
         let on = live.get();

@@ -4,9 +4,10 @@
 //! open (the page samples digits without them), and send it their decoding and encoding
 //! ([`LatentOp`]): one forward pass for a whole batch and one read, in the worker.
 
-use crate::app::{Ui, load_model};
 use crate::client;
+use crate::loaders::load_model;
 use crate::protocol::{LatentOp, Reply, Request, Slot};
+use crate::state::Ui;
 
 /// The GAN generators the page shows side by side.
 pub const LATENT_MODELS_GAN: [&str; 3] = ["dcgan", "wgan-gp", "wgan-sn"];

@@ -15,15 +15,15 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
-use crate::canvas;
 use crate::client;
-use crate::command::{command_line, say};
-use crate::explain;
-use crate::explain::{formula, math};
 use crate::protocol::{Loaded, Reply, Request, Slot, TextJob};
-use crate::sampling::{MAX_W, text_field, whole_number};
-use crate::timeline::{Timeline, timeline_controls};
+use crate::state::Ui;
+use crate::views::sampling::{MAX_W, text_field, whole_number};
+use crate::widgets::canvas;
+use crate::widgets::command::{command_line, say};
+use crate::widgets::explain;
+use crate::widgets::explain::{formula, math};
+use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::normalise;
 
 /// The shipped text models, by file stem, with what the switch calls them.
@@ -50,7 +50,7 @@ pub const MAX_COUNT: usize = 16;
 /// Has the model worker fetch a shipped text model (and a latent model's autoencoder), unless
 /// it has it already; the line for the view and the model's T.
 async fn load(ui: Ui, name: &str) -> Result<Loaded, String> {
-    crate::app::load_model(ui, Slot::Text(name.into())).await
+    crate::loaders::load_model(ui, Slot::Text(name.into())).await
 }
 
 /// The loaded model's T (the most steps a run can take), or why there is none.
@@ -88,7 +88,7 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let channels: NodeRef<Canvas> = NodeRef::new();
     let attention: NodeRef<Canvas> = NodeRef::new();
 
-    crate::app::first_time(
+    crate::state::first_time(
         move || active.get() && ui.ready.get(),
         move || {
             spawn_local(async move {

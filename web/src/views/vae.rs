@@ -10,14 +10,14 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::Ui;
-use crate::canvas;
-use crate::command::{command_line, say};
-use crate::explain;
-use crate::latent::{self, decode};
 use crate::protocol::{LatentOp, Slot};
-use crate::sampling::show_labels;
-use crate::sampling::{text_field, whole_number};
+use crate::state::Ui;
+use crate::views::latent::{self, decode};
+use crate::views::sampling::show_labels;
+use crate::views::sampling::{text_field, whole_number};
+use crate::widgets::canvas;
+use crate::widgets::command::{command_line, say};
+use crate::widgets::explain;
 use digitlab_ui::grid::alt_text;
 
 /// Samples per grid.
@@ -240,7 +240,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     };
 
     // Fetch the weights the first time the view opens (and the page is ready), then draw.
-    crate::app::first_time(
+    crate::state::first_time(
         move || active.get() && ui.ready.get(),
         move || {
             spawn_local(async move {

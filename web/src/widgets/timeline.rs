@@ -9,9 +9,9 @@ use digitlab_ui::timeline::{BUDGET, Frame, Frames};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
-use crate::app::Ui;
-use crate::canvas::{grid_bytes, paint_grey};
 use crate::i18n::*;
+use crate::state::Ui;
+use crate::widgets::canvas::{grid_bytes, paint_grey};
 
 /// The frames of a view's last run and the step shown (counted from 1; 0 before any run).
 #[derive(Clone, Copy)]

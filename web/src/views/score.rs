@@ -19,9 +19,9 @@ use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use crate::client;
-use crate::explain::{formula, math};
 use crate::protocol::{ParticleSetup, ParticleState, ToyReply, ToyRequest};
-use crate::sampling::{named_field, positive_number, text_field, whole_number};
+use crate::views::sampling::{named_field, positive_number, text_field, whole_number};
+use crate::widgets::explain::{formula, math};
 
 const HALF: f64 = 10.0; // the canvas shows [-HALF, HALF]^2
 const SIZE: f64 = 360.0;
@@ -168,7 +168,7 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, toy: &Toy, mixture: &Mixture, sigma
 }
 
 #[component]
-pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
+pub fn ScoreView(ui: crate::state::Ui) -> impl IntoView {
     let mixture = Mixture::ncsn();
     let fields = Fields {
         levels: RwSignal::new("10".into()),
@@ -611,8 +611,8 @@ pub fn ScoreView(ui: crate::app::Ui) -> impl IntoView {
                     <span data-testid="score-fractions" hidden>{move || format!("{:?}", fractions.get())}</span>
                 </div>
             </div>
-            {crate::explain::score()}
+            {crate::widgets::explain::score()}
         </section>
-        <crate::ncsn::NcsnMnist ui=ui/>
+        <crate::views::ncsn::NcsnMnist ui=ui/>
     }
 }

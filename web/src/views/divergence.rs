@@ -4,13 +4,13 @@
 //! (log scale, 1e-3 to 2); the two densities; KL (both directions), JS and W1 against theta;
 //! their derivatives in theta; a marker at the current theta. The numbers come from
 //! `digitlab-divergence`, the crate behind `digitlab divergence --json`. Exploding curves are
-//! drawn clipped at the axis with a label, never as a broken line. Below, [`crate::duel`]
+//! drawn clipped at the axis with a label, never as a broken line. Below, [`crate::views::duel`]
 //! trains a GAN and a WGAN on the same two Gaussians, live.
 
 use digitlab_divergence::{disjoint, gaussian};
 use leptos::prelude::*;
 
-use crate::plot::{self, Chart, Drawing, Plot, Series};
+use crate::widgets::plot::{self, Chart, Drawing, Plot, Series};
 
 const POINTS: usize = 241;
 
@@ -195,8 +195,8 @@ pub fn DivergenceView() -> impl IntoView {
                 <Chart drawing=values testid="div-values"/>
                 <Chart drawing=slopes testid="div-slopes"/>
             </div>
-            {crate::explain::divergence()}
-            <crate::duel::DuelLab theta0=theta0 theta=theta log_eps=log_eps/>
+            {crate::widgets::explain::divergence()}
+            <crate::views::duel::DuelLab theta0=theta0 theta=theta log_eps=log_eps/>
         </section>
     }
 }

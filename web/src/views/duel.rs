@@ -15,9 +15,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
-use crate::plot::{self, Chart, Drawing, Plot, Series};
 use crate::protocol::{ToyReply, ToyRequest};
-use crate::sampling::{positive_number, text_field, whole_number};
+use crate::views::sampling::{positive_number, text_field, whole_number};
+use crate::widgets::plot::{self, Chart, Drawing, Plot, Series};
 
 const MAX_ITERATIONS: usize = 100_000;
 
@@ -429,7 +429,7 @@ pub fn DuelLab(
                 <Chart drawing=grad_plot testid="duel-grad-plot"/>
                 <Chart drawing=critic_plot testid="duel-critic-plot"/>
             </div>
-            {crate::explain::duel()}
+            {crate::widgets::explain::duel()}
         </section>
     }
 }

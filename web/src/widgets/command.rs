@@ -7,9 +7,10 @@
 use digitlab_ui::command::Command;
 use leptos::prelude::*;
 
-use crate::app::{Ui, card_path};
 use crate::i18n::*;
+use crate::loaders::card_path;
 use crate::protocol::Slot;
+use crate::state::Ui;
 
 /// Sets `line` to the command that `of` writes for the model loaded into `slot` (given its
 /// `--model` path), or empties it when no model is loaded there.

@@ -14,13 +14,13 @@ use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 
-use crate::app::Ui;
-use crate::canvas;
-use crate::explain;
-use crate::sampling::{
+use crate::state::Ui;
+use crate::views::sampling::{
     Drawn, MAX_COUNT, Params, digit_select, guidance_slider, start_run, train_steps, whole_number,
 };
-use crate::timeline::{Timeline, timeline_controls};
+use crate::widgets::canvas;
+use crate::widgets::explain;
+use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::alt_text;
 
 /// The pad's side in pixels (the model's digits).
@@ -314,7 +314,7 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         };
         start_run(
             ui,
-            crate::sampling::Model::Teacher,
+            crate::views::sampling::Model::Teacher,
             p,
             Some(edit),
             drawn,
