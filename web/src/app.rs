@@ -219,17 +219,17 @@ fn Page() -> impl IntoView {
             <div class:hidden=move || tab.get() != Tab::Bench><BenchView ui=ui/></div>
         </main>
         <section class="weights" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>
-            <h2>"Weights"</h2>
-            <p>"Diffusion model: " <span data-testid="model-info">{move || ui.model_info.get()}</span></p>
-            <p>"Train your own with " <code>"digitlab train ddpm --run runs/mine"</code>
-               ", then choose (or drop here) the card " <code>"runs/mine/ddpm-cfg.json"</code>
-               " together with its " <code>".bpk"</code> " file. The same works for a score network (" <code>"train ncsn"</code> "), a VAE (" <code>"train vae"</code>
-               ", in place of the 2-D one when its latent is 2) and an unconditional GAN (" <code>"train gan"</code> "), and for the classifier. The page checks the format version, the kind, the sha256, that the weights are finite numbers and as many as the card's config needs, and the architecture, before it uses them."</p>
-            <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" aria-label="Your weights: the card (.json) and its .bpk file" on:change=on_pick/>
+            <h2>{t!(i18n, weights.title)}</h2>
+            <p>{t!(i18n, weights.model)} " " <span data-testid="model-info">{move || ui.model_info.get()}</span></p>
+            <p>{t!(i18n, weights.train)} <code>"digitlab train ddpm --run runs/mine"</code>
+               {t!(i18n, weights.choose)} <code>"runs/mine/ddpm-cfg.json"</code>
+               {t!(i18n, weights.together)} <code>".bpk"</code> {t!(i18n, weights.same_works)} <code>"train ncsn"</code> {t!(i18n, weights.vae)} <code>"train vae"</code>
+               {t!(i18n, weights.gan)} <code>"train gan"</code> {t!(i18n, weights.checks)}</p>
+            <input type="file" multiple accept=".json,.bpk" data-testid="weights-file" aria-label=move || t_string!(i18n, weights.file) on:change=on_pick/>
             <p class="notice" data-testid="weights-message">{move || user_message.get()}</p>
         </section>
         <footer>
-            <p>"Every number on this page comes from a command in the README. Source: crates/ (Burn modules, samplers), web/ (this page)."</p>
+            <p>{t!(i18n, footer.source)}</p>
         </footer>
     }
 }

@@ -11,11 +11,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{BenchNumbers, Reply, Request};
 use crate::state::Ui;
 
 #[component]
 pub fn BenchView(ui: Ui) -> impl IntoView {
+    let i18n = use_i18n();
     let steps = RwSignal::new("50".to_string());
     let result = RwSignal::new(None::<BenchNumbers>);
     let native = RwSignal::new(String::new());
@@ -48,25 +50,25 @@ pub fn BenchView(ui: Ui) -> impl IntoView {
     };
     view! {
         <section class="view">
-            <h2>"Benchmark: sampling cost on this page's backend"</h2>
-            <p>"One guided UNet call for 16 digits (a batch of 32: conditional and unconditional), median of 5 after a warm-up; then a whole 16-digit DDIM grid with every step queued and one read at the end. Natively: "
-                <code>"digitlab bench sample --backend wgpu"</code> " (or " <code>"--backend flex"</code> ")."</p>
-            <label>"DDIM steps for the grid "
+            <h2>{t!(i18n, bench.title)}</h2>
+            <p>{t!(i18n, bench.intro)}
+                <code>"digitlab bench sample --backend wgpu"</code> {t!(i18n, bench.or)} <code>"--backend flex"</code> ")."</p>
+            <label>{t!(i18n, bench.steps)} " "
                 <input type="number" min="1" max="1000" data-testid="bench-steps"
                     prop:value=move || steps.get() on:input=move |ev| steps.set(event_target_value(&ev))/>
             </label>
-            <button data-testid="bench-run" on:click=start disabled=move || !ui.ready.get() || ui.busy.get()>"Run benchmark"</button>
+            <button data-testid="bench-run" on:click=start disabled=move || !ui.ready.get() || ui.busy.get()>{t!(i18n, bench.run)}</button>
             {move || result.get().map(|r| view! {
                 <table class="stats">
-                    <tr><th>"backend"</th><td>{r.backend.clone()}</td></tr>
-                    <tr><th>"ms per guided UNet call (16 digits)"</th><td>{format!("{:.1}", r.ms_per_unet_call)}</td></tr>
-                    <tr><th>{format!("ms per 16-digit grid (DDIM {} steps)", r.steps)}</th><td>{format!("{:.0}", r.ms_per_grid)}</td></tr>
+                    <tr><th>{t!(i18n, bench.backend)}</th><td>{r.backend.clone()}</td></tr>
+                    <tr><th>{t!(i18n, bench.per_call)}</th><td>{format!("{:.1}", r.ms_per_unet_call)}</td></tr>
+                    <tr><th>{t!(i18n, bench.per_grid, steps = r.steps)}</th><td>{format!("{:.0}", r.ms_per_grid)}</td></tr>
                 </table>
             })}
             <pre data-testid="bench-result" hidden>{move || result.get().map(|r| serde_json::json!({
                 "ms_per_unet_call": r.ms_per_unet_call, "ms_per_grid": r.ms_per_grid, "steps": r.steps, "backend": r.backend,
             }).to_string())}</pre>
-            <h3>"Native numbers shipped with the page"</h3>
+            <h3>{t!(i18n, bench.native)}</h3>
             <pre class="native">{move || native.get()}</pre>
         </section>
     }

@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{LatentOp, Reply, Request, Slot};
 use crate::state::Ui;
 use crate::ticks::next_tick;
@@ -91,6 +92,7 @@ fn stem(row: &serde_json::Value) -> String {
 
 #[component]
 pub fn CompareView(ui: Ui, active: Signal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
     let table = RwSignal::new(serde_json::Value::Null);
     let info = RwSignal::new(String::from("opens with the view"));
     let browser = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
@@ -171,17 +173,19 @@ pub fn CompareView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     };
     view! {
         <section class="view">
-            <h2>"Every generator on one footing"</h2>
-            <p>"Measured by " <code>"digitlab compare"</code> ", which runs " <code>"digitlab eval --json"</code>
-               " for each shipped model with the same classifier, the same 1,000 held-out digits as the Fréchet reference, the same number of digits and seed. "
-               "Fréchet distance: between Gaussians fitted to the classifier's features of generated and held-out digits (lower is better; the floor is real training digits of the same number against the held-out ones). "
-               "Modes covered: digits that get at least 2.5 % of the samples (a quarter of a fair share). The diffusion and score models are asked for each class in turn, so their coverage is by construction; the VAEs and GANs are unconditional, and their histogram is the test."</p>
+            <h2>{t!(i18n, compare.title)}</h2>
+            <p>{t!(i18n, compare.measured_by)} <code>"digitlab compare"</code> {t!(i18n, compare.which_runs)} <code>"digitlab eval --json"</code>
+               {t!(i18n, compare.for_each)} {t!(i18n, compare.frechet)} {t!(i18n, compare.modes)}</p>
             <p class="meta" data-testid="compare-info">{move || info.get()}</p>
             <table class="stats" data-testid="compare-table">
-                <tr><th>"model"</th><th>"Fréchet"</th><th>"confidence"</th><th>"modes covered"</th><th>"accuracy of the requested digit"</th><th>"native ms per digit"</th><th>"this browser: ms per digit"</th></tr>
+                <tr>
+                    <th>{t!(i18n, compare.col_model)}</th><th>{t!(i18n, compare.col_frechet)}</th><th>{t!(i18n, compare.col_confidence)}</th>
+                    <th>{t!(i18n, compare.col_modes)}</th><th>{t!(i18n, compare.col_accuracy)}</th><th>{t!(i18n, compare.col_native)}</th>
+                    <th>{t!(i18n, compare.col_browser)}</th>
+                </tr>
                 {body}
             </table>
-            <button data-testid="compare-measure" on:click=run disabled=move || !ui.ready.get() || ui.busy.get() || table.with(|t| t.is_null())>"Measure in this browser"</button>
+            <button data-testid="compare-measure" on:click=run disabled=move || !ui.ready.get() || ui.busy.get() || table.with(|t| t.is_null())>{t!(i18n, compare.measure)}</button>
             <span data-testid="compare-measured" hidden>{move || measured.get()}</span>
         </section>
     }

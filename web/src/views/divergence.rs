@@ -10,6 +10,7 @@
 use digitlab_divergence::{disjoint, gaussian};
 use leptos::prelude::*;
 
+use crate::i18n::*;
 use crate::widgets::plot::{self, Chart, Drawing, Plot, Series};
 
 const POINTS: usize = 241;
@@ -21,6 +22,7 @@ fn density(x: f64, mean: f64, eps: f64) -> f64 {
 
 #[component]
 pub fn DivergenceView() -> impl IntoView {
+    let i18n = use_i18n();
     let theta0 = RwSignal::new(0.0f64);
     // The live duel's defaults (digitlab_toys::duel::DuelConfig): far apart, narrow.
     let theta = RwSignal::new(3.0f64);
@@ -79,7 +81,7 @@ pub fn DivergenceView() -> impl IntoView {
         plot::draw(
             densities,
             &Plot {
-                title: "densities",
+                title: t_string!(i18n, divergence.densities),
                 log_y: false,
                 marker_x: Some(t),
                 series: vec![
@@ -101,7 +103,7 @@ pub fn DivergenceView() -> impl IntoView {
         plot::draw(
             values,
             &Plot {
-                title: "divergence vs theta",
+                title: t_string!(i18n, divergence.values),
                 log_y: false,
                 marker_x: Some(t),
                 series: vec![
@@ -133,7 +135,7 @@ pub fn DivergenceView() -> impl IntoView {
         plot::draw(
             slopes,
             &Plot {
-                title: "derivative in theta",
+                title: t_string!(i18n, divergence.slopes),
                 log_y: false,
                 marker_x: Some(t),
                 series: vec![
@@ -159,34 +161,14 @@ pub fn DivergenceView() -> impl IntoView {
         );
     });
 
-    let slider = move |label: &'static str,
-                       id: &'static str,
-                       min: f64,
-                       max: f64,
-                       sig: RwSignal<f64>,
-                       show: fn(f64) -> String| {
-        view! {
-            <label>{label}
-                <input type="range" min=min.to_string() max=max.to_string() step="0.01" data-testid=id
-                    prop:value=move || sig.get().to_string()
-                    on:input=move |ev| {
-                        if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                            sig.set(v.clamp(min, max));
-                        }
-                    }/>
-                <output data-testid=format!("{id}-value")>{move || show(sig.get())}</output>
-            </label>
-        }
-    };
-
     view! {
         <section class="view">
-            <h2>"Divergences: KL, Jensen-Shannon and Wasserstein between two Gaussians"</h2>
+            <h2>{t!(i18n, divergence.title)}</h2>
             <div class="columns">
                 <div class="controls">
                     {slider("theta0 ", "div-theta0", -3.0, 3.0, theta0, |v| format!("{v:.2}"))}
                     {slider("theta ", "div-theta", -3.0, 3.0, theta, |v| format!("{v:.2}"))}
-                    {slider("eps (log scale) ", "div-eps", -3.0, 2f64.log10(), log_eps, |v| format!("{:.4}", 10f64.powf(v)))}
+                    {slider(view! { {t!(i18n, divergence.eps)} " " }, "div-eps", -3.0, 2f64.log10(), log_eps, |v| format!("{:.4}", 10f64.powf(v)))}
                 </div>
                 <p class="meta" data-testid="div-readout">{move || readout.get()}</p>
             </div>
@@ -198,5 +180,29 @@ pub fn DivergenceView() -> impl IntoView {
             {crate::widgets::explain::divergence()}
             <crate::views::duel::DuelLab theta0=theta0 theta=theta log_eps=log_eps/>
         </section>
+    }
+}
+
+/// A labelled slider from `min` to `max` bound to `sig`, its value shown by `show` in
+/// `<id>-value`.
+fn slider(
+    label: impl IntoView + 'static,
+    id: &'static str,
+    min: f64,
+    max: f64,
+    sig: RwSignal<f64>,
+    show: fn(f64) -> String,
+) -> impl IntoView {
+    view! {
+        <label>{label}
+            <input type="range" min=min.to_string() max=max.to_string() step="0.01" data-testid=id
+                prop:value=move || sig.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                        sig.set(v.clamp(min, max));
+                    }
+                }/>
+            <output data-testid=format!("{id}-value")>{move || show(sig.get())}</output>
+        </label>
     }
 }

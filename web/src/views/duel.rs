@@ -15,6 +15,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{ToyReply, ToyRequest};
 use crate::views::sampling::{positive_number, text_field, whole_number};
 use crate::widgets::plot::{self, Chart, Drawing, Plot, Series};
@@ -96,7 +97,10 @@ fn density(x: f64, mean: f64, eps: f64) -> f64 {
     (-0.5 * z * z).exp()
 }
 
+/// Draws the run's three plots, their titles and legends in the page's language (read
+/// untracked: an effect redraws when the language changes).
 fn draw(
+    i18n: leptos_i18n::I18nContext<Locale>,
     run: &Run,
     theta_plot: RwSignal<Drawing>,
     grad_plot: RwSignal<Drawing>,
@@ -122,7 +126,7 @@ fn draw(
     plot::draw(
         theta_plot,
         &Plot {
-            title: "theta over iterations",
+            title: tu_string!(i18n, duel.theta_title),
             log_y: false,
             marker_x: None,
             series: vec![
@@ -138,7 +142,7 @@ fn draw(
                 },
             ],
             y_range: None,
-            x_label: "iteration",
+            x_label: tu_string!(i18n, duel.iterations),
         },
     );
     let grads: Vec<(f64, f64)> = shown
@@ -148,16 +152,16 @@ fn draw(
     plot::draw(
         grad_plot,
         &Plot {
-            title: "|dL_G/dtheta| (log scale)",
+            title: tu_string!(i18n, duel.grad_title),
             log_y: true,
             marker_x: None,
             series: vec![Series {
-                label: "|gradient|",
+                label: tu_string!(i18n, duel.gradient),
                 color: "#9467bd",
                 points: &grads,
             }],
             y_range: None,
-            x_label: "iteration",
+            x_label: tu_string!(i18n, duel.iterations),
         },
     );
     let theta = run.history.last().map_or(cfg.theta_start, |r| r.theta);
@@ -180,14 +184,14 @@ fn draw(
     };
     let (pd, pg) = (scaled(cfg.theta0), scaled(theta));
     let label = if cfg.objective.is_wgan() {
-        "critic f(x)"
+        tu_string!(i18n, duel.critic)
     } else {
         "D(x)"
     };
     plot::draw(
         critic_plot,
         &Plot {
-            title: "critic over x, densities (scaled) beneath",
+            title: tu_string!(i18n, duel.critic_title),
             log_y: false,
             marker_x: Some(theta),
             series: vec![
@@ -223,6 +227,7 @@ pub fn DuelLab(
     theta: RwSignal<f64>,
     log_eps: RwSignal<f64>,
 ) -> impl IntoView {
+    let i18n = use_i18n();
     let fields = Fields::new();
     let run: StoredValue<Rc<RefCell<Run>>, LocalStorage> = StoredValue::new_local(Rc::default());
     let playing = RwSignal::new(false);
@@ -234,7 +239,13 @@ pub fn DuelLab(
     let grad_plot = RwSignal::new(Drawing::default());
     let critic_plot = RwSignal::new(Drawing::default());
 
-    let redraw = move || run.with_value(|r| draw(&r.borrow(), theta_plot, grad_plot, critic_plot));
+    let redraw =
+        move || run.with_value(|r| draw(i18n, &r.borrow(), theta_plot, grad_plot, critic_plot));
+    // The plots' words follow the page's language.
+    Effect::new(move |_| {
+        let _ = i18n.get_locale();
+        redraw();
+    });
 
     // Any change of a setting (or Reset) builds a fresh run from the settings shown.
     let config =
@@ -390,34 +401,33 @@ pub fn DuelLab(
 
     view! {
         <section class="duel">
-            <h3>"Train it: a generator against a discriminator or a critic, live"</h3>
-            <p class="meta">"g(z) = θ + ε z learns θ; θ₀, ε and the start θ are the sliders above. Burn's autodiff runs in this page (CPU backend in the wasm; the same code as "
-                <code>"digitlab duel"</code>"). θ moves by plain gradient descent (Adam would rescale a vanishing gradient into a full step and hide it); the discriminator or critic uses Adam. Changing a setting starts the run again."</p>
+            <h3>{t!(i18n, duel.title)}</h3>
+            <p class="meta">{t!(i18n, duel.intro)} <code>"digitlab duel"</code> {t!(i18n, duel.intro_end)}</p>
             <div class="columns">
                 <div class="controls">
-                    <label>"Objective "
+                    <label>{t!(i18n, duel.objective)} " "
                         <select data-testid="duel-objective" prop:value=move || fields.objective.get()
                             on:change=move |ev| fields.objective.set(event_target_value(&ev))>
                             {objectives}
                         </select>
                     </label>
-                    {text_field("Generator learning rate ", "duel-lr-g", fields.lr_generator)}
-                    {text_field("Critic learning rate ", "duel-lr-d", fields.lr_critic)}
-                    {text_field("Critic steps per generator step ", "duel-critic-steps", fields.critic_steps)}
-                    {text_field("Weight clip (wgan-clip) ", "duel-clip", fields.clip)}
-                    {text_field("Penalty λ (wgan-gp, wgan-lp) ", "duel-lambda", fields.gp_lambda)}
-                    {text_field("Seed ", "duel-seed", fields.seed)}
-                    {text_field("Stop after iterations ", "duel-limit", fields.limit)}
+                    {text_field(t!(i18n, duel.lr_generator), "duel-lr-g", fields.lr_generator)}
+                    {text_field(t!(i18n, duel.lr_critic), "duel-lr-d", fields.lr_critic)}
+                    {text_field(t!(i18n, duel.critic_steps), "duel-critic-steps", fields.critic_steps)}
+                    {text_field(t!(i18n, duel.clip), "duel-clip", fields.clip)}
+                    {text_field(t!(i18n, duel.penalty), "duel-lambda", fields.gp_lambda)}
+                    {text_field(t!(i18n, duel.seed), "duel-seed", fields.seed)}
+                    {text_field(t!(i18n, duel.limit), "duel-limit", fields.limit)}
                     <div class="buttons">
-                        <button data-testid="duel-play" on:click=on_play>{move || if playing.get() { "Pause" } else { "Play" }}</button>
-                        <button data-testid="duel-step" on:click=on_step>"Step"</button>
-                        <button data-testid="duel-reset" on:click=on_reset>"Reset"</button>
+                        <button data-testid="duel-play" on:click=on_play>{move || if playing.get() { t_string!(i18n, duel.pause) } else { t_string!(i18n, duel.play) }}</button>
+                        <button data-testid="duel-step" on:click=on_step>{t!(i18n, duel.step)}</button>
+                        <button data-testid="duel-reset" on:click=on_reset>{t!(i18n, duel.reset)}</button>
                     </div>
                     <p class="meta">
-                        "Iteration " <span data-testid="duel-iteration">{move || last.get().map_or(0, |r| r.iteration)}</span>
+                        {t!(i18n, duel.iteration)} " " <span data-testid="duel-iteration">{move || last.get().map_or(0, |r| r.iteration)}</span>
                         " · θ = " <span data-testid="duel-theta">{move || last.get().map_or_else(|| config.get().map(|c| c.theta_start).unwrap_or(f64::NAN), |r| r.theta).to_string()}</span>
                         " · |dL_G/dθ| = " <span data-testid="duel-grad">{move || last.get().map_or(String::from("-"), |r| format!("{:.3e}", r.grad_theta.abs()))}</span>
-                        " · " {move || if config.get().is_ok_and(|c| c.objective.is_wgan()) { "critic's W estimate" } else { "discriminator loss" }}
+                        " · " {move || if config.get().is_ok_and(|c| c.objective.is_wgan()) { t_string!(i18n, duel.w_estimate) } else { t_string!(i18n, duel.d_loss) }}
                         " = " <span data-testid="duel-critic">{move || last.get().map_or(String::from("-"), |r| format!("{:.4}", r.critic_value))}</span>
                     </p>
                     <p class="meta" data-testid="duel-state">{move || if playing.get() { "running" } else { "paused" }}</p>

@@ -14,6 +14,7 @@ use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 
+use crate::i18n::*;
 use crate::state::Ui;
 use crate::views::sampling::{
     Drawn, MAX_COUNT, Params, digit_select, guidance_slider, start_run, train_steps, whole_number,
@@ -97,6 +98,7 @@ fn paint_mask(c: &web_sys::HtmlCanvasElement, fill: &[bool]) {
 
 #[component]
 pub fn EditView(ui: Ui) -> impl IntoView {
+    let i18n = use_i18n();
     let pad = RwSignal::new(Pad::blank());
     let history: StoredValue<Vec<Pad>> = StoredValue::new(Vec::new());
     let tool = RwSignal::new("pen".to_string());
@@ -323,12 +325,14 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         );
     };
 
+    // Options are (value, label): the labels follow the page's language, the sampler names
+    // stay as they are.
     let select = |id: &'static str,
                   sig: RwSignal<String>,
-                  options: &'static [(&'static str, &'static str)]| {
+                  options: Vec<(&'static str, Signal<&'static str>)>| {
         view! {
             <select data-testid=id prop:value=move || sig.get() on:change=move |ev| sig.set(event_target_value(&ev))>
-                {options.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                {options.into_iter().map(|(v, l)| view! { <option value=v>{move || l.get()}</option> }).collect_view()}
             </select>
         }
     };
@@ -342,37 +346,53 @@ pub fn EditView(ui: Ui) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"Draw a digit and let the model finish it"</h2>
+            <h2>{t!(i18n, edit.title)}</h2>
             <div class="columns">
                 <div class="controls">
-                    <label>"Edit " {select("edit-mode", mode, &[("sdedit", "SDEdit: finish the drawing"), ("inpaint", "Inpaint: redraw the masked pixels")])}</label>
-                    <label>"Tool " {select("edit-tool", tool, &[("pen", "pen"), ("eraser", "eraser"), ("mask", "mask (model fills)"), ("unmask", "unmask")])}</label>
-                    <label>"Brush " {select("edit-brush", brush, &[("0.6", "thin"), ("1.2", "medium"), ("2", "thick")])}</label>
+                    <label>{t!(i18n, edit.mode)} " " {select("edit-mode", mode, vec![
+                        ("sdedit", Signal::derive(move || t_string!(i18n, edit.sdedit))),
+                        ("inpaint", Signal::derive(move || t_string!(i18n, edit.inpaint))),
+                    ])}</label>
+                    <label>{t!(i18n, edit.tool)} " " {select("edit-tool", tool, vec![
+                        ("pen", Signal::derive(move || t_string!(i18n, edit.pen))),
+                        ("eraser", Signal::derive(move || t_string!(i18n, edit.eraser))),
+                        ("mask", Signal::derive(move || t_string!(i18n, edit.mask))),
+                        ("unmask", Signal::derive(move || t_string!(i18n, edit.unmask))),
+                    ])}</label>
+                    <label>{t!(i18n, edit.brush)} " " {select("edit-brush", brush, vec![
+                        ("0.6", Signal::derive(move || t_string!(i18n, edit.thin))),
+                        ("1.2", Signal::derive(move || t_string!(i18n, edit.medium))),
+                        ("2", Signal::derive(move || t_string!(i18n, edit.thick))),
+                    ])}</label>
                     <div class="buttons">
-                        <button data-testid="edit-undo" on:click=undo>"Undo"</button>
-                        <button data-testid="edit-clear" on:click=clear>"Clear"</button>
-                        <button data-testid="edit-mask-lower" on:click=mask_lower>"Mask the lower half"</button>
-                        <button data-testid="edit-clear-mask" on:click=clear_mask>"Clear the mask"</button>
+                        <button data-testid="edit-undo" on:click=undo>{t!(i18n, edit.undo)}</button>
+                        <button data-testid="edit-clear" on:click=clear>{t!(i18n, edit.clear)}</button>
+                        <button data-testid="edit-mask-lower" on:click=mask_lower>{t!(i18n, edit.mask_lower)}</button>
+                        <button data-testid="edit-clear-mask" on:click=clear_mask>{t!(i18n, edit.clear_mask)}</button>
                     </div>
-                    <label>"Held-out digit # " {number("edit-from-index", from_index)}
-                        <button data-testid="edit-from-held-out" on:click=from_held_out>"Start from it"</button>
+                    <label>{t!(i18n, edit.held_out)} " " {number("edit-from-index", from_index)}
+                        <button data-testid="edit-from-held-out" on:click=from_held_out>{t!(i18n, edit.from_held_out)}</button>
                     </label>
-                    <button data-testid="edit-from-sample" on:click=from_sample>"Start from the last sampled digit"</button>
+                    <button data-testid="edit-from-sample" on:click=from_sample>{t!(i18n, edit.from_sample)}</button>
                     {digit_select("edit-class", digit)}
                     {guidance_slider("edit-guidance", "edit-guidance-value", guidance)}
-                    <label class:hidden=inpainting>"Strength "
+                    <label class:hidden=inpainting>{t!(i18n, edit.strength)} " "
                         <input type="range" min="0" max="1" step="0.05" data-testid="edit-strength"
                             prop:value=move || strength.get().to_string()
                             on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { strength.set(v.clamp(0.0, 1.0)) } }/>
                         <output data-testid="edit-strength-value">{move || format!("{:.2}", strength.get())}</output>
                     </label>
-                    <label>"Sampler " {select("edit-sampler", sampler, &[("ddim", "DDIM"), ("ddpm", "DDPM"), ("dpm++", "DPM-Solver++")])}</label>
-                    <label>"Steps " {number("edit-steps", steps)}</label>
-                    <label class:hidden=move || !inpainting()>"Resampling " {number("edit-resample", resample)}</label>
-                    <label class:hidden=move || !inpainting()>"Jump length " {number("edit-jump", jump)}</label>
-                    <label>"Results " <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="edit-count"
+                    <label>{t!(i18n, edit.sampler)} " " {select("edit-sampler", sampler, vec![
+                        ("ddim", Signal::stored("DDIM")),
+                        ("ddpm", Signal::stored("DDPM")),
+                        ("dpm++", Signal::stored("DPM-Solver++")),
+                    ])}</label>
+                    <label>{t!(i18n, edit.steps)} " " {number("edit-steps", steps)}</label>
+                    <label class:hidden=move || !inpainting()>{t!(i18n, edit.resample)} " " {number("edit-resample", resample)}</label>
+                    <label class:hidden=move || !inpainting()>{t!(i18n, edit.jump)} " " {number("edit-jump", jump)}</label>
+                    <label>{t!(i18n, edit.count)} " " <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="edit-count"
                         prop:value=move || count.get() on:input=move |ev| count.set(event_target_value(&ev))/></label>
-                    <label>"Seed " {number("edit-seed", seed)}</label>
+                    <label>{t!(i18n, edit.seed)} " " {number("edit-seed", seed)}</label>
                     <label class="inline">
                         <input type="checkbox" prop:checked=move || show_x0.get()
                             on:change=move |ev| {
@@ -381,17 +401,17 @@ pub fn EditView(ui: Ui) -> impl IntoView {
                                 show_x0.set(on);
                                 crate::client::send(crate::protocol::Request::ShowX0 { on });
                             }/>
-                        " show the predicted x₀ while it runs"
+                        " " {t!(i18n, edit.show_x0)}
                     </label>
                     <div class="buttons">
-                        <button data-testid="edit-run" on:click=run disabled=move || !ui.ready.get() || ui.busy.get()>"Run"</button>
-                        <button data-testid="edit-stop" on:click=move |_| ui.stop() disabled=move || !ui.busy.get()>"Stop"</button>
+                        <button data-testid="edit-run" on:click=run disabled=move || !ui.ready.get() || ui.busy.get()>{t!(i18n, edit.run)}</button>
+                        <button data-testid="edit-stop" on:click=move |_| ui.stop() disabled=move || !ui.busy.get()>{t!(i18n, edit.stop)}</button>
                     </div>
-                    <p class="meta">"Step " <span data-testid="edit-counter">{move || counter.get()}</span></p>
+                    <p class="meta">{t!(i18n, edit.step)} " " <span data-testid="edit-counter">{move || counter.get()}</span></p>
                 </div>
                 <div class="output">
                     <div class="pad" node_ref=surface data-testid="edit-pad" tabindex="0" role="application"
-                        aria-label="Drawing pad, 28 by 28 pixels: arrow keys move the cursor, Space applies the tool, Shift with an arrow draws as it moves"
+                        aria-label=move || t_string!(i18n, edit.pad)
                         on:pointerdown=down on:pointermove=moved on:pointerup=up on:pointerleave=up on:keydown=key>
                         <div class="cursor" data-testid="edit-cursor" aria-hidden="true"
                             style=move || {
@@ -403,7 +423,7 @@ pub fn EditView(ui: Ui) -> impl IntoView {
                         <canvas class="digits mask" node_ref=mask_canvas width="28" height="28" data-testid="edit-mask"></canvas>
                     </div>
                     <canvas class="digits" data-testid="edit-output" node_ref=output width="32" height="32"
-                        role="img" aria-label=move || alt_text("the edited digits", &predictions.get())></canvas>
+                        role="img" aria-label=move || alt_text(t_string!(i18n, edit.output), &predictions.get())></canvas>
                     {timeline_controls(ui, timeline, "edit-timeline")}
                     <p class="meta" data-testid="edit-predictions">{move || predictions.get()}</p>
                     <p class="meta" data-testid="edit-summary">{move || summary.get()}</p>

@@ -16,6 +16,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{Reply, Request};
 use crate::state::Ui;
 use crate::widgets::canvas;
@@ -91,11 +92,14 @@ fn deviation(values: &[f32], x0: &[f32], sqrt_abar: f64) -> (f64, f64) {
 
 #[component]
 pub fn ForwardView(ui: Ui) -> impl IntoView {
+    let i18n = use_i18n();
     let index = RwSignal::new("0".to_string());
     let t = RwSignal::new(200usize);
     let kind = RwSignal::new("linear".to_string());
     let stats = RwSignal::new(None::<Stats>);
-    let label = RwSignal::new(String::new());
+    // What the pictures show: the digit's index and class, the step and whether the schedule
+    // is the cosine one.
+    let shown = RwSignal::new(None::<(usize, u8, usize, bool)>);
     let progress = RwSignal::new(String::new());
     let original: NodeRef<Canvas> = NodeRef::new();
     let closed: NodeRef<Canvas> = NodeRef::new();
@@ -104,7 +108,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
     let abar = RwSignal::new(Drawing::default());
     let snr = RwSignal::new(Drawing::default());
 
-    // The schedule plots follow t.
+    // The schedule plots follow t (and the page's language).
     Effect::new(move |_| {
         let marker = t.get() as f64;
         let (lin, cos) = (forward_schedule("linear"), forward_schedule("cosine"));
@@ -134,12 +138,12 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
                     x_label: "t",
                     series: vec![
                         Series {
-                            label: "linear (DDPM)",
+                            label: t_string!(i18n, forward.linear_curve),
                             color: "#1f77b4",
                             points: &a,
                         },
                         Series {
-                            label: "cosine",
+                            label: t_string!(i18n, forward.cosine_name),
                             color: "#ff7f0e",
                             points: &b,
                         },
@@ -157,7 +161,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
         );
         draw(
             snr,
-            "SNR_t = alphabar / (1 - alphabar), log scale",
+            t_string!(i18n, forward.snr_title),
             true,
             snr_of(&lin),
             snr_of(&cos),
@@ -195,7 +199,7 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
             {
                 Ok(Some(s)) => {
                     stats.set(Some(s));
-                    label.set(format!("held-out digit #{i} (a {}), t = {step}, {kind_now} schedule, {DRAWS} draws", digits.labels[i]));
+                    shown.set(Some((i, digits.labels[i], step, kind_now == "cosine")));
                     ui.finish(id, "done");
                 }
                 Ok(None) => {}
@@ -206,15 +210,15 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"The forward process " {math(formula::FORWARD_JUMP)}</h2>
+            <h2>{t!(i18n, forward.title)} " " {math(formula::FORWARD_JUMP)}</h2>
             <div class="columns">
                 <div class="controls">
-                    <label>"Held-out digit # "
+                    <label>{t!(i18n, forward.held_out)} " "
                         <input type="number" min="0" max="99" data-testid="forward-index"
                             prop:value=move || index.get()
                             on:input=move |ev| index.set(event_target_value(&ev))/>
                     </label>
-                    <label>"Step t "
+                    <label>{t!(i18n, forward.step)} " "
                         <input type="range" min="1" max="1000" step="1" data-testid="forward-t"
                             prop:value=move || t.get().to_string()
                             on:input=move |ev| {
@@ -224,31 +228,34 @@ pub fn ForwardView(ui: Ui) -> impl IntoView {
                             }/>
                         <output>{move || t.get()}</output>
                     </label>
-                    <label>"Schedule "
+                    <label>{t!(i18n, forward.schedule)} " "
                         <select data-testid="forward-schedule" prop:value=move || kind.get()
                             on:change=move |ev| kind.set(event_target_value(&ev))>
-                            <option value="linear">"linear (1e-4 to 0.02)"</option>
-                            <option value="cosine">"cosine (Nichol & Dhariwal)"</option>
+                            <option value="linear">{t!(i18n, forward.linear)}</option>
+                            <option value="cosine">{t!(i18n, forward.cosine)}</option>
                         </select>
                     </label>
                     <div class="buttons">
-                        <button data-testid="forward-run" on:click=compare disabled=move || ui.busy.get()>"Compare"</button>
+                        <button data-testid="forward-run" on:click=compare disabled=move || ui.busy.get()>{t!(i18n, forward.compare)}</button>
                     </div>
                     <p class="meta">{move || progress.get()}</p>
                 </div>
                 <div class="output">
                     <div class="sweep">
                         <figure><canvas class="digits small" node_ref=original width="28" height="28"></canvas><figcaption>{math(formula::X0)}</figcaption></figure>
-                        <figure><canvas class="digits small" data-testid="forward-closed" node_ref=closed width="28" height="28"></canvas><figcaption>"closed form"</figcaption></figure>
-                        <figure><canvas class="digits small" data-testid="forward-iterated" node_ref=iterated width="28" height="28"></canvas><figcaption>"t one-step updates"</figcaption></figure>
+                        <figure><canvas class="digits small" data-testid="forward-closed" node_ref=closed width="28" height="28"></canvas><figcaption>{t!(i18n, forward.closed)}</figcaption></figure>
+                        <figure><canvas class="digits small" data-testid="forward-iterated" node_ref=iterated width="28" height="28"></canvas><figcaption>{t!(i18n, forward.one_step)}</figcaption></figure>
                     </div>
-                    <p class="meta">{move || label.get()}</p>
+                    <p class="meta">{move || shown.get().map(|(i, digit, step, cosine)| {
+                        let schedule = if cosine { t_string!(i18n, forward.cosine_name) } else { t_string!(i18n, forward.linear_name) };
+                        t!(i18n, forward.shown, i, digit, step, schedule, draws = DRAWS)
+                    })}</p>
                     <table class="stats">
-                        <tr><th></th><th>"mean of " {math(formula::RESIDUAL)}</th><th>"std of " {math(formula::RESIDUAL)}</th></tr>
+                        <tr><th></th><th>{t!(i18n, forward.mean_of)} " " {math(formula::RESIDUAL)}</th><th>{t!(i18n, forward.std_of)} " " {math(formula::RESIDUAL)}</th></tr>
                         {move || stats.get().map(|s| view! {
-                            <tr><td>"closed form"</td><td>{format!("{:+.4}", s.mean_err_closed)}</td><td>{format!("{:.4}", s.std_closed)}</td></tr>
-                            <tr><td>"iterated"</td><td>{format!("{:+.4}", s.mean_err_iter)}</td><td>{format!("{:.4}", s.std_iter)}</td></tr>
-                            <tr><td>"theory"</td><td>"0"</td><td>{format!("{:.4}", s.std_theory)}</td></tr>
+                            <tr><td>{t!(i18n, forward.closed)}</td><td>{format!("{:+.4}", s.mean_err_closed)}</td><td>{format!("{:.4}", s.std_closed)}</td></tr>
+                            <tr><td>{t!(i18n, forward.iterated)}</td><td>{format!("{:+.4}", s.mean_err_iter)}</td><td>{format!("{:.4}", s.std_iter)}</td></tr>
+                            <tr><td>{t!(i18n, forward.theory)}</td><td>"0"</td><td>{format!("{:.4}", s.std_theory)}</td></tr>
                         })}
                     </table>
                     <pre data-testid="forward-stats" hidden>{move || stats.get().map(|s| serde_json::json!({

@@ -8,6 +8,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::i18n::*;
 use crate::protocol::{LatentOp, Slot};
 use crate::state::Ui;
 use crate::views::latent::{self, LATENT_MODELS_GAN};
@@ -22,8 +23,19 @@ use digitlab_ui::log::curve;
 
 const COUNT: usize = 16;
 
+/// The training curves read from the shipped logs: DCGAN's discriminator and generator losses,
+/// and the WGAN-GP and WGAN-SN critics' estimates of W.
+#[derive(Clone, Default)]
+struct Curves {
+    discriminator: Vec<(f64, f64)>,
+    generator: Vec<(f64, f64)>,
+    wgan_gp: Vec<(f64, f64)>,
+    wgan_sn: Vec<(f64, f64)>,
+}
+
 #[component]
 pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
     let info = RwSignal::new(String::from("opens with the view"));
     let seed = RwSignal::new("1".to_string());
     let from = RwSignal::new("0".to_string());
@@ -40,6 +52,7 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
     let points: [NodeRef<Canvas>; 3] = Default::default();
     let dcgan_curve = RwSignal::new(Drawing::default());
     let wgan_curve = RwSignal::new(Drawing::default());
+    let curves = RwSignal::new(None::<Curves>);
 
     let report = move |r: Result<(), String>| match r {
         Ok(()) => done.update(|n| *n += 1),
@@ -129,56 +142,73 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                     log("wgan-sn").await,
                     log("wgan-gp").await,
                 );
-                let (dl, gl) = (curve(&d, "critic_loss"), curve(&d, "generator_loss"));
-                plot::draw(
-                    dcgan_curve,
-                    &Plot {
-                        title: "DCGAN losses (shipped log)",
-                        log_y: false,
-                        marker_x: None,
-                        series: vec![
-                            Series {
-                                label: "discriminator",
-                                color: "#d62728",
-                                points: &dl,
-                            },
-                            Series {
-                                label: "generator",
-                                color: "#1f77b4",
-                                points: &gl,
-                            },
-                        ],
-                        y_range: None,
-                        x_label: "generator step",
-                    },
-                );
-                let (west, gpest) = (curve(&w, "w_estimate"), curve(&gp, "w_estimate"));
-                plot::draw(
-                    wgan_curve,
-                    &Plot {
-                        title: "The WGAN critics' estimates of W (shipped logs)",
-                        log_y: false,
-                        marker_x: None,
-                        series: vec![
-                            Series {
-                                label: "WGAN-GP",
-                                color: "#9467bd",
-                                points: &gpest,
-                            },
-                            Series {
-                                label: "WGAN-SN",
-                                color: "#2ca02c",
-                                points: &west,
-                            },
-                        ],
-                        y_range: None,
-                        x_label: "generator step",
-                    },
-                );
+                curves.set(Some(Curves {
+                    discriminator: curve(&d, "critic_loss"),
+                    generator: curve(&d, "generator_loss"),
+                    wgan_gp: curve(&gp, "w_estimate"),
+                    wgan_sn: curve(&w, "w_estimate"),
+                }));
             });
         },
     );
 
+    // The training curves, drawn once the logs are read and again in another language.
+    Effect::new(move |_| {
+        curves.with(|c| {
+            let Some(c) = c else { return };
+            plot::draw(
+                dcgan_curve,
+                &Plot {
+                    title: t_string!(i18n, gan.dcgan_losses),
+                    log_y: false,
+                    marker_x: None,
+                    series: vec![
+                        Series {
+                            label: t_string!(i18n, gan.discriminator),
+                            color: "#d62728",
+                            points: &c.discriminator,
+                        },
+                        Series {
+                            label: t_string!(i18n, gan.generator),
+                            color: "#1f77b4",
+                            points: &c.generator,
+                        },
+                    ],
+                    y_range: None,
+                    x_label: t_string!(i18n, gan.generator_step),
+                },
+            );
+            plot::draw(
+                wgan_curve,
+                &Plot {
+                    title: t_string!(i18n, gan.w_estimates),
+                    log_y: false,
+                    marker_x: None,
+                    series: vec![
+                        Series {
+                            label: "WGAN-GP",
+                            color: "#9467bd",
+                            points: &c.wgan_gp,
+                        },
+                        Series {
+                            label: "WGAN-SN",
+                            color: "#2ca02c",
+                            points: &c.wgan_sn,
+                        },
+                    ],
+                    y_range: None,
+                    x_label: t_string!(i18n, gan.generator_step),
+                },
+            );
+        })
+    });
+
+    // The accessible name of column `k`'s grid.
+    let digits_of = move |k: usize| match k {
+        0 => t_string!(i18n, gan.dcgan_digits),
+        1 => t_string!(i18n, gan.wgan_gp_digits),
+        _ => t_string!(i18n, gan.wgan_sn_digits),
+    };
     let column = |k: usize,
                   title: &'static str,
                   grid_id: &'static str,
@@ -191,7 +221,7 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             <div>
                 <h4>{title}</h4>
                 <canvas class="digits" node_ref=grids[k] width="28" height="28" data-testid=grid_id
-                    role="img" aria-label=move || alt_text(&format!("{title}'s digits"), &predictions[k].get())></canvas>
+                    role="img" aria-label=move || alt_text(digits_of(k), &predictions[k].get())></canvas>
                 {command_line(command_id, commands[k])}
                 <p class="meta" data-testid=summary_id>{move || summaries[k].get()}</p>
                 <span data-testid=pred_id hidden>{move || predictions[k].get()}</span>
@@ -203,16 +233,16 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"GANs: DCGAN, WGAN-GP and WGAN-SN from the same z"</h2>
+            <h2>{t!(i18n, gan.title)}</h2>
             {explain::gan()}
-            <p class="meta">"Models: " <span data-testid="gan-info">{move || info.get()}</span></p>
+            <p class="meta">{t!(i18n, gan.models)} " " <span data-testid="gan-info">{move || info.get()}</span></p>
             <p class="notice" data-testid="gan-error">{move || error.get()}</p>
             <span data-testid="gan-done" hidden>{move || done.get()}</span>
             <div class="controls row">
-                {text_field("Seed ", "gan-seed", seed)}
-                <button data-testid="gan-generate" on:click=move |_| { generate(); walk(true); } disabled=move || !ui.ready.get()>"Generate"</button>
-                {text_field("Walk from sample # ", "gan-from", from)}
-                {text_field("to # ", "gan-to", to)}
+                {text_field(t!(i18n, gan.seed), "gan-seed", seed)}
+                <button data-testid="gan-generate" on:click=move |_| { generate(); walk(true); } disabled=move || !ui.ready.get()>{t!(i18n, gan.generate)}</button>
+                {text_field(t!(i18n, gan.walk_from), "gan-from", from)}
+                {text_field(t!(i18n, gan.walk_to), "gan-to", to)}
                 <label>"t "
                     <input type="range" min="0" max="1" step="0.05" data-testid="gan-t"
                         prop:value=move || t.get().to_string()
@@ -230,12 +260,12 @@ pub fn GanView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 {column(1, "WGAN-GP", "gan-wgan-gp", "gan-wgan-gp-strip", "gan-wgan-gp-point", "gan-wgan-gp-predictions", "gan-wgan-gp-summary", "gan-wgan-gp-command")}
                 {column(2, "WGAN-SN", "gan-wgan", "gan-wgan-strip", "gan-wgan-point", "gan-wgan-predictions", "gan-wgan-summary", "gan-wgan-command")}
             </div>
-            <h3>"Training curves"</h3>
+            <h3>{t!(i18n, gan.curves_title)}</h3>
             <div class="columns">
                 <Chart drawing=dcgan_curve testid="gan-dcgan-curve"/>
                 <Chart drawing=wgan_curve testid="gan-wgan-curve"/>
             </div>
-            <p class="meta">"The WGAN critic's W estimate falls as the generator's digits approach the data; DCGAN's losses measure a game, not a distance, and need not fall."</p>
+            <p class="meta">{t!(i18n, gan.curves_note)}</p>
         </section>
     }
 }

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{Reply, Request, Slot};
 use crate::state::Ui;
 use crate::views::sampling::show_labels;
@@ -52,6 +53,7 @@ fn table_rows(ui: Ui) -> Vec<[String; 7]> {
 
 #[component]
 pub fn NcsnMnist(ui: Ui) -> impl IntoView {
+    let i18n = use_i18n();
     let digit = RwSignal::new("3".to_string());
     let levels = RwSignal::new("3".to_string());
     let budget = RwSignal::new("calls".to_string());
@@ -132,18 +134,18 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"NCSN on MNIST: annealed Langevin dynamics with 3, 40 or 80 noise levels"</h2>
-            <p class="meta">"Score network: " <span data-testid="ncsn-info">{move || ui.ncsn_info.get()}</span></p>
+            <h2>{t!(i18n, ncsn.title)}</h2>
+            <p class="meta">{t!(i18n, ncsn.network)} " " <span data-testid="ncsn-info">{move || ui.ncsn_info.get()}</span></p>
             <div class="columns">
                 <div class="controls">
-                    <label>"Digit "
+                    <label>{t!(i18n, ncsn.digit)} " "
                         <select data-testid="ncsn-digit" prop:value=move || digit.get()
                             on:change=move |ev| digit.set(event_target_value(&ev))>
-                            <option value="none">"unconditional"</option>
+                            <option value="none">{t!(i18n, ncsn.unconditional)}</option>
                             {(0..10).map(|d| view! { <option value=d.to_string()>{d}</option> }).collect_view()}
                         </select>
                     </label>
-                    <label>"Levels L "
+                    <label>{t!(i18n, ncsn.levels)} " "
                         <select data-testid="ncsn-levels" prop:value=move || levels.get()
                             on:change=move |ev| levels.set(event_target_value(&ev))>
                             <option value="3">"3"</option>
@@ -151,26 +153,26 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                             <option value="80">"80"</option>
                         </select>
                     </label>
-                    <label>"Compare at "
+                    <label>{t!(i18n, ncsn.budget)} " "
                         <select data-testid="ncsn-budget" prop:value=move || budget.get()
                             on:change=move |ev| budget.set(event_target_value(&ev))>
-                            <option value="calls">"the same total network calls (T = calls / L)"</option>
-                            <option value="per-level">"the same updates per level T"</option>
+                            <option value="calls">{t!(i18n, ncsn.same_calls)}</option>
+                            <option value="per-level">{t!(i18n, ncsn.same_updates)}</option>
                         </select>
                     </label>
-                    <label>{move || if budget.get() == "calls" { "Network calls " } else { "Updates per level T " }}
+                    <label>{move || if budget.get() == "calls" { t_string!(i18n, ncsn.calls) } else { t_string!(i18n, ncsn.updates) }} " "
                         <input type="number" min="1" data-testid="ncsn-amount" prop:value=move || amount.get()
                             on:input=move |ev| amount.set(event_target_value(&ev))/>
                     </label>
-                    <label>"Step size ε "
+                    <label>{t!(i18n, ncsn.step_size)} " "
                         <input type="text" data-testid="ncsn-step-size" prop:value=move || step_size.get()
                             on:input=move |ev| step_size.set(event_target_value(&ev))/>
                     </label>
-                    <label>{math(formula::SIGMA_MAX)} " (trained up to the card's) "
-                        <input type="text" data-testid="ncsn-sigma-max" aria-label="largest noise level σ max (trained up to the card's)" prop:value=move || sigma_max.get()
+                    <label>{math(formula::SIGMA_MAX)} " " {t!(i18n, ncsn.sigma_max)} " "
+                        <input type="text" data-testid="ncsn-sigma-max" aria-label=move || t_string!(i18n, ncsn.sigma_max_name) prop:value=move || sigma_max.get()
                             on:input=move |ev| sigma_max.set(event_target_value(&ev))/>
                     </label>
-                    <label>"Guidance w "
+                    <label>{t!(i18n, ncsn.guidance)} " "
                         <input type="range" min="0" max=MAX_W_NCSN step="0.1" data-testid="ncsn-guidance"
                             prop:value=move || guidance.get().to_string()
                             on:input=move |ev| {
@@ -180,17 +182,17 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                             }/>
                         <output>{move || format!("{:.1}", guidance.get())}</output>
                     </label>
-                    <label>"Samples "
+                    <label>{t!(i18n, ncsn.count)} " "
                         <input type="number" min="1" max=MAX_COUNT.to_string() data-testid="ncsn-count"
                             prop:value=move || count.get() on:input=move |ev| count.set(event_target_value(&ev))/>
                     </label>
-                    <label>"Seed "
+                    <label>{t!(i18n, ncsn.seed)} " "
                         <input type="number" min="0" data-testid="ncsn-seed"
                             prop:value=move || seed.get() on:input=move |ev| seed.set(event_target_value(&ev))/>
                     </label>
                     <div class="buttons">
-                        <button data-testid="ncsn-generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>"Generate"</button>
-                        <button data-testid="ncsn-stop" on:click=move |_| ui.stop() disabled=move || !ui.busy.get()>"Stop"</button>
+                        <button data-testid="ncsn-generate" on:click=generate disabled=move || !ui.ready.get() || ui.busy.get()>{t!(i18n, ncsn.generate)}</button>
+                        <button data-testid="ncsn-stop" on:click=move |_| ui.stop() disabled=move || !ui.busy.get()>{t!(i18n, ncsn.stop)}</button>
                     </div>
                     <p class="meta" data-testid="ncsn-counter">{move || counter.get()}</p>
                     <p class="meta">{move || summary.get()}</p>
@@ -198,14 +200,17 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
                 </div>
                 <div class="output">
                     <canvas class="digits" node_ref=grid width="28" height="28" data-testid="ncsn-samples"
-                        role="img" aria-label=move || alt_text("the score network's digits", &predictions.get())></canvas>
+                        role="img" aria-label=move || alt_text(t_string!(i18n, ncsn.grid), &predictions.get())></canvas>
                     {timeline_controls(ui, timeline, "ncsn-timeline")}
                     {command_line("ncsn-command", command)}
                 </div>
             </div>
-            <h3>"Quality and cost, measured by digitlab eval"</h3>
+            <h3>{t!(i18n, ncsn.table_title)}</h3>
             <table class="stats" data-testid="ncsn-table">
-                <tr><th>"levels L"</th><th>"updates per level T"</th><th>"network calls"</th><th>"classifier accuracy"</th><th>"confidence"</th><th>"Fréchet"</th><th>"ms per digit"</th></tr>
+                <tr>
+                    <th>{t!(i18n, ncsn.col_levels)}</th><th>{t!(i18n, ncsn.col_updates)}</th><th>{t!(i18n, ncsn.col_calls)}</th>
+                    <th>{t!(i18n, ncsn.col_accuracy)}</th><th>{t!(i18n, ncsn.col_confidence)}</th><th>{t!(i18n, ncsn.col_frechet)}</th><th>{t!(i18n, ncsn.col_ms)}</th>
+                </tr>
                 {move || {
                     table_rows(ui)
                         .into_iter()

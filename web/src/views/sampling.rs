@@ -28,16 +28,21 @@ pub use digitlab_ui::inputs::{MAX_COUNT, MAX_W, SWEEP, positive_number, whole_nu
 use digitlab_ui::inputs::{SampleParams, Sampler};
 
 /// A labelled text input bound to `sig` (`data-testid` = `id`), for the settings that are
-/// parsed when used (the duel's and the score toy's).
-pub fn text_field(label: &'static str, id: &'static str, sig: RwSignal<String>) -> impl IntoView {
-    field(label, None, id, sig)
+/// parsed when used (the duel's and the score toy's). `label` is usually a translation
+/// (`t!(i18n, …)`); a space follows it.
+pub fn text_field(
+    label: impl IntoView + 'static,
+    id: &'static str,
+    sig: RwSignal<String>,
+) -> impl IntoView {
+    field(view! { {label} " " }, None::<fn() -> &'static str>, id, sig)
 }
 
-/// A text input whose label is a formula (`σ_max`): `name` is its accessible name, since a
-/// screen reader's name for a label made of MathML is not dependable.
+/// A text input whose label is a formula (`σ_max`): `name` gives its accessible name (in the
+/// page's language), since a screen reader's name for a label made of MathML is not dependable.
 pub fn named_field(
     label: impl IntoView + 'static,
-    name: &'static str,
+    name: impl Fn() -> &'static str + Send + Sync + 'static,
     id: &'static str,
     sig: RwSignal<String>,
 ) -> impl IntoView {
@@ -46,13 +51,13 @@ pub fn named_field(
 
 fn field(
     label: impl IntoView + 'static,
-    name: Option<&'static str>,
+    name: Option<impl Fn() -> &'static str + Send + Sync + 'static>,
     id: &'static str,
     sig: RwSignal<String>,
 ) -> impl IntoView {
     view! {
         <label>{label}
-            <input type="text" inputmode="decimal" data-testid=id aria-label=name prop:value=move || sig.get()
+            <input type="text" inputmode="decimal" data-testid=id aria-label=move || name.as_ref().map(|n| n()) prop:value=move || sig.get()
                 on:input=move |ev| sig.set(event_target_value(&ev))/>
         </label>
     }
@@ -576,7 +581,7 @@ pub fn SamplingView(ui: Ui) -> impl IntoView {
                 {SWEEP.iter().enumerate().map(|(i, w)| view! {
                     <figure>
                         <canvas class="digits small" data-testid=format!("sweep-{i}") node_ref=sweep[i] width="32" height="32"
-                            role="img" aria-label=format!("the same seed's digits at guidance w = {w}")></canvas>
+                            role="img" aria-label=move || format!("{} {w}", t_string!(i18n, sample.sweep_alt))></canvas>
                         <figcaption>{format!("w = {w}")}</figcaption>
                     </figure>
                 }).collect_view()}

@@ -19,6 +19,7 @@ use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{ParticleSetup, ParticleState, ToyReply, ToyRequest};
 use crate::views::sampling::{named_field, positive_number, text_field, whole_number};
 use crate::widgets::explain::{formula, math};
@@ -169,6 +170,7 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, toy: &Toy, mixture: &Mixture, sigma
 
 #[component]
 pub fn ScoreView(ui: crate::state::Ui) -> impl IntoView {
+    let i18n = use_i18n();
     let mixture = Mixture::ncsn();
     let fields = Fields {
         levels: RwSignal::new("10".into()),
@@ -524,19 +526,19 @@ pub fn ScoreView(ui: crate::state::Ui) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"Score-based generation: Langevin dynamics and noise levels (NCSN)"</h2>
-            <p class="meta">"The data: p = 0.2 N((−5, −5), I) + 0.8 N((5, 5), I), the NCSN paper's toy. Blue arrows: the exact score " {math(formula::SCORE_SIGMA)} "; red: the network's. Dots: particles (started uniform in [−8, 8]²). Green squares: the two means."</p>
+            <h2>{t!(i18n, score.title)}</h2>
+            <p class="meta">{t!(i18n, score.data)} {math(formula::SCORE_SIGMA)} {t!(i18n, score.data_end)}</p>
             <div class="columns">
                 <div class="controls">
-                    <h3>"1. Train the score network"</h3>
-                    {text_field("Training steps ", "score-train-steps", fields.train_steps)}
+                    <h3>{t!(i18n, score.train_title)}</h3>
+                    {text_field(t!(i18n, score.train_steps), "score-train-steps", fields.train_steps)}
                     <div class="buttons">
-                        <button data-testid="score-train" on:click=train>"Train"</button>
-                        <button data-testid="score-train-stop" on:click=stop_training>"Stop"</button>
+                        <button data-testid="score-train" on:click=train>{t!(i18n, score.train)}</button>
+                        <button data-testid="score-train-stop" on:click=stop_training>{t!(i18n, score.stop)}</button>
                     </div>
                     <p class="meta" data-testid="score-train-progress">{move || train_progress.get()}</p>
-                    <h3>"2. Langevin dynamics"</h3>
-                    <label>"Levels L "
+                    <h3>{t!(i18n, score.langevin_title)}</h3>
+                    <label>{t!(i18n, score.levels)} " "
                         <select data-testid="score-levels" prop:value=move || fields.levels.get()
                             on:change=move |ev| fields.levels.set(event_target_value(&ev))>
                             <option value="3">"3"</option>
@@ -545,30 +547,30 @@ pub fn ScoreView(ui: crate::state::Ui) -> impl IntoView {
                             <option value="80">"80"</option>
                         </select>
                     </label>
-                    {named_field(math(formula::SIGMA_MAX), "largest noise level σ max", "score-sigma-max", fields.sigma_max)}
-                    {named_field(math(formula::SIGMA_MIN), "smallest noise level σ min", "score-sigma-min", fields.sigma_min)}
-                    {text_field("Steps per level T ", "score-steps", fields.steps)}
-                    {text_field("Step size ε ", "score-eps", fields.eps)}
-                    {text_field("Particles ", "score-particles", fields.particles)}
-                    {text_field("Seed ", "score-seed", fields.seed)}
-                    <label>"Dynamics "
+                    {named_field(math(formula::SIGMA_MAX), move || t_string!(i18n, score.sigma_max), "score-sigma-max", fields.sigma_max)}
+                    {named_field(math(formula::SIGMA_MIN), move || t_string!(i18n, score.sigma_min), "score-sigma-min", fields.sigma_min)}
+                    {text_field(t!(i18n, score.steps), "score-steps", fields.steps)}
+                    {text_field(t!(i18n, score.eps), "score-eps", fields.eps)}
+                    {text_field(t!(i18n, score.particles), "score-particles", fields.particles)}
+                    {text_field(t!(i18n, score.seed), "score-seed", fields.seed)}
+                    <label>{t!(i18n, score.dynamics)} " "
                         <select data-testid="score-kind" prop:value=move || fields.kind.get()
                             on:change=move |ev| fields.kind.set(event_target_value(&ev))>
-                            <option value="annealed">"annealed over L levels"</option>
-                            <option value="plain">"plain, at the smallest σ (same number of steps)"</option>
+                            <option value="annealed">{t!(i18n, score.annealed)}</option>
+                            <option value="plain">{t!(i18n, score.plain)}</option>
                         </select>
                     </label>
-                    <label>"Score "
+                    <label>{t!(i18n, score.score)} " "
                         <select data-testid="score-source" prop:value=move || fields.source.get()
                             on:change=move |ev| fields.source.set(event_target_value(&ev))>
-                            <option value="learned">"learned (the network)"</option>
-                            <option value="exact">"exact"</option>
+                            <option value="learned">{t!(i18n, score.learned)}</option>
+                            <option value="exact">{t!(i18n, score.exact)}</option>
                         </select>
                     </label>
                     <div class="buttons">
-                        <button data-testid="score-play" on:click=play>{move || if busy.get() == "running" { "Pause" } else { "Play" }}</button>
-                        <button data-testid="score-step" on:click=step>"Step"</button>
-                        <button data-testid="score-reset" on:click=reset>"Reset"</button>
+                        <button data-testid="score-play" on:click=play>{move || if busy.get() == "running" { t_string!(i18n, score.pause) } else { t_string!(i18n, score.play) }}</button>
+                        <button data-testid="score-step" on:click=step>{t!(i18n, score.step)}</button>
+                        <button data-testid="score-reset" on:click=reset>{t!(i18n, score.reset)}</button>
                     </div>
                     <p class="meta" data-testid="score-progress">{move || progress.get()}</p>
                     <p class="meta" data-testid="score-state">{move || { let b = busy.get(); if b.is_empty() { "idle".to_string() } else { b } }}</p>
@@ -576,8 +578,8 @@ pub fn ScoreView(ui: crate::state::Ui) -> impl IntoView {
                 </div>
                 <div class="output">
                     <canvas class="field" node_ref=canvas width=SIZE.to_string() height=SIZE.to_string() data-testid="score-canvas"
-                        role="img" aria-label="The score fields (exact in blue, learned in red) and the particles over the plane"></canvas>
-                    <label>"Fields drawn at σ = " {move || format!("{:.3}", 10f64.powf(view_log_sigma.get()))}
+                        role="img" aria-label=move || t_string!(i18n, score.canvas)></canvas>
+                    <label>{t!(i18n, score.fields_at)} " " {move || format!("{:.3}", 10f64.powf(view_log_sigma.get()))}
                         <input type="range" min="-1" max="1.5" step="0.01" data-testid="score-view-sigma"
                             prop:value=move || view_log_sigma.get().to_string()
                             on:input=move |ev| {
@@ -587,7 +589,7 @@ pub fn ScoreView(ui: crate::state::Ui) -> impl IntoView {
                             }/>
                     </label>
                     <table class="stats" data-testid="score-histogram">
-                        <tr><th>"mode"</th><th>"true weight"</th><th>"particles"</th><th>"histogram (grey: true, black: particles)"</th></tr>
+                        <tr><th>{t!(i18n, score.mode)}</th><th>{t!(i18n, score.true_weight)}</th><th>{t!(i18n, score.particles_column)}</th><th>{t!(i18n, score.histogram)}</th></tr>
                         {weights
                             .iter()
                             .enumerate()

@@ -16,6 +16,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client;
+use crate::i18n::*;
 use crate::protocol::{Loaded, Reply, Request, Slot, TextJob};
 use crate::state::Ui;
 use crate::views::sampling::{MAX_W, text_field, whole_number};
@@ -26,12 +27,9 @@ use crate::widgets::explain::{formula, math};
 use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::normalise;
 
-/// The shipped text models, by file stem, with what the switch calls them.
-pub const TEXT_MODELS: [(&str, &str); 3] = [
-    ("text-pixel", "pixel space, cross-attention"),
-    ("text-latent", "latent space, cross-attention"),
-    ("text-latent-film", "latent space, FiLM"),
-];
+/// The shipped text models, by file stem (the switch names them in the page's language:
+/// pixel space, cross-attention; latent space, cross-attention; latent space, FiLM).
+pub const TEXT_MODELS: [&str; 3] = ["text-pixel", "text-latent", "text-latent-film"];
 
 /// Suggested prompts (the captions' own grammar, English, numerals and Persian names).
 pub const SUGGESTIONS: [&str; 8] = [
@@ -66,13 +64,14 @@ fn train_steps(ui: Ui, name: &str) -> Result<usize, String> {
 
 #[component]
 pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
     let prompt = RwSignal::new("a thick seven".to_string());
     let negative = RwSignal::new(String::new());
     let guidance = RwSignal::new(3.0f64);
     let steps = RwSignal::new("10".to_string());
     let count = RwSignal::new("4".to_string());
     let seed = RwSignal::new("1".to_string());
-    let space = RwSignal::new(TEXT_MODELS[1].0.to_string());
+    let space = RwSignal::new(TEXT_MODELS[1].to_string());
     let token = RwSignal::new(1usize);
     let tokens = RwSignal::new(Vec::<String>::new());
     let info = RwSignal::new(String::from("loading when the view opens"));
@@ -93,7 +92,7 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
         move || {
             spawn_local(async move {
                 let mut lines = Vec::new();
-                for (name, _) in TEXT_MODELS {
+                for name in TEXT_MODELS {
                     match load(ui, name).await {
                         Ok(m) => lines.push(m.info),
                         Err(e) => lines.push(format!("{name} not loaded: {e}")),
@@ -249,22 +248,22 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
 
     view! {
         <section class="view">
-            <h2>"Text prompts and latent diffusion"</h2>
+            <h2>{t!(i18n, text.title)}</h2>
             <p class="meta" data-testid="text-info">{move || info.get()}</p>
             <div class="columns">
             <div class="controls">
-                <label>"Prompt "
+                <label>{t!(i18n, text.prompt)} " "
                     <input type="text" list="prompt-suggestions" data-testid="text-prompt" size="32"
                         prop:value=move || prompt.get() on:input=move |ev| prompt.set(event_target_value(&ev))/>
                 </label>
                 <datalist id="prompt-suggestions">
                     {SUGGESTIONS.iter().map(|s| view! { <option value=*s/> }).collect_view()}
                 </datalist>
-                <label>"Negative prompt "
-                    <input type="text" data-testid="text-negative" size="20" placeholder="(empty: plain guidance)"
+                <label>{t!(i18n, text.negative)} " "
+                    <input type="text" data-testid="text-negative" size="20" placeholder=move || t_string!(i18n, text.negative_placeholder)
                         prop:value=move || negative.get() on:input=move |ev| negative.set(event_target_value(&ev))/>
                 </label>
-                <label>"Guidance w = " <span data-testid="text-guidance-value">{move || format!("{:.1}", guidance.get())}</span>
+                <label>{t!(i18n, text.guidance)} " " <span data-testid="text-guidance-value">{move || format!("{:.1}", guidance.get())}</span>
                     <input type="range" min="0" max=MAX_W step="0.5" data-testid="text-guidance"
                         prop:value=move || guidance.get().to_string()
                         on:input=move |ev| {
@@ -275,40 +274,45 @@ pub fn TextView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                             }
                         }/>
                 </label>
-                {text_field("Steps (DDIM) ", "text-steps", steps)}
-                {text_field("Digits ", "text-count", count)}
-                {text_field("Seed ", "text-seed", seed)}
-                <label>"Model "
+                {text_field(t!(i18n, text.steps), "text-steps", steps)}
+                {text_field(t!(i18n, text.count), "text-count", count)}
+                {text_field(t!(i18n, text.seed), "text-seed", seed)}
+                <label>{t!(i18n, text.model)} " "
                     <select data-testid="text-space" on:change=move |ev| space.set(event_target_value(&ev))>
-                        {TEXT_MODELS.iter().map(|(name, label)| view! {
-                            <option value=*name selected=move || space.get() == *name>{*label}</option>
+                        {TEXT_MODELS.iter().enumerate().map(|(k, name)| {
+                            let label = move || match k {
+                                0 => t_string!(i18n, text.pixel),
+                                1 => t_string!(i18n, text.latent),
+                                _ => t_string!(i18n, text.film),
+                            };
+                            view! { <option value=*name selected=move || space.get() == *name>{label}</option> }
                         }).collect_view()}
                     </select>
                 </label>
                 <div class="buttons">
-                    <button data-testid="text-generate" on:click=generate prop:disabled=move || ui.busy.get()>"Generate"</button>
-                    <button on:click=move |_| ui.stop() prop:disabled=move || !ui.busy.get()>"Stop"</button>
+                    <button data-testid="text-generate" on:click=generate prop:disabled=move || ui.busy.get()>{t!(i18n, text.generate)}</button>
+                    <button on:click=move |_| ui.stop() prop:disabled=move || !ui.busy.get()>{t!(i18n, text.stop)}</button>
                 </div>
-                <span>"step " <span data-testid="text-counter">{move || counter.get()}</span></span>
-                <p class="meta">"Tokens: " <span data-testid="text-tokens">{move || tokens.get().join(" · ")}</span></p>
+                <span>{t!(i18n, text.step)} " " <span data-testid="text-counter">{move || counter.get()}</span></span>
+                <p class="meta">{t!(i18n, text.tokens)} " " <span data-testid="text-tokens">{move || tokens.get().join(" · ")}</span></p>
             </div>
             <div class="sweep textfigs">
                 <figure>
                     <canvas class="digits" node_ref=grid data-testid="text-grid" width="28" height="28"
-                        role="img" aria-label=move || format!("the digits drawn for the prompt; {}", verdicts.get().join("; "))></canvas>
-                    <figcaption class="meta">"the digits (pixel model: " {math(formula::XT)} " at each step; latent model: the decoder's picture of the current guess of the clean latent)"</figcaption>
+                        role="img" aria-label=move || format!("{}; {}", t_string!(i18n, text.grid), verdicts.get().join("; "))></canvas>
+                    <figcaption class="meta">{t!(i18n, text.grid_caption)} {math(formula::XT)} {t!(i18n, text.grid_caption_end)}</figcaption>
                     {timeline_controls(ui, timeline, "text-timeline")}
                     {command_line("text-command", command)}
                 </figure>
                 <figure>
                     <canvas class="digits strip" node_ref=channels data-testid="text-channels" width="28" height="7"></canvas>
-                    <figcaption class="meta">"latent model: the 4 channels (7x7) of the first digit's latent at each step"</figcaption>
+                    <figcaption class="meta">{t!(i18n, text.channels_caption)}</figcaption>
                 </figure>
                 <figure>
                     <canvas class="digits small" node_ref=attention data-testid="text-attention" width="28" height="28"></canvas>
                     <figcaption>
-                        "cross-attention of token "
-                        <select data-testid="text-token" aria-label="The token whose attention map is drawn" on:change=move |ev| {
+                        {t!(i18n, text.attention_caption)} " "
+                        <select data-testid="text-token" aria-label=move || t_string!(i18n, text.token) on:change=move |ev| {
                             token.set(event_target_value(&ev).parse().unwrap_or(0));
                             draw_maps();
                         }>

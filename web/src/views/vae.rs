@@ -10,6 +10,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::i18n::*;
 use crate::protocol::{LatentOp, Slot};
 use crate::state::Ui;
 use crate::views::latent::{self, decode};
@@ -83,6 +84,7 @@ fn manifold_latents() -> Vec<f32> {
 
 #[component]
 pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
+    let i18n = use_i18n();
     let info = RwSignal::new(String::from("opens with the view"));
     let info_2d = RwSignal::new(String::new());
     let seed = RwSignal::new("1".to_string());
@@ -271,42 +273,42 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
             .into_iter()
             .map(|(z1, z2, l)| {
                 let (x, y) = to_plot((z1, z2));
-                view! { <circle cx=format!("{x:.1}") cy=format!("{y:.1}") r="3.5" fill=CLASS_COLORS[l as usize % 10] fill-opacity="0.85"><title>{format!("a {l} at ({z1:.2}, {z2:.2})")}</title></circle> }
+                view! { <circle cx=format!("{x:.1}") cy=format!("{y:.1}") r="3.5" fill=CLASS_COLORS[l as usize % 10] fill-opacity="0.85"><title>{format!("{} {l} {} ({z1:.2}, {z2:.2})", t_string!(i18n, vae.dot), t_string!(i18n, vae.dot_at))}</title></circle> }
             })
             .collect_view()
     };
 
     view! {
         <section class="view">
-            <h2>"VAE: an encoder, a decoder and the ELBO"</h2>
+            <h2>{t!(i18n, vae.title)}</h2>
             {explain::vae()}
-            <p class="meta">"Model: " <span data-testid="vae-info">{move || info.get()}</span></p>
+            <p class="meta">{t!(i18n, vae.model)} " " <span data-testid="vae-info">{move || info.get()}</span></p>
             <p class="notice" data-testid="vae-error">{move || error.get()}</p>
             <span data-testid="vae-done" hidden>{move || done.get()}</span>
-            <h3>"Samples: z ~ N(0, I), decoded"</h3>
+            <h3>{t!(i18n, vae.samples_title)}</h3>
             <div class="columns">
                 <div class="controls">
-                    {text_field("Seed ", "vae-seed", seed)}
-                    <button data-testid="vae-sample" on:click=move |_| sample() disabled=move || !ui.ready.get()>"Sample"</button>
+                    {text_field(t!(i18n, vae.seed), "vae-seed", seed)}
+                    <button data-testid="vae-sample" on:click=move |_| sample() disabled=move || !ui.ready.get()>{t!(i18n, vae.sample)}</button>
                     <p class="meta" data-testid="vae-summary">{move || summary.get()}</p>
                     <span data-testid="vae-predictions" hidden>{move || predictions.get()}</span>
                 </div>
                 <div class="output">
                     <canvas class="digits" node_ref=samples width="28" height="28" data-testid="vae-samples"
-                        role="img" aria-label=move || alt_text("the VAE's digits", &predictions.get())></canvas>
+                        role="img" aria-label=move || alt_text(t_string!(i18n, vae.samples), &predictions.get())></canvas>
                     {command_line("vae-samples-command", command)}
                 </div>
             </div>
-            <h3>"Reconstructions of held-out digits (decoder of the encoder's mean)"</h3>
-            <p class="meta">"held-out digits"</p>
+            <h3>{t!(i18n, vae.recon_title)}</h3>
+            <p class="meta">{t!(i18n, vae.held_out)}</p>
             <canvas class="digits strip" node_ref=originals width="28" height="28" data-testid="vae-originals"></canvas>
-            <p class="meta">"their reconstructions"</p>
+            <p class="meta">{t!(i18n, vae.recons)}</p>
             <canvas class="digits strip" node_ref=recons width="28" height="28" data-testid="vae-recon"></canvas>
-            <h3>"Interpolation between two held-out digits' encodings"</h3>
+            <h3>{t!(i18n, vae.interp_title)}</h3>
             <div class="controls row">
-                {text_field("From digit # ", "vae-from", first)}
-                {text_field("to digit # ", "vae-to", second)}
-                <button data-testid="vae-interpolate" on:click=move |_| interpolate() disabled=move || !ui.ready.get()>"Encode"</button>
+                {text_field(t!(i18n, vae.from), "vae-from", first)}
+                {text_field(t!(i18n, vae.to), "vae-to", second)}
+                <button data-testid="vae-interpolate" on:click=move |_| interpolate() disabled=move || !ui.ready.get()>{t!(i18n, vae.encode)}</button>
                 <label>"t "
                     <input type="range" min="0" max="1" step="0.05" data-testid="vae-t"
                         prop:value=move || t.get().to_string()
@@ -323,8 +325,8 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                 <canvas class="digits strip" node_ref=strip width="28" height="28" data-testid="vae-strip"></canvas>
                 <canvas class="digits small" node_ref=interp width="28" height="28" data-testid="vae-interp"></canvas>
             </div>
-            <h3>"The 2-D model: its decoded latent plane, and where held-out digits land"</h3>
-            <p class="meta">"Model: " <span data-testid="vae-2d-info">{move || info_2d.get()}</span></p>
+            <h3>{t!(i18n, vae.plane_title)}</h3>
+            <p class="meta">{t!(i18n, vae.model)} " " <span data-testid="vae-2d-info">{move || info_2d.get()}</span></p>
             <div class="columns">
                 <canvas class="digits manifold" node_ref=manifold width="28" height="28" data-testid="vae-manifold"></canvas>
                 <div>
@@ -336,7 +338,7 @@ pub fn VaeView(ui: Ui, active: Signal<bool>) -> impl IntoView {
                         {dots}
                     </svg>
                     <p class="legend">{(0..10).map(|d| view! { <span><span class="swatch" style=format!("background: {}", CLASS_COLORS[d])></span>{format!(" {d} ")}</span> }).collect_view()}</p>
-                    <p class="meta">"Click the plane to decode that point: " <span data-testid="vae-picked-z">{move || picked_z.get()}</span></p>
+                    <p class="meta">{t!(i18n, vae.pick)} " " <span data-testid="vae-picked-z">{move || picked_z.get()}</span></p>
                     <canvas class="digits small" node_ref=picked width="28" height="28" data-testid="vae-picked"></canvas>
                 </div>
             </div>
