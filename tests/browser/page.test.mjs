@@ -721,7 +721,7 @@ test('the GAN view: DCGAN, WGAN-GP and WGAN-SN from the same z equal `digitlab s
   await page.close();
 });
 
-test('the Edit view: a stroke draws and Undo takes it back; SDEdit and inpainting of a held-out digit equal `digitlab edit` / `digitlab inpaint`, the kept pixels exactly', async () => {
+test('the Edit view: a stroke draws and Undo takes it back; SDEdit and inpainting of a held-out digit equal `digitlab edit` / `digitlab inpaint`, the kept pixels exactly, and so do the commands it shows with the drawing and mask it saves', async () => {
   const { page, errors } = await open(browser, url, '?backend=cpu');
   await page.getByTestId('tab-edit').click();
   // A vertical stroke with the mouse (pointer events) down the middle of the pad.
@@ -758,6 +758,19 @@ test('the Edit view: a stroke draws and Undo takes it back; SDEdit and inpaintin
   };
   await cliSame(['edit', '--strength', '0.6'], 'edit');
   await waitText(page, 'edit-predictions', (t) => t.split(',').length === 4);
+  // The line under the result names the drawing as Save drawing writes it, and redraws it.
+  const saved = async (testid, name) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testid).click()]);
+    assert.equal(download.suggestedFilename(), name);
+    const path = join(SHOTS, `saved-${name}`);
+    await download.saveAs(path);
+    return path;
+  };
+  const drawing = await saved('edit-save-drawing', 'drawing.png');
+  const shown = await text(page, 'edit-command');
+  assert.equal(shown, `digitlab edit --model public/weights/ddpm-cfg.json --input drawing.png --strength 0.6 --class ${cls} --guidance 2 --sampler ddim --eta 0 --steps 5 --count 4 --seed 2`);
+  let d = await sameAsCommand(page, 'edit-output', shown.replace('drawing.png', drawing), 'cli-edit-shown.png');
+  assert.ok(d.over2 < 0.005, `the shown edit command: max ${d.max}`);
 
   // Inpainting the lower half, with resampling: the upper half of every result is the input's.
   await page.getByTestId('edit-mode').selectOption('inpaint');
@@ -788,6 +801,12 @@ test('the Edit view: a stroke draws and Undo takes it back; SDEdit and inpaintin
     return c.toDataURL('image/png');
   })).split(',')[1], 'base64'));
   await cliSame(['inpaint', '--mask', mask, '--resample', '2', '--jump', '2'], 'inpaint');
+  // The shown line, with the drawing and the mask as the page saves them.
+  const [drawn, masked] = [await saved('edit-save-drawing', 'drawing.png'), await saved('edit-save-mask', 'mask.png')];
+  const inpaintLine = await text(page, 'edit-command');
+  assert.match(inpaintLine, /^digitlab inpaint --model \S+ --input drawing\.png --mask mask\.png --resample 2 --jump 2 --class \d --guidance 2 /);
+  d = await sameAsCommand(page, 'edit-output', inpaintLine.replace('drawing.png', drawn).replace('mask.png', masked), 'cli-inpaint-shown.png');
+  assert.ok(d.over2 < 0.005, `the shown inpaint command: max ${d.max}`);
   await shot(page, 'edit');
   assert.deepEqual(errors, []);
   await page.close();

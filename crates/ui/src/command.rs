@@ -90,14 +90,55 @@ fn sampler(command: Command, sampler: Sampler) -> Command {
 /// `digitlab sample` of a diffusion model's grid (the Sample view, live mode, the sweep's
 /// pictures with their own `guidance`).
 pub fn sample(card: &str, params: &SampleParams, guidance: f64) -> Command {
-    let command = Command::new("sample")
-        .flag("model", card)
+    diffusion_run(Command::new("sample").flag("model", card), params, guidance)
+}
+
+/// The settings every diffusion run names, after what its subcommand adds.
+fn diffusion_run(command: Command, params: &SampleParams, guidance: f64) -> Command {
+    let command = command
         .flag("class", class(params.class))
         .flag("guidance", guidance);
     sampler(command, params.sampler)
         .flag("steps", params.steps)
         .flag("count", params.count)
         .flag("seed", params.seed)
+}
+
+/// `digitlab edit`: SDEdit at `strength` of the digit saved as `input` (the Edit view's drawing,
+/// which its Save button writes as `drawing.png`).
+pub fn edit(card: &str, params: &SampleParams, input: &str, strength: f64) -> Command {
+    let command = Command::new("edit")
+        .flag("model", card)
+        .flag("input", input)
+        .flag("strength", strength);
+    diffusion_run(command, params, params.guidance)
+}
+
+/// RePaint's resampling as the CLI takes it: `count` rounds every `jump` steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resampling {
+    pub count: usize,
+    pub jump: usize,
+}
+
+/// `digitlab inpaint`: the white pixels of `mask` filled in the digit saved as `input`; the
+/// jump length is named only when there is resampling (it is unused otherwise).
+pub fn inpaint(
+    card: &str,
+    params: &SampleParams,
+    input: &str,
+    mask: &str,
+    resampling: Resampling,
+) -> Command {
+    let mut command = Command::new("inpaint")
+        .flag("model", card)
+        .flag("input", input)
+        .flag("mask", mask)
+        .flag("resample", resampling.count);
+    if resampling.count > 1 {
+        command = command.flag("jump", resampling.jump);
+    }
+    diffusion_run(command, params, params.guidance)
 }
 
 /// `digitlab sample ncsn`: annealed Langevin dynamics with the NCSN view's budget.
@@ -183,6 +224,26 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("--eta"), "{line}");
+    }
+
+    #[test]
+    fn edit_and_inpaint_commands_name_the_saved_files_and_every_setting() {
+        let card = card_path("ddpm-cfg.json", true);
+        assert_eq!(
+            edit(&card, &params(), "drawing.png", 0.6).to_shell(),
+            "digitlab edit --model public/weights/ddpm-cfg.json --input drawing.png --strength 0.6 \
+             --class 7 --guidance 2 --sampler ddim --eta 0 --steps 5 --count 4 --seed 5"
+        );
+        let once = Resampling { count: 1, jump: 3 };
+        let line = inpaint(&card, &params(), "drawing.png", "mask.png", once).to_shell();
+        assert!(
+            line.contains("--input drawing.png --mask mask.png --resample 1 --class 7"),
+            "{line}"
+        );
+        assert!(!line.contains("--jump"), "no resampling, no jump: {line}");
+        let twice = Resampling { count: 2, jump: 2 };
+        let line = inpaint(&card, &params(), "drawing.png", "mask.png", twice).to_shell();
+        assert!(line.contains("--resample 2 --jump 2 --class 7"), "{line}");
     }
 
     #[test]

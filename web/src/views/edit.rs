@@ -9,17 +9,20 @@
 //! same seed gives the CLI's pixels.
 
 use digitlab_spec::edit::{Edit, MAX_RESAMPLE, Resample};
+use digitlab_ui::command as cli;
 use digitlab_ui::inputs::SampleParams;
 use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 
 use crate::i18n::*;
+use crate::protocol::Slot;
 use crate::state::Ui;
 use crate::views::sampling::{
     Drawn, MAX_COUNT, Params, digit_select, guidance_slider, start_run, train_steps, whole_number,
 };
 use crate::widgets::canvas;
+use crate::widgets::command::{command_line, say};
 use crate::widgets::explain;
 use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::alt_text;
@@ -28,6 +31,10 @@ use digitlab_ui::grid::alt_text;
 const SIDE: usize = 28;
 /// How many strokes and actions Undo can take back.
 const UNDO_DEPTH: usize = 100;
+/// The names Save drawing and Save mask give their files, and the command under the result
+/// reads.
+const DRAWING: &str = "drawing.png";
+const MASK: &str = "mask.png";
 
 /// What a stroke on the pad does.
 #[derive(Clone, Copy, PartialEq)]
@@ -124,6 +131,8 @@ pub fn EditView(ui: Ui) -> impl IntoView {
     let output: NodeRef<Canvas> = NodeRef::new();
     let show_x0 = RwSignal::new(false);
     let timeline = Timeline::new(output);
+    // The command that redraws the result natively from the saved drawing (and mask).
+    let command = RwSignal::new(String::new());
 
     // The pad redraws whenever it changes (and once its canvases exist).
     Effect::new(move |_| {
@@ -306,6 +315,13 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         let Some((p, edit)) = ui.checked(request()) else {
             return;
         };
+        say(ui, &Slot::Teacher, command, |path| match edit.fill {
+            None => cli::edit(path, &p, DRAWING, edit.strength),
+            Some(_) => {
+                let Resample { count, jump } = edit.resample;
+                cli::inpaint(path, &p, DRAWING, MASK, cli::Resampling { count, jump })
+            }
+        });
         let drawn = Drawn {
             grid: output,
             counter,
@@ -343,6 +359,21 @@ pub fn EditView(ui: Ui) -> impl IntoView {
         }
     };
     let inpainting = move || mode.get() == "inpaint";
+    // The drawing and the mask as the files the command under the result reads.
+    let save_drawing = move |_| {
+        if let Some(c) = ink_canvas.get_untracked() {
+            ui.checked(canvas::save_png(&c, DRAWING));
+        }
+    };
+    let save_mask = move |_| {
+        let white: Vec<u8> = pad
+            .get_untracked()
+            .fill
+            .iter()
+            .map(|&f| if f { 255 } else { 0 })
+            .collect();
+        ui.checked(canvas::save_grey(SIDE, SIDE, &white, MASK));
+    };
 
     view! {
         <section class="view">
@@ -422,11 +453,16 @@ pub fn EditView(ui: Ui) -> impl IntoView {
                         <canvas class="digits" node_ref=ink_canvas width="28" height="28" data-testid="edit-canvas"></canvas>
                         <canvas class="digits mask" node_ref=mask_canvas width="28" height="28" data-testid="edit-mask"></canvas>
                     </div>
+                    <div class="buttons">
+                        <button data-testid="edit-save-drawing" on:click=save_drawing>{t!(i18n, edit.save_drawing)}</button>
+                        <button data-testid="edit-save-mask" on:click=save_mask disabled=move || !inpainting()>{t!(i18n, edit.save_mask)}</button>
+                    </div>
                     <canvas class="digits" data-testid="edit-output" node_ref=output width="32" height="32"
                         role="img" aria-label=move || alt_text(t_string!(i18n, edit.output), &predictions.get())></canvas>
                     {timeline_controls(ui, timeline, "edit-timeline")}
                     <p class="meta" data-testid="edit-predictions">{move || predictions.get()}</p>
                     <p class="meta" data-testid="edit-summary">{move || summary.get()}</p>
+                    {command_line("edit-command", command)}
                 </div>
             </div>
             {explain::edit()}

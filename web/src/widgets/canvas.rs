@@ -78,6 +78,22 @@ pub async fn paint_url(canvas: &HtmlCanvasElement, url: &str) -> Result<(), Stri
         .map_err(|e| format!("{e:?}"))
 }
 
+/// Offers `grey` (`w x h`, one byte per pixel) as a PNG download, drawn on a canvas that is
+/// never shown (the Edit view's mask, which the page shows as a red overlay instead).
+pub fn save_grey(w: usize, h: usize, grey: &[u8], name: &str) -> Result<(), String> {
+    let canvas: HtmlCanvasElement = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?
+        .create_element("canvas")
+        .map_err(|e| format!("{e:?}"))?
+        .dyn_into()
+        .map_err(|_| "no canvas")?;
+    canvas.set_width(w as u32);
+    canvas.set_height(h as u32);
+    paint_grey(&canvas, w, h, grey);
+    save_png(&canvas, name)
+}
+
 /// Offers the canvas as a PNG download.
 pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
     let url = canvas
