@@ -4,6 +4,7 @@
 //! ([`crate::loaders`]), and lays out the header (backend, status with download progress), the
 //! tabs, the views ([`crate::views`]) and the Weights box that takes the person's own files.
 
+use gloo_storage::{LocalStorage, Storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
@@ -44,9 +45,44 @@ enum Tab {
 pub fn App() -> impl IntoView {
     view! {
         <I18nContextProvider>
+            <RememberLocale/>
             <Page/>
         </I18nContextProvider>
     }
+}
+
+/// Where the chosen language is kept between visits.
+const LOCALE_KEY: &str = "digitlab-locale";
+
+/// Restores the language chosen on an earlier visit and keeps every later choice, in
+/// localStorage (gloo-storage); leptos_i18n's own cookie would link a cookie and date parser.
+/// The restoring is done in an effect, after the provider's own first effect (which sets the
+/// browser's preferred language) has run, so that it is not overwritten.
+#[component]
+fn RememberLocale() -> impl IntoView {
+    let i18n = use_i18n();
+    let saved = LocalStorage::get::<String>(LOCALE_KEY)
+        .ok()
+        .and_then(|saved| {
+            Locale::get_all()
+                .iter()
+                .copied()
+                .find(|l| l.as_str() == saved)
+        });
+    let restored = StoredValue::new(false);
+    Effect::new(move |_| {
+        let current = i18n.get_locale();
+        if !restored.get_value() {
+            restored.set_value(true);
+            if let Some(saved) = saved.filter(|&l| l != current) {
+                // This effect runs again with the restored language and stores it.
+                i18n.set_locale(saved);
+                return;
+            }
+        }
+        // No storage (a private window, a blocked origin): the choice lasts the visit.
+        let _ = LocalStorage::set(LOCALE_KEY, current.as_str());
+    });
 }
 
 /// The English / فارسی switch.
