@@ -142,6 +142,10 @@ fn Page() -> impl IntoView {
     // The model worker: its backend and download progress show in the header.
     client::start(move |reply| match reply {
         Reply::Backend { label, notice, .. } => {
+            // The worker's wasm has arrived and its backend runs: next, the weights.
+            if !ui.ready.get_untracked() {
+                ui.status.set("loading weights".into());
+            }
             ui.backend.set(label);
             if let Some(notice) = notice {
                 ui.notice.set(notice);
@@ -161,7 +165,10 @@ fn Page() -> impl IntoView {
     });
     spawn_local(async move {
         let force_cpu = query("backend").is_some_and(|b| b == "cpu");
-        ui.status.set("loading weights".into());
+        // What is still loading: first the model worker's own wasm (Burn and the models' code,
+        // fetched by the browser for the worker), then the weights (with progress).
+        ui.status
+            .set("loading the model worker (Burn and the models' code)".into());
         let started = client::call(|job| Request::Start { job, force_cpu }, |_| {});
         // Meanwhile the held-out digits.
         if let Err(e) = load_digits(ui).await {
