@@ -14,7 +14,6 @@ use crate::i18n::*;
 use crate::loaders::{files_of, load_digits, load_ncsn, load_user_files, show_loaded};
 use crate::protocol::{Reply, Request, Slot};
 use crate::state::{Ui, first_time};
-use crate::ticks::query;
 use crate::views::bench::BenchView;
 use crate::views::compare::CompareView;
 use crate::views::divergence::DivergenceView;
@@ -69,16 +68,15 @@ fn RememberLocale() -> impl IntoView {
                 .copied()
                 .find(|l| l.as_str() == saved)
         });
-    let restored = StoredValue::new(false);
-    Effect::new(move |_| {
+    // `prev` is `None` only on the effect's first run: the moment to restore.
+    Effect::new(move |prev: Option<()>| {
         let current = i18n.get_locale();
-        if !restored.get_value() {
-            restored.set_value(true);
-            if let Some(saved) = saved.filter(|&l| l != current) {
-                // This effect runs again with the restored language and stores it.
-                i18n.set_locale(saved);
-                return;
-            }
+        if prev.is_none()
+            && let Some(saved) = saved.filter(|&l| l != current)
+        {
+            // This effect runs again with the restored language and stores it.
+            i18n.set_locale(saved);
+            return;
         }
         // No storage (a private window, a blocked origin): the choice lasts the visit.
         let _ = LocalStorage::set(LOCALE_KEY, current.as_str());
@@ -275,4 +273,12 @@ fn Page() -> impl IntoView {
             <p>{t!(i18n, footer.source)}</p>
         </footer>
     }
+}
+
+/// A query parameter of the page's URL (`?backend=cpu`, `?bench=1`).
+pub fn query(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }

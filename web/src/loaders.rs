@@ -107,7 +107,7 @@ pub async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String
         .iter()
         .find(|f| f.name().ends_with(".json"))
         .ok_or("choose the weights card (.json) together with its weights file (.bpk)")?;
-    let card_text = String::from_utf8(fetch::file_bytes(card_file).await?)
+    let card_text = String::from_utf8(file_bytes(card_file).await?)
         .map_err(|_| format!("{} is not text", card_file.name()))?;
     let card: CardHead = serde_json::from_str(&card_text)
         .map_err(|e| format!("{}: not a weights card ({e})", card_file.name()))?;
@@ -116,7 +116,7 @@ pub async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String
         .find(|f| f.name() == card.weights)
         .or_else(|| files.iter().find(|f| !f.name().ends_with(".json")))
         .ok_or_else(|| format!("the card names {}: choose that file too", card.weights))?;
-    let bytes = fetch::file_bytes(weights_file).await?;
+    let bytes = file_bytes(weights_file).await?;
     let source = format!("{} + {}", card_file.name(), weights_file.name());
     // Checked and loaded by the model worker, which keeps what it had if anything is wrong.
     let reply = client::call(
@@ -147,6 +147,13 @@ pub async fn load_user_files(ui: Ui, files: Vec<web_sys::File>) -> Result<String
             "loaded your model in place of `{name}` ({source}); open its view and press Sample / Generate"
         ),
     })
+}
+
+/// The bytes of a file the person chose or dropped (gloo-file).
+async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    gloo_file::futures::read_as_bytes(&gloo_file::Blob::from(file.clone()))
+        .await
+        .map_err(|e| format!("reading {}: {e}", file.name()))
 }
 
 pub fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {

@@ -70,10 +70,3 @@ pub async fn bytes(
     }
     Ok(out)
 }
-
-/// The bytes of a file the person chose or dropped.
-pub async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
-    gloo_file::futures::read_as_bytes(&gloo_file::Blob::from(file.clone()))
-        .await
-        .map_err(|e| format!("reading {}: {e}", file.name()))
-}

@@ -24,11 +24,3 @@ pub fn now_ms() -> f64 {
     };
     performance.map_or(0.0, |p| p.now())
 }
-
-/// A query parameter of the page's URL (`?backend=cpu`, `?bench=1`).
-pub fn query(name: &str) -> Option<String> {
-    let search = web_sys::window()?.location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()?
-        .get(name)
-}
