@@ -816,17 +816,17 @@ test('the comparison view shows every model and measures the browser cost of the
   const { page, errors } = await open(browser, url);
   await page.getByTestId('tab-compare').click();
   await waitText(page, 'compare-info', (t) => t.startsWith('digitlab compare'));
-  for (const stem of ['ddpm-cfg', 'ncsn', 'vae', 'vae-2d', 'dcgan', 'wgan-sn']) {
+  for (const stem of ['ddpm-cfg', 'ncsn', 'vae', 'vae-2d', 'dcgan', 'wgan-gp', 'wgan-sn']) {
     assert.equal(await page.getByTestId(`compare-row-${stem}`).count(), 1, stem);
   }
   await run(page, 'compare-measure');
-  for (const stem of ['vae', 'dcgan', 'wgan-sn']) {
+  for (const stem of ['vae', 'dcgan', 'wgan-gp', 'wgan-sn']) {
     const v = Number(await text(page, `compare-browser-${stem}`));
     assert.ok(v > 0, `${stem}: ${v}`);
   }
   assert.match(await text(page, 'compare-browser-ddpm-cfg'), /≈ 50 calls/);
   const cells = {};
-  for (const stem of ['ddpm-cfg', 'ncsn', 'vae', 'vae-2d', 'dcgan', 'wgan-sn']) cells[stem] = await text(page, `compare-browser-${stem}`);
+  for (const stem of ['ddpm-cfg', 'ncsn', 'vae', 'vae-2d', 'dcgan', 'wgan-gp', 'wgan-sn']) cells[stem] = await text(page, `compare-browser-${stem}`);
   await writeFile(join(SHOTS, 'compare-browser.json'), JSON.stringify({ backend: await text(page, 'backend'), cells }, null, 1));
   await shot(page, 'compare');
   assert.deepEqual(errors, []);

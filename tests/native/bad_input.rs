@@ -258,6 +258,33 @@ const PROBES: &[Probe] = &[
         absent: &["run"],
     },
     Probe {
+        what: "import-full against held-out digits that are not among the package's",
+        make: |d| {
+            // A stand-in package whose training digits are the small set's: its held-out
+            // digits are not among them.
+            let data = data(d);
+            let package = d.join("package/data");
+            std::fs::create_dir_all(&package).unwrap();
+            Dataset::load(&data, Split::Train)
+                .unwrap()
+                .save(&package, Split::Train)
+                .unwrap();
+            args(&[
+                "data",
+                "import-full",
+                "--from",
+                &s(&d.join("package")),
+                "--held-out",
+                &s(&data),
+                "--out",
+                &s(&d.join("out")),
+            ])
+        },
+        error: "is not among these training digits",
+        untouched: &[],
+        absent: &["out"],
+    },
+    Probe {
         what: "data sample --count 0",
         make: |d| {
             args(&[

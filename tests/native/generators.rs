@@ -325,6 +325,13 @@ fn wgan_gp_trains_with_its_penalty() {
         mean(&w[10..]) > 0.0,
         "the critic ranks real above fake: {w:?}"
     );
+    // The critic starts with input gradients far below unit norm (penalty ~0.81 here, a norm
+    // near 0.1); the penalty pulls the norm toward 1 while W^ grows (0.69 by step 16).
+    let p = column(&log, "gradient_penalty");
+    assert!(
+        mean(&p[13..]) < mean(&p[..3]) - 0.05,
+        "the input gradient's norm moves toward 1: {p:?}"
+    );
     for l in &log {
         let (c, w, p) = (
             l["critic_loss"].as_f64().unwrap(),

