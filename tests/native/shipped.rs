@@ -247,16 +247,21 @@ fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
 }
 
 /// The shipped GANs' digits are recognised with confidence and cover (nearly) every digit
-/// (at 1,000 digits the DCGAN's mean confidence is 0.88, WGAN-GP's 0.85, WGAN-SN's 0.81).
+/// (at 1,000 digits the DCGAN's mean confidence is 0.88, WGAN-GP's 0.85, WGAN-SN's 0.81). The
+/// DCGAN's Fréchet distance at these 200 digits is 172.4 (floor 54.9); the width-32 DCGAN it
+/// replaced scored 236.4, which the bound of 200 refuses.
 #[test]
 fn shipped_gans_draw_digits_the_classifier_recognises() {
-    for (card, confidence) in [("dcgan", 0.8), ("wgan-gp", 0.78), ("wgan-sn", 0.75)] {
+    for (card, confidence) in [("dcgan", 0.83), ("wgan-gp", 0.78), ("wgan-sn", 0.75)] {
         let r = eval_shipped(card);
         assert!(
             r["confidence"].as_f64().unwrap() >= confidence,
             "{card}: {r}"
         );
         assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{card}: {r}");
+        if card == "dcgan" {
+            assert!(r["frechet"].as_f64().unwrap() <= 200.0, "{card}: {r}");
+        }
     }
 }
 
