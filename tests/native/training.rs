@@ -1,13 +1,14 @@
-//! Tiny training runs: the loss falls, and a resumed run reaches the uninterrupted run's weights.
+//! Tiny training runs: the loss falls, and a resumed run reaches the uninterrupted run's weights;
+//! and the larger training set (`data import-full`) the real runs train on.
 
 use std::path::Path;
 
 use burn::prelude::*;
+use digitlab_data::{Dataset, Split};
 use digitlab_diffusion::NoiseSource;
 use digitlab_weights::Card;
 
 use crate::support::{digitlab, imported, losses, root, small_dataset, stderr};
-use digitlab_data::{Dataset, Split};
 
 fn tiny_ddpm(data: &Path, run: &Path, extra: &[&str]) {
     let mut args = vec![
