@@ -252,15 +252,20 @@ fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
 /// replaced scored 236.4, which the bound of 200 refuses.
 #[test]
 fn shipped_gans_draw_digits_the_classifier_recognises() {
-    for (card, confidence) in [("dcgan", 0.83), ("wgan-gp", 0.78), ("wgan-sn", 0.75)] {
+    // (card, least mean confidence, largest Fréchet distance where one is bounded)
+    for (card, confidence, frechet) in [
+        ("dcgan", 0.83, Some(200.0)),
+        ("wgan-gp", 0.78, None),
+        ("wgan-sn", 0.75, None),
+    ] {
         let r = eval_shipped(card);
         assert!(
             r["confidence"].as_f64().unwrap() >= confidence,
             "{card}: {r}"
         );
         assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{card}: {r}");
-        if card == "dcgan" {
-            assert!(r["frechet"].as_f64().unwrap() <= 200.0, "{card}: {r}");
+        if let Some(bound) = frechet {
+            assert!(r["frechet"].as_f64().unwrap() <= bound, "{card}: {r}");
         }
     }
 }
