@@ -781,6 +781,11 @@ pub struct CompareArgs {
     /// Where the table goes.
     #[arg(long, default_value = "public/weights/comparison.json")]
     pub out: PathBuf,
+    /// Re-measure only these cards (`dcgan.json`), keeping the other rows of the table already
+    /// at `--out`, which must have been measured with the same samples, seed and backend: one
+    /// retrained model costs its own evaluation, not every model's.
+    #[arg(long, num_args = 1..)]
+    pub only: Vec<String>,
 }
 
 #[derive(Subcommand)]
