@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::args::CompareArgs;
 use crate::backend::machine;
+use crate::files;
 
 /// One row: a name for people, the card, and the sampler settings of its evaluation.
 struct Row {
@@ -100,7 +101,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
             rows.push(kept.clone());
             continue;
         }
-        rows.push(measure(row, &args, &exe)?);
+        rows.push(measure(row, &card, &args, &exe)?);
     }
     let command = format!(
         "digitlab compare --samples {} --seed {} --backend {backend}",
@@ -131,9 +132,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
     Ok(())
 }
 
-/// One row, by running `digitlab eval --json` for its card.
-fn measure(row: &Row, args: &CompareArgs, exe: &Path) -> Result<serde_json::Value> {
-    let card = args.weights.join(row.card);
+/// One row, by running `digitlab eval --json` for its card (at `card`, in `--weights`).
+fn measure(row: &Row, card: &Path, args: &CompareArgs, exe: &Path) -> Result<serde_json::Value> {
     let mut eval_args: Vec<String> = vec![
         "eval".into(),
         "--model".into(),
@@ -194,7 +194,7 @@ fn check_only(only: &[String]) -> Result<()> {
 }
 
 fn read_table(path: &Path) -> Result<serde_json::Value> {
-    let bytes = std::fs::read(path).with_context(|| {
+    let bytes = files::read(path).with_context(|| {
         format!(
             "--only updates the table at {}, which cannot be read: run digitlab compare without --only first",
             path.display()
@@ -268,7 +268,7 @@ fn summarise(r: &serde_json::Value) -> String {
 }
 
 fn write(path: &Path, value: &serde_json::Value) -> Result<()> {
-    crate::files::write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
+    files::write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
 }
 
 #[cfg(test)]
