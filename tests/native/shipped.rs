@@ -246,27 +246,27 @@ fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
     assert!(r2["modes_covered"].as_u64().unwrap() >= 8, "{r2}");
 }
 
-/// The shipped GANs' digits are recognised with confidence and cover (nearly) every digit
-/// (at 1,000 digits the DCGAN's mean confidence is 0.88, WGAN-GP's 0.85, WGAN-SN's 0.81). The
-/// DCGAN's Fréchet distance at these 200 digits is 172.4 (floor 54.9); the width-32 DCGAN it
-/// replaced scored 236.4, which the bound of 200 refuses.
+/// The shipped GANs' digits are recognised with confidence, cover (nearly) every digit and
+/// keep their Fréchet distance. Measured on 1,000 digits at seed 7 (a GAN digit costs one
+/// forward pass, so this is seconds; at 200 digits the distance wanders by tens between models
+/// of the same quality): the 16-epoch DCGAN 148.7, the 12-epoch one it replaced 152.5, the
+/// width-32 one before that 198.7 at seed 1, which the bound of 170 refuses; WGAN-GP
+/// 155.9 (218.7 at seed 1 for the width-32 one it replaced), WGAN-SN 308.9; mean confidences 0.89, 0.87 and 0.81.
 #[test]
 fn shipped_gans_draw_digits_the_classifier_recognises() {
-    // (card, least mean confidence, largest Fréchet distance where one is bounded)
+    // (card, least mean confidence, largest Fréchet distance)
     for (card, confidence, frechet) in [
-        ("dcgan", 0.83, Some(200.0)),
-        ("wgan-gp", 0.78, None),
-        ("wgan-sn", 0.75, None),
+        ("dcgan", 0.85, 170.0),
+        ("wgan-gp", 0.84, 185.0),
+        ("wgan-sn", 0.78, 340.0),
     ] {
-        let r = eval_shipped(card);
+        let r = eval_shipped_with(card, &["--samples", "1000"]);
         assert!(
             r["confidence"].as_f64().unwrap() >= confidence,
             "{card}: {r}"
         );
         assert!(r["modes_covered"].as_u64().unwrap() >= 9, "{card}: {r}");
-        if let Some(bound) = frechet {
-            assert!(r["frechet"].as_f64().unwrap() <= bound, "{card}: {r}");
-        }
+        assert!(r["frechet"].as_f64().unwrap() <= frechet, "{card}: {r}");
     }
 }
 
