@@ -250,8 +250,9 @@ fn shipped_vaes_reach_their_elbo_and_cover_the_digits() {
 /// keep their Fréchet distance. Measured on 1,000 digits at seed 7 (a GAN digit costs one
 /// forward pass, so this is seconds; at 200 digits the distance wanders by tens between models
 /// of the same quality): the 16-epoch DCGAN 148.7, the 12-epoch one it replaced 152.5, the
-/// width-32 one before that 198.7 at seed 1, which the bound of 170 refuses; WGAN-GP
-/// 155.9 (218.7 at seed 1 for the width-32 one it replaced), WGAN-SN 308.9; mean confidences 0.89, 0.87 and 0.81.
+/// width-32 one before that 198.7 at seed 1, which the bound of 170 refuses; WGAN-GP 155.9
+/// (the width-32 one it replaced: 218.7 at seed 1), WGAN-SN 308.9; mean confidences 0.89,
+/// 0.87 and 0.81.
 #[test]
 fn shipped_gans_draw_digits_the_classifier_recognises() {
     // (card, least mean confidence, largest Fréchet distance)
