@@ -2,7 +2,8 @@
 //! uninterrupted run's weights exactly; resuming a finished run changes nothing; a fresh run
 //! refuses a folder that holds a run (naming `--resume` and `--force`); a resume with other
 //! options is refused, naming the option that differs; and a damaged newest checkpoint is
-//! reported and the run carries on from the one before, to the same weights.
+//! reported and the run carries on from the one before, to the same weights. A finished run
+//! resumed with a larger `--epochs` goes on to the weights of a run planned that long.
 
 use std::path::Path;
 
@@ -275,4 +276,59 @@ fn every_trainer_keeps_the_resume_contract() {
             &format!("{name}: started over with --force"),
         );
     }
+}
+
+/// A finished run resumed with more epochs goes on from its last step to the weights a run
+/// planned that long from the start reaches (the GAN's learning rate is constant, so the two
+/// runs take the same steps); fewer epochs, or more before the run has finished, are refused.
+#[test]
+fn a_finished_run_goes_on_for_more_epochs() {
+    let data = small_dataset(64);
+    let d = data.path();
+    let case = CASES.iter().find(|c| c.args[0] == "gan").unwrap();
+    let longer = Case {
+        length: &["--epochs", "3"],
+        ..*case
+    };
+    let shorter = Case {
+        length: &["--epochs", "1"],
+        ..*case
+    };
+    let straight = tempfile::tempdir().unwrap();
+    ok(train(&longer, d, straight.path(), &[]), "3 epochs");
+    let reference = values(&straight.path().join(format!("{}.bpk", case.stem)));
+
+    let run = tempfile::tempdir().unwrap();
+    ok(train(case, d, run.path(), &[]), "2 epochs");
+    let log = |p: &Path| std::fs::read_to_string(p.join("metrics.jsonl")).unwrap();
+    let lines_before = log(run.path()).lines().count();
+    refused(
+        train(&shorter, d, run.path(), &["--resume"]),
+        "fewer epochs",
+        &["another config", "epochs: checkpoint 2, requested 1"],
+    );
+    let said = ok(train(&longer, d, run.path(), &["--resume"]), "extended");
+    assert!(
+        said.contains("extending") && said.contains("from 2 to 3 epochs"),
+        "{said}"
+    );
+    same_weights(
+        &reference,
+        &run.path().join(format!("{}.bpk", case.stem)),
+        "extended against planned",
+    );
+    // The log goes on: 4 more steps of 16 digits, one line each.
+    assert_eq!(log(run.path()).lines().count(), lines_before + 4);
+    let card: serde_json::Value =
+        serde_json::from_slice(&bytes(&run.path().join(format!("{}.json", case.stem)))).unwrap();
+    assert_eq!(card["training"]["steps"], 12, "{card}");
+
+    // Unfinished: more epochs are refused until the planned ones are done.
+    let part = tempfile::tempdir().unwrap();
+    ok(train(case, d, part.path(), &["--stop-after", "5"]), "part");
+    refused(
+        train(&longer, d, part.path(), &["--resume"]),
+        "extending an unfinished run",
+        &["has not finished its 2 epochs", "--epochs 2"],
+    );
 }

@@ -153,7 +153,8 @@ pub struct CommonTrain {
     pub backend: Backend,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Continue from the run's last checkpoint (the options must match it).
+    /// Continue from the run's last checkpoint (the options must match it; a finished run
+    /// goes on for more epochs when given a larger --epochs).
     #[arg(long)]
     pub resume: bool,
     /// Start a fresh run in a folder that already holds one (its checkpoints and metrics log

@@ -50,6 +50,8 @@ pub struct ResumedAt {
     pub step: usize,
     pub seconds: f64,
     pub loss: Option<f64>,
+    /// A finished run asked for more epochs: (the checkpoint's epochs, the requested ones).
+    pub extended: Option<(u64, u64)>,
 }
 
 impl Checkpoints {
@@ -167,7 +169,9 @@ impl Checkpoints {
 
     /// Restores `trainer` from the newest usable checkpoint: one written by the same kind of
     /// model with the same config (a difference is refused, naming it), whose files load. A
-    /// checkpoint that cannot be read is reported and the one before it is tried.
+    /// checkpoint that cannot be read is reported and the one before it is tried. A larger
+    /// `epochs` is the one difference taken, and only from a run that finished its own: the
+    /// run goes on from there (see [`check_same_config`]).
     pub fn resume<T: Trainer>(
         &self,
         trainer: &mut T,
@@ -194,7 +198,16 @@ impl Checkpoints {
                     continue;
                 }
             };
-            check_same_config(&state.config, trainer.config())?;
+            let extended = check_same_config(&state.config, trainer.config())?;
+            if let Some((from, to)) = extended
+                && trainer.epoch(state.step) + 1e-9 < from as f64
+            {
+                bail!(
+                    "{} has not finished its {from} epochs (epoch {:.2}): resume it with --epochs {from} first; the finished run can then go on to {to}",
+                    dir.display(),
+                    trainer.epoch(state.step)
+                );
+            }
             match trainer.start(Some(&dir), device) {
                 Ok(restored) => {
                     if !failures.is_empty() {
@@ -210,6 +223,7 @@ impl Checkpoints {
                             step: state.step,
                             seconds: state.seconds,
                             loss: state.loss,
+                            extended,
                         },
                     ));
                 }
@@ -366,12 +380,28 @@ impl Drop for RunLock {
 }
 
 /// Refuses to resume when the command line asks for a different training config than the one
-/// the checkpoint was made with, naming the fields that differ.
-pub fn check_same_config<C: Serialize>(checkpoint: &C, requested: &C) -> Result<()> {
+/// the checkpoint was made with, naming the fields that differ. The one difference taken is a
+/// larger top-level `epochs`, returned as (checkpoint's, requested): a run that reached its
+/// planned end goes on for more epochs (its learning-rate schedule keeps its position, so a
+/// decayed rate stays at its final value; the data order and every random draw follow from
+/// the seed and the step, as in an uninterrupted run). Anything else would make the
+/// checkpoint's weights the answer to another question.
+pub fn check_same_config<C: Serialize>(
+    checkpoint: &C,
+    requested: &C,
+) -> Result<Option<(u64, u64)>> {
     let a = serde_json::to_value(checkpoint)?;
-    let b = serde_json::to_value(requested)?;
+    let mut b = serde_json::to_value(requested)?;
+    let epochs = |v: &serde_json::Value| v.get("epochs").and_then(serde_json::Value::as_u64);
+    let extended = match (epochs(&a), epochs(&b)) {
+        (Some(from), Some(to)) if to > from => {
+            b["epochs"] = from.into();
+            Some((from, to))
+        }
+        _ => None,
+    };
     if a == b {
-        return Ok(());
+        return Ok(extended);
     }
     let mut diffs = Vec::new();
     diff_values("", &a, &b, &mut diffs);

@@ -300,12 +300,19 @@ pub fn run<T: Trainer>(
             );
             return Ok(None);
         }
-        // Killed between the last checkpoint and the card: only the card is missing.
-        eprintln!(
-            "resuming {} from step {} of {total}",
-            opts.run.display(),
-            at.step
-        );
+        match at.extended {
+            Some((from, to)) => eprintln!(
+                "extending {} from {from} to {to} epochs: resuming from step {} of {total}",
+                opts.run.display(),
+                at.step
+            ),
+            // Killed between the last checkpoint and the card: only the card is missing.
+            None => eprintln!(
+                "resuming {} from step {} of {total}",
+                opts.run.display(),
+                at.step
+            ),
+        }
         (state, at.step, at.seconds, at.loss.unwrap_or(f64::NAN))
     } else {
         device.seed(trainer.seed());
