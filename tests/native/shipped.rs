@@ -157,8 +157,10 @@ mod digitlab_cli_support {
     }
 }
 
-/// The shipped score network: annealed Langevin with 40 levels of 3 updates (the best row of the
-/// README's table), 2 digits of every class, judged by the shipped classifier.
+/// The shipped score network: annealed Langevin with 40 levels of 3 updates (the anchor's setting
+/// in the README), 2 digits of every class, judged by the shipped classifier. The network carried
+/// on for 8 epochs of 59,000 digits draws 20 of 20 here at confidence 0.982; the one it replaced
+/// (10 epochs of 9,000) drew 17 (a 5 and both 8s wrong) at 0.933, which both bounds refuse.
 #[test]
 fn shipped_ncsn_draws_digits_the_classifier_is_sure_of() {
     let out = digitlab(&[
@@ -193,8 +195,8 @@ fn shipped_ncsn_draws_digits_the_classifier_is_sure_of() {
         r["accuracy"].as_f64().unwrap(),
         r["confidence"].as_f64().unwrap(),
     );
-    assert!(accuracy >= 0.7, "{accuracy}: {r}");
-    assert!(confidence >= 0.8, "{confidence}: {r}");
+    assert!(accuracy >= 0.95, "{accuracy}: {r}");
+    assert!(confidence >= 0.96, "{confidence}: {r}");
 }
 
 /// `digitlab eval --json` of a shipped VAE or GAN: 200 digits, seed 7.

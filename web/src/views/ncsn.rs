@@ -22,8 +22,10 @@ use crate::widgets::timeline::{Timeline, timeline_controls};
 use digitlab_ui::grid::alt_text;
 use digitlab_ui::inputs::{LangevinParams, MAX_COUNT, MAX_W_NCSN};
 
-/// One row of the card's stored evaluations.
-fn table_rows(ui: Ui) -> Vec<[String; 7]> {
+/// One row of the card's stored evaluations, with where it was measured: a card's rows can
+/// come from different machines and sample counts (the shipped one's from a GPU at 1,000 digits
+/// and from the CPU at 100), and the time per digit means nothing without its machine.
+fn table_rows(ui: Ui) -> Vec<[String; 10]> {
     let Some(card) = ui.ncsn_card.get() else {
         return vec![];
     };
@@ -38,13 +40,16 @@ fn table_rows(ui: Ui) -> Vec<[String; 7]> {
             rows.push([
                 f("levels", 0),
                 f("steps_per_level", 0),
+                f("sigma_max", 0),
                 f("network_calls", 0),
                 r["accuracy"]
                     .as_f64()
                     .map_or("-".into(), |v| format!("{:.1} %", v * 100.0)),
                 f("confidence", 3),
                 f("frechet", 1),
-                f("ms_per_digit", 0),
+                f("ms_per_digit", 1),
+                f("samples", 0),
+                r["backend"].as_str().unwrap_or("-").to_string(),
             ]);
         }
     }
@@ -208,8 +213,9 @@ pub fn NcsnMnist(ui: Ui) -> impl IntoView {
             <h3>{t!(i18n, ncsn.table_title)}</h3>
             <table class="stats" data-testid="ncsn-table">
                 <tr>
-                    <th>{t!(i18n, ncsn.col_levels)}</th><th>{t!(i18n, ncsn.col_updates)}</th><th>{t!(i18n, ncsn.col_calls)}</th>
+                    <th>{t!(i18n, ncsn.col_levels)}</th><th>{t!(i18n, ncsn.col_updates)}</th><th>{t!(i18n, ncsn.col_sigma_max)}</th><th>{t!(i18n, ncsn.col_calls)}</th>
                     <th>{t!(i18n, ncsn.col_accuracy)}</th><th>{t!(i18n, ncsn.col_confidence)}</th><th>{t!(i18n, ncsn.col_frechet)}</th><th>{t!(i18n, ncsn.col_ms)}</th>
+                    <th>{t!(i18n, ncsn.col_digits)}</th><th>{t!(i18n, ncsn.col_backend)}</th>
                 </tr>
                 {move || {
                     table_rows(ui)
