@@ -698,8 +698,9 @@ pub struct LangevinArgs {
     #[arg(long, default_value_t = 2e-3)]
     pub step_size: f64,
     /// NCSN: the largest noise level of the run, within the card's trained range (the default
-    /// 2 starts below the trained 20: from 20, a few updates per level cannot pull the chain
-    /// back into the range the network knows, and the digits come out as noise).
+    /// 2 starts below the trained 20, where the first shipped network, 10 epochs of 9,000
+    /// digits, lost its chains: 77 % of the requested digits at 10 levels of 10 from 20; the
+    /// one carried on for 8 epochs of 59,000 draws 98 % from there: README, NCSN).
     #[arg(long, default_value_t = 2.0)]
     pub sigma_max: f64,
     /// NCSN: the smallest noise level (default: the card's sigma_min).
